@@ -1,0 +1,34 @@
+# Entry points: `make run` (local service), `make test`, `make lint`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstall whenever a requirements file changes.
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
+DEV_ENV := DJANGO_DEBUG=1
+
+.PHONY: install run test lint
+
+$(STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+## Serve on http://127.0.0.1:8000 with SQLite, in-process delivery and the local outbox folder.
+run: install
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py demo_admin
+	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## The whole suite, against PostgreSQL and RabbitMQ on 127.0.0.1. PYTEST_ARGS="-m 'not slow'" to narrow it.
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run

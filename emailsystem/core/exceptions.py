@@ -1,0 +1,64 @@
+"""The project's one business-rule exception and the API's exception handler."""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApplicationError(Exception):
+    """A business rule refused the request. Services raise it; the API answers `status_code`.
+
+    `field` names the request field at fault, so clients get the same shape as a
+    serializer error ({"field": ["message"]}); without it the answer is {"detail": message}.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code or self.default_code
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ConflictError(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class QuotaExceededError(ApplicationError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+def request_too_large_response(limit: int) -> dict[str, Any]:
+    return {"detail": f"Request body is larger than the limit of {limit} bytes.", "code": "request_too_large"}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus ApplicationError and oversized bodies."""
+    if isinstance(exc, ApplicationError):
+        body: dict[str, Any] = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        body["code"] = exc.code
+        return Response(body, status=exc.status_code, headers=exc.headers())
+    if isinstance(exc, RequestDataTooBig):
+        from django.conf import settings
+
+        return Response(
+            request_too_large_response(settings.REQUEST_MAX_BYTES), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
+    return drf_exception_handler(exc, context)

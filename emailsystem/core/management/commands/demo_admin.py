@@ -1,0 +1,35 @@
+"""Create (or recover) the local demo admin that `make run` prints. For development machines only."""
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+DEMO_EMAIL = "admin@example.com"
+DEMO_USERNAME = "admin"
+
+
+class Command(BaseCommand):
+    help = "Ensure a demo superuser exists and print its credentials (kept in var/demo-admin.txt)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("demo_admin is for local development (DJANGO_DEBUG=1); use createsuperuser elsewhere.")
+        credentials = Path(settings.BASE_DIR) / "var" / "demo-admin.txt"
+        users = get_user_model().objects
+        user = users.filter(email=DEMO_EMAIL).first()
+        password = credentials.read_text().strip() if credentials.exists() else ""
+        if user is None or not password or not user.check_password(password):
+            password = secrets.token_urlsafe(12)
+            if user is None:
+                users.create_superuser(email=DEMO_EMAIL, username=DEMO_USERNAME, password=password)
+            else:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            credentials.parent.mkdir(parents=True, exist_ok=True)
+            credentials.write_text(password + "\n")
+            credentials.chmod(0o600)
+        self.stdout.write(f"Demo admin: {DEMO_EMAIL} / {password}")

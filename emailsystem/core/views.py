@@ -1,0 +1,44 @@
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from emailsystem.core.checks import readiness_failures
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Deliberately checks nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database (and the broker, when configured) answer."""
+    failures = readiness_failures()
+    if failures:
+        return JsonResponse({"status": "unavailable", "failures": failures}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+class ApiRootView(APIView):
+    """The email service API. Log in (top right) to send; templates are public to read."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        def link(name: str) -> str:
+            return reverse(name, request=request)
+
+        return Response(
+            {
+                "register": link("users:register"),
+                "login": link("users:login"),
+                "logout": link("users:logout"),
+                "email-template": link("emails:email-template-list"),
+                "sent-email": link("emails:sent-email-list"),
+            }
+        )

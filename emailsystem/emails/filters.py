@@ -1,0 +1,118 @@
+"""Query-string filters of the sent-email log: recipient (repeatable), start_time, end_time, status."""
+
+import datetime
+import re
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from emailsystem.emails.models import Delivery, EmailStatus, SentEmail
+from emailsystem.users.models import normalize_email_address
+
+# An unencoded "+" in a query string arrives as a space: "10:00:00 01:00" meant "10:00:00+01:00".
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SPACE_FOR_PLUS_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+class RepeatableWidget(forms.Widget):
+    """Reads every occurrence of a query parameter (?recipient=a&recipient=b)."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        value = data.get(name)
+        return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+class EmailAddressListField(forms.Field):
+    widget = RepeatableWidget
+
+    def to_python(self, value: Any) -> list[str]:
+        values = [normalize_email_address(str(item)) for item in (value or [])]
+        values = [item for item in values if item]
+        for item in values:
+            if len(item) > 254:
+                raise forms.ValidationError("An email address has at most 254 characters.", code="max_length")
+        return values
+
+
+class DateOrDateTimeField(forms.Field):
+    """An ISO 8601 date or datetime. Returns (aware datetime, was_date_only); naive means UTC."""
+
+    def to_python(self, value: Any) -> tuple[datetime.datetime, bool] | None:
+        if value in (None, ""):
+            return None
+        text = _SPACE_FOR_PLUS_OFFSET.sub(r"\1+\2", str(value).strip())
+        try:
+            # Date first: on Python 3.11+ parse_datetime also accepts a bare date, as midnight.
+            if _DATE_ONLY.match(text) and (day := parse_date(text)) is not None:
+                return datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC), True
+            moment = parse_datetime(text)
+        except ValueError:  # well formed but impossible, e.g. 2026-02-30
+            moment = None
+        if moment is None:
+            raise forms.ValidationError(
+                "Enter an ISO 8601 date (2026-11-22) or datetime (2026-11-22T09:30:00Z).", code="invalid"
+            )
+        if timezone.is_naive(moment):
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return moment, False
+
+
+class EmailAddressListFilter(django_filters.Filter):
+    field_class = EmailAddressListField
+
+
+class DateOrDateTimeFilter(django_filters.Filter):
+    field_class = DateOrDateTimeField
+
+
+class SentEmailFilter(django_filters.FilterSet):
+    recipient = EmailAddressListFilter(method="filter_recipient", label="Recipient (repeat for any of several)")
+    start_time = DateOrDateTimeFilter(method="filter_start_time", label="Sent at or after (ISO date or datetime)")
+    end_time = DateOrDateTimeFilter(
+        method="filter_end_time", label="Sent at or before (ISO date or datetime; a date includes the whole day)"
+    )
+    status = django_filters.ChoiceFilter(choices=EmailStatus.choices)
+
+    class Meta:
+        model = SentEmail
+        fields = ["recipient", "start_time", "end_time", "status"]
+
+    def filter_recipient(self, queryset: QuerySet[SentEmail], name: str, value: list[str]) -> QuerySet[SentEmail]:
+        if not value:
+            return queryset
+        # EXISTS rather than a join: an email sent to several of the addresses is listed once.
+        sent_to = Delivery.objects.filter(sent_email=OuterRef("pk"), recipient__email__in=value)
+        return queryset.filter(Exists(sent_to))
+
+    def filter_start_time(
+        self, queryset: QuerySet[SentEmail], name: str, value: tuple[datetime.datetime, bool] | None
+    ) -> QuerySet[SentEmail]:
+        return queryset if value is None else queryset.filter(created__gte=value[0])
+
+    def filter_end_time(
+        self, queryset: QuerySet[SentEmail], name: str, value: tuple[datetime.datetime, bool] | None
+    ) -> QuerySet[SentEmail]:
+        if value is None:
+            return queryset
+        moment, date_only = value
+        if date_only:
+            return queryset.filter(created__lt=moment + datetime.timedelta(days=1))
+        return queryset.filter(created__lte=moment)
+
+    def is_valid(self) -> bool:
+        if not super().is_valid():
+            return False
+        start, end = self.form.cleaned_data.get("start_time"), self.form.cleaned_data.get("end_time")
+        if start and end:
+            end_moment, date_only = end
+            empty = start[0] >= end_moment + datetime.timedelta(days=1) if date_only else start[0] > end_moment
+            if empty:
+                self.form.add_error("end_time", "end_time is before start_time.")
+                return False
+        return True

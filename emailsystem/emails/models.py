@@ -1,0 +1,146 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from emailsystem.emails.rendering import validate_no_line_breaks, validate_template_syntax
+
+# RFC 5322 caps a header line at 998 characters.
+SUBJECT_MAX_LENGTH = 998
+
+
+class EmailTemplate(models.Model):
+    """An admin-managed message. Subject and bodies are Django template syntax, rendered per send."""
+
+    name = models.CharField(max_length=200, unique=True)
+    subject = models.CharField(
+        max_length=SUBJECT_MAX_LENGTH, validators=[validate_template_syntax, validate_no_line_breaks]
+    )
+    body = models.TextField(validators=[validate_template_syntax], help_text="Plain-text body.")
+    html_body = models.TextField(
+        blank=True, default="", validators=[validate_template_syntax], help_text="Optional HTML body."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Recipient(models.Model):
+    """An address, stored once (lowercased) and shared by every email sent to it."""
+
+    email = models.CharField(max_length=254, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class EmailStatus(models.TextChoices):
+    """An email's status, derived from its deliveries (services.sent_email_status_derive)."""
+
+    QUEUED = "queued", "Queued"  # at least one recipient not yet handed to SendGrid
+    SENT = "sent", "Sent"  # every recipient sent
+    PARTIAL = "partial", "Partially failed"  # all settled, some sent and some failed
+    FAILED = "failed", "Failed"  # all settled, none sent
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class SentEmail(models.Model):
+    """The record of one send: what was rendered, by whom, to whom. Never rewritten by template edits."""
+
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sent_emails")
+    template = models.ForeignKey(
+        EmailTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="sent_emails"
+    )
+    template_name = models.CharField(max_length=200, blank=True, help_text="The template's name at send time.")
+    context = models.JSONField(default=dict, blank=True)
+    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
+    body = models.TextField()
+    html_body = models.TextField(blank=True, default="")
+    from_email = models.CharField(max_length=254)
+    reply_to = models.CharField(max_length=254, blank=True, default="")
+    status = models.CharField(max_length=16, choices=EmailStatus.choices, default=EmailStatus.QUEUED)
+    recipient_count = models.PositiveIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+    recipients = models.ManyToManyField(Recipient, through="Delivery", related_name="sent_emails")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            # The log: one sender's emails newest first, optionally within a time window.
+            models.Index(fields=["sender", "-created", "-id"], name="sentemail_sender_created"),
+            models.Index(fields=["sender", "status", "-created"], name="sentemail_sender_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+
+class Delivery(models.Model):
+    """One recipient of one email, with its own status. Its id travels to SendGrid in custom_args."""
+
+    sent_email = models.ForeignKey(SentEmail, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    reason = models.TextField(blank=True, default="", help_text="Why the last attempt failed.")
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sent_email", "recipient"], name="delivery_unique_recipient"),
+        ]
+        indexes = [
+            # The log's `recipient` filter: from an address to the emails sent to it.
+            models.Index(fields=["recipient", "sent_email"], name="delivery_recipient_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id} of #{self.sent_email_id}"
+
+
+class DailySendCount(models.Model):
+    """Recipients a user has sent to on one UTC day; the quota is checked against it atomically."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="dailysendcount_user_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.day}: {self.count}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a send made with an Idempotency-Key, replayed for repeats within the TTL."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
+    response = models.JSONField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.key}"

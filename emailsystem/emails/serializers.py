@@ -1,0 +1,141 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from rest_framework import serializers
+
+from emailsystem.emails.models import SUBJECT_MAX_LENGTH, Delivery, EmailTemplate, SentEmail
+from emailsystem.emails.rendering import validate_no_line_breaks
+from emailsystem.users.models import normalize_email_address
+
+SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
+
+
+class EmailTemplateSerializer(serializers.ModelSerializer):
+    """Model validators run here too: a template that does not compile is refused with 400."""
+
+    class Meta:
+        model = EmailTemplate
+        fields = ["id", "name", "subject", "body", "html_body", "created", "modified"]
+        read_only_fields = ["id", "created", "modified"]
+
+
+class RecipientAddressField(serializers.CharField):
+    """One recipient address: a valid email without line breaks, returned lowercased."""
+
+    default_error_messages = {
+        "line_break": "Email addresses must not contain line breaks or NUL characters.",
+        "invalid_email": "Enter a valid email address.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Keep whitespace for the check below: a trailing "\r\n" must be refused, not stripped.
+        super().__init__(max_length=254, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if any(char in data for char in "\r\n\0"):
+            self.fail("line_break")
+        address = normalize_email_address(super().to_internal_value(data))
+        try:
+            EmailValidator()(address)
+        except DjangoValidationError:
+            self.fail("invalid_email")
+        return address
+
+
+class SentEmailCreateSerializer(serializers.Serializer):
+    """A send: recipients plus either a template (with context) or an ad hoc subject and body."""
+
+    recipients = serializers.ListField(
+        child=RecipientAddressField(),
+        allow_empty=False,
+        help_text="Addresses; duplicates (in any letter case) are sent to once.",
+    )
+    template = serializers.PrimaryKeyRelatedField(
+        queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
+    )
+    context = serializers.DictField(
+        required=False, help_text='Values for the template\'s {{ placeholders }}, e.g. {"name": "Ada"}.'
+    )
+    subject = serializers.CharField(
+        required=False, max_length=SUBJECT_MAX_LENGTH, validators=[validate_no_line_breaks], help_text="Ad hoc only."
+    )
+    body = serializers.CharField(required=False, style={"base_template": "textarea.html"}, help_text="Ad hoc only.")
+    html_body = serializers.CharField(
+        required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
+    )
+
+    def validate_recipients(self, value: list[str]) -> list[str]:
+        unique = list(dict.fromkeys(value))
+        if len(unique) > settings.SEND_MAX_RECIPIENTS:
+            raise serializers.ValidationError(
+                f"At most {settings.SEND_MAX_RECIPIENTS} recipients per send (got {len(unique)})."
+            )
+        return unique
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        ad_hoc = [name for name in ("subject", "body", "html_body") if name in attrs]
+        if attrs.get("template") is not None:
+            if ad_hoc:
+                raise serializers.ValidationError(
+                    {name: ["Give either a template or an ad hoc subject and body, not both."] for name in ad_hoc}
+                )
+            return attrs
+        errors = {
+            name: ["This field is required without a template."] for name in ("subject", "body") if name not in attrs
+        }
+        if "context" in attrs:
+            errors["context"] = ["A context only applies to a template; ad hoc content is sent as written."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    email = serializers.CharField(source="recipient.email")
+
+    class Meta:
+        model = Delivery
+        fields = ["email", "status", "attempts", "reason", "sent_at", "updated"]
+
+
+class SentEmailListSerializer(serializers.ModelSerializer):
+    recipients = DeliverySerializer(source="deliveries", many=True, read_only=True)
+
+    class Meta:
+        model = SentEmail
+        fields = [
+            "id",
+            "status",
+            "subject",
+            "template",
+            "template_name",
+            "from_email",
+            "reply_to",
+            "recipient_count",
+            "recipients",
+            "created",
+            "updated",
+        ]
+
+
+class SentEmailSerializer(SentEmailListSerializer):
+    class Meta(SentEmailListSerializer.Meta):
+        fields = [*SentEmailListSerializer.Meta.fields, "body", "html_body", "context"]
+
+
+def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
+    """The 202 answer to a send (also what an Idempotency-Key replay returns)."""
+    return {
+        "message": SEND_ACCEPTED_MESSAGE,
+        "id": sent_email.pk,
+        "status": sent_email.status,
+        "created": serializers.DateTimeField().to_representation(sent_email.created),
+        "recipients": [
+            {"email": address, "status": delivery.status}
+            for address, delivery in sent_email.created_deliveries  # type: ignore[attr-defined]
+        ],
+    }

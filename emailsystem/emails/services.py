@@ -1,0 +1,156 @@
+"""Writes for templates and sends. Views and the admin call these; they never write models directly."""
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
+from emailsystem.emails.models import (
+    DailySendCount,
+    Delivery,
+    EmailTemplate,
+    IdempotencyRecord,
+    Recipient,
+    SentEmail,
+)
+from emailsystem.emails.rendering import RenderError, template_render
+from emailsystem.users.models import User
+
+
+def sender_addresses(*, user: User) -> tuple[str, str]:
+    """(From, Reply-To) for a user's email.
+
+    Without EMAIL_FROM_ADDRESS the user's own address is the From (the original behaviour);
+    with it, From is that verified sender and replies go to the user.
+    """
+    if settings.EMAIL_FROM_ADDRESS:
+        return settings.EMAIL_FROM_ADDRESS, user.email
+    return user.email, ""
+
+
+def _seconds_until_next_utc_day(now: datetime.datetime) -> int:
+    tomorrow = (now + datetime.timedelta(days=1)).date()
+    midnight = datetime.datetime.combine(tomorrow, datetime.time.min, tzinfo=datetime.UTC)
+    return max(1, int((midnight - now).total_seconds()))
+
+
+def send_quota_consume(*, user: User, count: int) -> None:
+    """Count `count` recipients against the user's daily quota, or raise QuotaExceededError.
+
+    One conditional UPDATE does the check and the increment, so concurrent sends from any
+    number of web processes cannot overshoot: the database serialises them on the row.
+    Call inside the send's transaction, so a failed send gives its quota back.
+    """
+    quota = user.daily_quota if user.daily_quota is not None else settings.SEND_DAILY_QUOTA
+    now = timezone.now()
+    today = now.astimezone(datetime.UTC).date()
+    DailySendCount.objects.bulk_create([DailySendCount(user=user, day=today, count=0)], ignore_conflicts=True)
+    updated = DailySendCount.objects.filter(user=user, day=today, count__lte=quota - count).update(
+        count=F("count") + count
+    )
+    if not updated:
+        raise QuotaExceededError(
+            f"Daily quota of {quota} recipients reached; it resets at midnight UTC.",
+            retry_after_seconds=_seconds_until_next_utc_day(now),
+        )
+
+
+def recipients_get_or_create(*, addresses: list[str]) -> dict[str, int]:
+    """Map each (normalised) address to its Recipient id, creating the missing ones in bulk."""
+    Recipient.objects.bulk_create([Recipient(email=address) for address in addresses], ignore_conflicts=True)
+    return dict(Recipient.objects.filter(email__in=addresses).values_list("email", "id"))
+
+
+@transaction.atomic
+def sent_email_create(
+    *,
+    user: User,
+    recipients: list[str],
+    template: EmailTemplate | None = None,
+    context: dict[str, Any] | None = None,
+    subject: str = "",
+    body: str = "",
+    html_body: str = "",
+) -> SentEmail:
+    """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
+
+    `recipients` must already be validated, normalised and de-duplicated. With a template,
+    its subject and bodies are rendered with `context`; without one, `subject`, `body` and
+    `html_body` are sent as given. Raises ApplicationError (400) when rendering fails and
+    QuotaExceededError (429) past the daily quota; in both cases nothing is written.
+    """
+    context = context or {}
+    if template is not None:
+        try:
+            rendered = template_render(
+                subject=template.subject, body=template.body, html_body=template.html_body, context=context
+            )
+        except RenderError as error:
+            raise ApplicationError(error.message, field=error.field) from None
+        subject, body, html_body = rendered.subject, rendered.body, rendered.html_body
+
+    send_quota_consume(user=user, count=len(recipients))
+    recipient_ids = recipients_get_or_create(addresses=recipients)
+    from_email, reply_to = sender_addresses(user=user)
+    sent_email = SentEmail.objects.create(
+        sender=user,
+        template=template,
+        template_name=template.name if template else "",
+        context=context,
+        subject=subject,
+        body=body,
+        html_body=html_body,
+        from_email=from_email,
+        reply_to=reply_to,
+        recipient_count=len(recipients),
+    )
+    deliveries = [
+        Delivery(sent_email=sent_email, recipient_id=recipient_ids[address], created=sent_email.created)
+        for address in recipients
+    ]
+    Delivery.objects.bulk_create(deliveries)
+    # Already loaded: lets the caller build its answer without querying the deliveries back.
+    sent_email.created_deliveries = list(zip(recipients, deliveries, strict=True))  # type: ignore[attr-defined]
+    return sent_email
+
+
+def idempotent_send(
+    *, user: User, key: str | None, fingerprint: str, send: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """Run `send` at most once per (user, Idempotency-Key) within IDEMPOTENCY_KEY_TTL_HOURS.
+
+    Returns (answer, replayed). A repeat with the same request fingerprint gets the stored
+    first answer and sends nothing; a repeat with a different body raises ConflictError (409).
+    The record is written in the same transaction as the send, so two racing requests with
+    one key cannot both send: the loser hits the unique constraint, rolls back, and replays.
+    """
+    if not key:
+        return send(), False
+    cutoff = timezone.now() - datetime.timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    IdempotencyRecord.objects.filter(user=user, key=key, created__lt=cutoff).delete()
+    existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
+    if existing is not None:
+        return _replay(existing, fingerprint), True
+    try:
+        with transaction.atomic():
+            answer = send()
+            IdempotencyRecord.objects.create(user=user, key=key, fingerprint=fingerprint, response=answer)
+    except IntegrityError:
+        winner = IdempotencyRecord.objects.filter(user=user, key=key).first()
+        if winner is None:
+            raise
+        return _replay(winner, fingerprint), True
+    return answer, False
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> dict[str, Any]:
+    if record.fingerprint != fingerprint:
+        raise ConflictError(
+            "This Idempotency-Key was already used with a different request body.", code="idempotency_key_reused"
+        )
+    return record.response

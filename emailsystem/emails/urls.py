@@ -1,0 +1,11 @@
+from rest_framework.routers import SimpleRouter
+
+from emailsystem.emails import views
+
+app_name = "emails"
+
+router = SimpleRouter()
+router.register("email-template", views.EmailTemplateViewSet, basename="email-template")
+router.register("sent-email", views.SentEmailViewSet, basename="sent-email")
+
+urlpatterns = router.urls

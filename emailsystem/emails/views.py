@@ -1,0 +1,76 @@
+import hashlib
+import json
+from typing import Any
+
+from rest_framework import mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from emailsystem.emails.filters import SentEmailFilter
+from emailsystem.emails.permissions import IsAdminOrReadOnly
+from emailsystem.emails.selectors import email_template_list, sent_email_list
+from emailsystem.emails.serializers import (
+    EmailTemplateSerializer,
+    SentEmailCreateSerializer,
+    SentEmailListSerializer,
+    SentEmailSerializer,
+    send_accepted_answer,
+)
+from emailsystem.emails.services import idempotent_send, sent_email_create
+
+
+class EmailTemplateViewSet(viewsets.ModelViewSet):
+    """Email templates. Anyone may read them; only admins create, change or delete them.
+
+    Subject and bodies use Django template syntax, filled in per send from `context`:
+    `Hello {{ name }}`.
+    """
+
+    queryset = email_template_list()
+    serializer_class = EmailTemplateSerializer
+    permission_classes = [IsAdminOrReadOnly]
+
+
+def request_fingerprint(data: Any) -> str:
+    """A stable hash of the request body, to tell a retry from a different request under one key."""
+    if hasattr(data, "lists"):  # form data: keep every value of repeated fields
+        data = {key: values for key, values in data.lists()}
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class SentEmailViewSet(
+    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Send email, and read back the log of what you sent (yours only).
+
+    Send with a template: `{"recipients": ["a@example.com"], "template": 1, "context": {"name": "Ada"}}`,
+    or ad hoc: `{"recipients": [...], "subject": "...", "body": "...", "html_body": "..."}`.
+    An `Idempotency-Key` header makes a retried send safe.
+
+    Filter the log with `recipient` (repeatable), `start_time`, `end_time` and `status`.
+    """
+
+    filterset_class = SentEmailFilter
+
+    def get_queryset(self) -> Any:
+        return sent_email_list(user=self.request.user)
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        if self.action == "create":
+            return SentEmailCreateSerializer
+        if self.action == "list":
+            return SentEmailListSerializer
+        return SentEmailSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = SentEmailCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        answer, _replayed = idempotent_send(
+            user=request.user,
+            key=request.headers.get("Idempotency-Key"),
+            fingerprint=request_fingerprint(request.data),
+            send=lambda: send_accepted_answer(sent_email_create(user=request.user, **serializer.validated_data)),
+        )
+        return Response(answer, status=status.HTTP_202_ACCEPTED)

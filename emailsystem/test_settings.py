@@ -1,0 +1,14 @@
+"""Settings for the test suite: the real settings, with test-only defaults for required variables.
+
+Tests run against PostgreSQL (the production database) unless DATABASE_URL says otherwise.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-suite-only-not-a-secret")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emailsystem")
+
+from emailsystem.settings import *  # noqa: F403
+
+# Hashing is deliberately slow in production; tests create many users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from emailsystem.core import views as core_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api-auth/", include("rest_framework.urls")),
+    path("api/v1/", core_views.ApiRootView.as_view(), name="api-root"),
+    path("api/v1/users/", include("emailsystem.users.urls")),
+    path("api/v1/emails/", include("emailsystem.emails.urls")),
+]

@@ -1,0 +1,59 @@
+from typing import Any
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from emailsystem.users.models import User, normalize_email_address
+
+LOGIN_FAILED = "Unable to log in with the provided credentials."
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+
+    def validate_email(self, value: str) -> str:
+        value = normalize_email_address(value)
+        if get_user_model().objects.filter(email=value).exists():
+            raise serializers.ValidationError("A user with this email address already exists.")
+        return value
+
+    def validate_username(self, value: str) -> str:
+        if get_user_model().objects.filter(username__iexact=value).exists():
+            raise serializers.ValidationError("A user with this username already exists.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        candidate = get_user_model()(email=attrs["email"], username=attrs["username"])
+        try:
+            validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"password": list(error.messages)}) from None
+        return attrs
+
+
+class UserSerializer(serializers.Serializer):
+    email = serializers.EmailField(read_only=True)
+    username = serializers.CharField(read_only=True)
+
+
+class LoginSerializer(serializers.Serializer):
+    """{"username": <email or username>, "password"}; "email" is accepted in place of "username"."""
+
+    username = serializers.CharField(required=False, max_length=254, help_text="Your email address (or username).")
+    email = serializers.CharField(required=False, max_length=254, write_only=True)
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        identifier = attrs.get("username") or attrs.get("email")
+        if not identifier:
+            raise serializers.ValidationError({"username": ["This field is required."]})
+        user: User | None = authenticate(self.context.get("request"), username=identifier, password=attrs["password"])
+        if user is None:
+            raise serializers.ValidationError(LOGIN_FAILED, code="authorization")
+        attrs["user"] = user
+        return attrs

@@ -1,0 +1,22 @@
+"""Writes for accounts and tokens."""
+
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from emailsystem.users.models import User
+
+
+def user_create(*, email: str, username: str, password: str) -> User:
+    """Create an active, non-staff user. The caller has validated the password."""
+    return get_user_model().objects.create_user(email=email, username=username, password=password)
+
+
+def token_get_or_create(*, user: User) -> Token:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def token_revoke(*, user: User) -> int:
+    """Delete the user's API token; every client using it gets 401 from now on."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted

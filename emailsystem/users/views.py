@@ -1,0 +1,52 @@
+from django.contrib.auth import logout
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from emailsystem.users.serializers import LoginSerializer, RegisterSerializer, UserSerializer
+from emailsystem.users.services import token_get_or_create, token_revoke, user_create
+from emailsystem.users.throttles import AuthRateThrottle
+
+
+class RegisterView(APIView):
+    """Create an account: {"email", "username", "password"}. Then log in to get a token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthRateThrottle]
+    serializer_class = RegisterSerializer
+
+    def post(self, request: Request) -> Response:
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_create(**serializer.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    """Exchange {"username": <your email>, "password"} for an API token ("email" works as the key too)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthRateThrottle]
+    serializer_class = LoginSerializer
+
+    def post(self, request: Request) -> Response:
+        serializer = LoginSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        token = token_get_or_create(user=user)
+        return Response({"email": user.email, "token": token.key})
+
+
+class LogoutView(APIView):
+    """Revoke your API token (every client using it gets 401 afterwards) and end the browser session."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        token_revoke(user=request.user)
+        logout(request._request)
+        return Response({})
