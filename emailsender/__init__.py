@@ -1,0 +1,6 @@
+"""Standalone sender: consumes work messages from RabbitMQ and delivers them through SendGrid.
+
+This package never imports Django. The web process imports `topology`, `messages`, `handler`
+and `clients` for embedded mode, so those modules stay free of side effects at import time.
+See README.md next to this file.
+"""

@@ -1,0 +1,155 @@
+"""HTTP clients that take one SendGrid v3 mail/send payload and return a `Response`.
+
+`client.send(payload)` returns a `Response` for any HTTP answer (2xx or not) and raises
+`TransportError` when there is no answer (timeout, refused or dropped connection). Both
+clients are safe to call from many threads at once.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import urllib.error
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+
+import python_http_client
+import sendgrid
+
+from emailsender.settings import Settings
+
+
+@dataclass(frozen=True)
+class Response:
+    status_code: int
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class TransportError(Exception):
+    """No HTTP answer: `kind` is "timeout" or "connection"."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class Client(Protocol):
+    def send(self, payload: dict[str, Any]) -> Response: ...
+
+
+def _lower_headers(headers: Any) -> dict[str, str]:
+    if headers is None:
+        return {}
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+class SendGridClient:
+    """Calls SendGrid's v3 mail/send through the `sendgrid` library with a timeout on every call.
+
+    One `SendGridAPIClient` per thread: the library's python_http_client shares and mutates
+    its `request_headers` dict on every call (`setdefault("Content-Type", ...)`), which is not
+    safe while another thread builds a request from the same dict. A client is cheap to build
+    (no connection pool: urllib opens a connection per request anyway).
+    """
+
+    def __init__(self, api_key: str, host: str = "https://api.sendgrid.com", timeout: float = 10.0) -> None:
+        self._api_key = api_key
+        self._host = host.rstrip("/")
+        self._timeout = timeout
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"SendGridClient(host={self._host!r}, timeout={self._timeout!r}, api_key='***')"
+
+    def _library_client(self) -> sendgrid.SendGridAPIClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = sendgrid.SendGridAPIClient(api_key=self._api_key, host=self._host)
+            self._local.client = client
+        return client
+
+    def send(self, payload: dict[str, Any]) -> Response:
+        try:
+            answer = self._library_client().client.mail.send.post(request_body=payload, timeout=self._timeout)
+        except python_http_client.exceptions.HTTPError as exc:
+            body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
+            return Response(status_code=int(exc.status_code), headers=_lower_headers(exc.headers), body=body)
+        except TimeoutError as exc:  # socket.timeout is TimeoutError since 3.10
+            raise TransportError("timeout", f"no answer within {self._timeout:g}s") from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise TransportError("timeout", f"no answer within {self._timeout:g}s") from exc
+            raise TransportError("connection", str(exc.reason)[:200]) from exc
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, TLS, bad status line
+            raise TransportError("connection", f"{type(exc).__name__}: {exc}"[:200]) from exc
+        return Response(status_code=int(answer.status_code), headers=_lower_headers(answer.headers), body=answer.body)
+
+
+class OutboxClient:
+    """Writes one RFC 5322 .eml file per personalization (that is, per recipient) into `folder`.
+
+    One file per recipient shows exactly what each recipient would receive, and the file name
+    carries the email and delivery ids. Used in development and in embedded mode, when
+    SENDGRID_API_KEY is unset. Answers 202 like SendGrid.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def __repr__(self) -> str:
+        return f"OutboxClient(folder={str(self.folder)!r})"
+
+    def send(self, payload: dict[str, Any]) -> Response:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            batch = uuid.uuid4().hex[:12]
+            for personalization in payload["personalizations"]:
+                self._write(payload, personalization, batch)
+        except OSError as exc:
+            # A full or read-only disk is the outbox's version of SendGrid being down.
+            raise TransportError("connection", f"outbox write failed: {exc}") from exc
+        return Response(status_code=202, headers={"x-message-id": f"outbox-{batch}"})
+
+    def _write(self, payload: dict[str, Any], personalization: dict[str, Any], batch: str) -> None:
+        args = personalization.get("custom_args", {})
+        message = EmailMessage()
+        message["From"] = payload["from"]["email"]
+        message["To"] = ", ".join(to["email"] for to in personalization["to"])
+        if "reply_to" in payload:
+            message["Reply-To"] = payload["reply_to"]["email"]
+        message["Subject"] = personalization.get("subject", payload.get("subject", ""))
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = make_msgid(domain="outbox.invalid")
+        message["X-Email-Id"] = str(args.get("email_id", ""))
+        message["X-Delivery-Id"] = str(args.get("delivery_id", ""))
+        contents = {c["type"]: c["value"] for c in payload["content"]}
+        if "text/plain" in contents:
+            message.set_content(contents["text/plain"])
+            if "text/html" in contents:
+                message.add_alternative(contents["text/html"], subtype="html")
+        else:
+            message.set_content(contents.get("text/html", ""), subtype="html")
+
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        name = f"{stamp}-e{args.get('email_id', 'x')}-d{args.get('delivery_id', 'x')}-{batch}.eml"
+        temporary = self.folder / f".{name}.tmp"
+        temporary.write_bytes(bytes(message))
+        temporary.replace(self.folder / name)  # readers never see a half-written file
+
+
+def client_from_settings(settings: Settings) -> SendGridClient | OutboxClient:
+    """SendGrid when SENDGRID_API_KEY is set, otherwise the .eml outbox."""
+    if settings.sendgrid_api_key:
+        return SendGridClient(settings.sendgrid_api_key, settings.sendgrid_api_host, settings.sendgrid_timeout_seconds)
+    return OutboxClient(settings.outbox_dir)

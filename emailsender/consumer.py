@@ -1,0 +1,394 @@
+"""The sender process: consume work messages, call SendGrid on a thread pool, record outcomes.
+
+Threads: pika is not thread-safe, so every channel operation (consume, publish, ack, nack)
+happens on the thread that runs `Sender.run()`. Worker threads only run `handler.handle()`
+and put the finished job on a queue, waking the connection thread with
+`add_callback_threadsafe`.
+
+Delivery guarantee: a work message is acked only after the publishes its outcome needs
+(result, retry copy, dead letter) are confirmed by the broker. If the process dies between
+SendGrid's 202 and that ack, RabbitMQ redelivers the message and the email is sent again:
+at most `prefetch` messages per crashed process (see README.md, "Duplicate window").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from emailsender import routing, topology
+from emailsender.clients import Client, client_from_settings
+from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
+from emailsender.messages import InvalidMessage, parse_work
+from emailsender.settings import Settings, mask_url_password
+
+log = logging.getLogger("emailsender")
+
+# RabbitMQ closes the connection after two missed heartbeats; the loop services them at least
+# every LOOP_TICK, so 30 s only has to cover a stuck publish, not the HTTP calls.
+HEARTBEAT_SECONDS = 30
+# How long the loop blocks when idle: bounds how late it notices SIGTERM or the end of a 429 pause.
+LOOP_TICK_SECONDS = 0.2
+# Reconnect backoff doubles from 1 s up to 30 s, and resets once a connection is consuming again.
+RECONNECT_MIN_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 30.0
+# If RabbitMQ blocks publishers (memory or disk alarm) this long, reconnect rather than hang.
+BLOCKED_CONNECTION_TIMEOUT_SECONDS = 60
+# Sent outcomes that could not be acked, remembered so a redelivery to this process is
+# recorded without sending again; bounded because it only has to outlive a reconnect.
+RECENTLY_SENT_MAX = 10_000
+
+# Broker answers that no reconnect will fix: wrong credentials or permissions, or a queue
+# declared elsewhere with different arguments.
+_FATAL_REPLY_CODES = {403, 406}
+
+
+class FatalError(Exception):
+    """An error the sender cannot recover from; `run()` returns a non-zero exit code."""
+
+
+@dataclass
+class Job:
+    delivery_tag: int
+    generation: int  # which connection delivered it; tags are meaningless on any other
+    body: bytes
+    headers: dict[str, Any]
+    message_id: str | None
+    attempt: int
+    started: float = 0.0
+    outcome: Outcome | None = None
+
+
+class Sender:
+    """One sender process: a consuming connection plus a pool of HTTP worker threads."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        if not settings.rabbitmq_url:
+            raise FatalError("RABBITMQ_URL is not set")
+        self.settings = settings
+        self.client = client if client is not None else client_from_settings(settings)
+        self.stats: Counter[str] = Counter()
+        self.consuming = threading.Event()  # set while a connection is consuming; for tests and probes
+        self._stop_requested = False
+        self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send")
+        self._done: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._pending: deque[Job] = deque()  # received, waiting for a free worker or the end of a pause
+        self._held: dict[int, Job] = {}  # unacked jobs of the current connection, by delivery tag
+        self._running = 0  # jobs handed to the pool and not yet drained, any connection
+        self._paused_until = 0.0
+        self._generation = 0
+        self._connection: pika.BlockingConnection | None = None
+        self._consumed_since_connect = False
+        self._recently_sent: OrderedDict[tuple[int, tuple[int, ...]], Outcome] = OrderedDict()
+
+    # -- control --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to shut down cleanly. Only sets a flag, so it is safe in a signal handler."""
+        self._stop_requested = True
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda _signum, _frame: self.stop())
+
+    def close(self) -> None:
+        """Release the worker pool without waiting for calls still hanging in it."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def busy_workers(self) -> int:
+        return self._running
+
+    # -- main loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Consume until `stop()`; reconnect on broker failures. Returns the process exit code.
+
+        0 after a clean stop; 2 for errors no reconnect can fix (credentials, permissions,
+        conflicting queue arguments); 1 for a bug, after logging it.
+        """
+        backoff = RECONNECT_MIN_SECONDS
+        try:
+            while not self._stop_requested:
+                try:
+                    self._serve()
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code in _FATAL_REPLY_CODES:
+                        raise FatalError(f"broker refused: {exc.reply_code} {exc.reply_text}") from exc
+                    self._lost_connection(exc)
+                except (
+                    pika.exceptions.ProbableAuthenticationError,
+                    pika.exceptions.ProbableAccessDeniedError,
+                    pika.exceptions.AuthenticationError,
+                ) as exc:
+                    raise FatalError(f"broker refused the login: {exc!r}") from exc
+                except pika.exceptions.ConnectionClosedByBroker as exc:
+                    if exc.reply_code in _FATAL_REPLY_CODES:
+                        raise FatalError(f"broker refused: {exc.reply_code} {exc.reply_text}") from exc
+                    self._lost_connection(exc)
+                except (pika.exceptions.AMQPError, OSError) as exc:
+                    self._lost_connection(exc)
+                else:
+                    break
+                if self._consumed_since_connect:  # the last connection worked: start over from 1 s
+                    backoff = RECONNECT_MIN_SECONDS
+                    self._consumed_since_connect = False
+                log.info("reconnecting", extra={"in_seconds": round(backoff, 1)})
+                self._sleep(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
+        except FatalError as exc:
+            log.error("cannot continue", extra={"error": str(exc)})
+            return 2
+        except Exception:  # process boundary: log and let the orchestrator restart us
+            log.exception("sender crashed")
+            return 1
+        finally:
+            self.consuming.clear()
+        log.info("stopped", extra={"stats": dict(self.stats)})
+        return 0
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested and time.monotonic() < deadline:
+            time.sleep(min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
+
+    def _lost_connection(self, exc: BaseException) -> None:
+        self.consuming.clear()
+        log.warning(
+            "broker connection lost; unacked messages will be redelivered",
+            extra={"error": repr(exc), "held": len(self._held)},
+        )
+        self._held.clear()
+        self._pending.clear()
+        if self._connection is not None and self._connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                self._connection.close()
+        self._connection = None
+
+    def _connect(self) -> pika.BlockingConnection:
+        assert self.settings.rabbitmq_url
+        params = pika.URLParameters(self.settings.rabbitmq_url)
+        params.heartbeat = HEARTBEAT_SECONDS
+        params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_SECONDS
+        params.client_properties = {"connection_name": f"emailsender@{socket.gethostname()}:{os.getpid()}"}
+        log.info("connecting", extra={"broker": mask_url_password(self.settings.rabbitmq_url)})
+        return pika.BlockingConnection(params)
+
+    def _serve(self) -> None:
+        """One connection's life: declare, consume, and on stop drain and close."""
+        connection = self._connect()
+        self._connection = connection
+        self._generation += 1
+        consume_channel = connection.channel()
+        publish_channel = connection.channel()
+        publish_channel.confirm_delivery()
+        prefix = self.settings.queue_prefix
+        topology.declare(publish_channel, prefix, self.settings.retry_delays_ms)
+        consume_channel.basic_qos(prefetch_count=self.settings.prefetch)
+        consumer_tag = consume_channel.basic_consume(topology.work_queue(prefix), on_message_callback=self._on_message)
+        self._consumed_since_connect = True
+        self.stats["connections"] += 1
+        self.consuming.set()
+        log.info(
+            "consuming",
+            extra={
+                "queue": topology.work_queue(prefix),
+                "prefetch": self.settings.prefetch,
+                "client": repr(self.client),
+            },
+        )
+        while not self._stop_requested:
+            connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
+            self._drain(publish_channel, consume_channel)
+            self._start_pending()
+        self._shutdown(connection, consume_channel, publish_channel, consumer_tag)
+
+    # -- receiving and working ------------------------------------------------------------
+
+    def _on_message(self, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
+        headers = dict(properties.headers or {})
+        job = Job(
+            delivery_tag=method.delivery_tag,
+            generation=self._generation,
+            body=body,
+            headers=headers,
+            message_id=properties.message_id,
+            attempt=routing.attempt_from_headers(headers),
+        )
+        self._held[job.delivery_tag] = job
+        if method.redelivered and self._recently_sent:
+            remembered = self._remembered_sent(body)
+            if remembered is not None:
+                log.info("redelivered message was already sent; recording it", extra=self._fields(job))
+                job.outcome = remembered
+                self._running += 1
+                self._done.put(job)
+                return
+        self._pending.append(job)
+
+    def _remembered_sent(self, body: bytes) -> Outcome | None:
+        try:
+            message = parse_work(body)
+        except InvalidMessage:
+            return None
+        return self._recently_sent.get((message.email_id, message.delivery_ids))
+
+    def _start_pending(self) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        while self._pending and self._running < self.settings.concurrency:
+            job = self._pending.popleft()
+            job.started = time.monotonic()
+            self._running += 1
+            self._pool.submit(self._work, job, self._connection)
+
+    def _work(self, job: Job, connection: pika.BlockingConnection | None) -> None:
+        """Runs on a worker thread: no pika calls here except the thread-safe wake-up."""
+        try:
+            job.outcome = handle(job.body, job.attempt, self.client, self.settings)
+        except Exception as exc:  # a bug in a client must not kill the worker or lose the message
+            log.exception("unexpected error while sending", extra=self._fields(job))
+            job.outcome = unexpected_error(job.body, job.attempt, self.settings, exc)
+        self._done.put(job)
+        if connection is not None:
+            # Best effort (the connection may be closing); the loop polls the queue every tick anyway.
+            with contextlib.suppress(Exception):
+                connection.add_callback_threadsafe(_wake)
+
+    # -- recording outcomes ---------------------------------------------------------------
+
+    def _drain(self, publish_channel: Any, consume_channel: Any) -> None:
+        while True:
+            try:
+                job = self._done.get_nowait()
+            except queue.Empty:
+                return
+            self._running -= 1
+            if job.generation != self._generation or job.delivery_tag not in self._held:
+                self._discard(job)
+                continue
+            self._record(job, publish_channel, consume_channel)
+
+    def _discard(self, job: Job) -> None:
+        """The job's connection is gone, so it cannot be acked; the broker redelivers it."""
+        outcome = job.outcome
+        if outcome is not None and outcome.kind is OutcomeKind.SENT and outcome.email_id is not None:
+            self._recently_sent[(outcome.email_id, outcome.delivery_ids)] = outcome
+            while len(self._recently_sent) > RECENTLY_SENT_MAX:
+                self._recently_sent.popitem(last=False)
+        log.warning(
+            "outcome from a closed connection dropped; the message will be redelivered",
+            extra={**self._fields(job), "outcome": outcome.kind.value if outcome else None},
+        )
+
+    def _record(self, job: Job, publish_channel: Any, consume_channel: Any) -> None:
+        outcome = job.outcome
+        assert outcome is not None
+        for publish in routing.plan(
+            outcome, body=job.body, headers=job.headers, message_id=job.message_id, settings=self.settings
+        ):
+            self._publish(publish_channel, publish, job)
+        consume_channel.basic_ack(delivery_tag=job.delivery_tag)
+        del self._held[job.delivery_tag]
+        self._recently_sent.pop((outcome.email_id, outcome.delivery_ids), None)
+        self.stats[outcome.kind.value] += 1
+
+        fields = {
+            **self._fields(job),
+            "email_id": outcome.email_id,
+            "outcome": outcome.kind.value,
+            "attempt": outcome.attempt,
+            "status_code": outcome.status_code,
+            "deliveries": len(outcome.delivery_ids),
+            "duration_ms": round((time.monotonic() - job.started) * 1000) if job.started else 0,
+        }
+        if outcome.kind is OutcomeKind.SENT:
+            log.info("sent", extra=fields)
+        elif outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
+            log.warning(
+                "will retry", extra={**fields, "reason": outcome.reason, "delay_s": round(outcome.delay_seconds, 2)}
+            )
+        else:
+            log.error("dead-lettered", extra={**fields, "reason": outcome.reason})
+        if outcome.kind is OutcomeKind.RATE_LIMITED:
+            # Every worker would hit the same limit: stop starting calls until the window resets.
+            self._paused_until = max(self._paused_until, time.monotonic() + outcome.delay_seconds)
+
+    def _publish(self, channel: Any, publish: routing.Publish, job: Job) -> None:
+        properties = pika.BasicProperties(
+            content_type=topology.CONTENT_TYPE,
+            delivery_mode=topology.PERSISTENT,
+            message_id=publish.message_id,
+            correlation_id=publish.correlation_id,
+            headers=publish.headers or None,
+            expiration=str(publish.expiration_ms) if publish.expiration_ms is not None else None,
+        )
+        for retry in (True, False):
+            try:
+                channel.basic_publish(
+                    exchange=publish.exchange,
+                    routing_key=publish.routing_key,
+                    body=publish.body,
+                    properties=properties,
+                    mandatory=True,  # a missing queue is an error, never a silent drop
+                )
+                return
+            except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+                log.error(
+                    "publish not accepted by the broker",
+                    extra={
+                        **self._fields(job),
+                        "purpose": publish.purpose,
+                        "routing_key": publish.routing_key,
+                        "error": repr(exc),
+                    },
+                )
+                if not retry:
+                    raise
+                # Someone deleted a queue under us: declare again (idempotent) and retry once.
+                topology.declare(channel, self.settings.queue_prefix, self.settings.retry_delays_ms)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def _shutdown(self, connection: Any, consume_channel: Any, publish_channel: Any, consumer_tag: str) -> None:
+        """Stop taking work, finish what is in flight within the limit, requeue the rest, close."""
+        deadline = time.monotonic() + self.settings.shutdown_seconds
+        consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
+        for job in self._pending:
+            consume_channel.basic_nack(delivery_tag=job.delivery_tag, requeue=True)
+            del self._held[job.delivery_tag]
+        requeued = len(self._pending)
+        self._pending.clear()
+        log.info("stopping", extra={"in_flight": len(self._held), "requeued": requeued})
+        while self._held and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
+            self._drain(publish_channel, consume_channel)
+        for tag in list(self._held):
+            # Still in an HTTP call: if SendGrid accepts it after this, the redelivery sends it again.
+            consume_channel.basic_nack(delivery_tag=tag, requeue=True)
+        log.info("stopped consuming", extra={"requeued_in_flight": len(self._held)})
+        self._held.clear()
+        self.consuming.clear()
+        connection.close()
+        self._connection = None
+
+    @staticmethod
+    def _fields(job: Job) -> dict[str, Any]:
+        return {"message_id": job.message_id, "delivery_tag": job.delivery_tag, "x_attempt": job.attempt}
+
+
+def _wake() -> None:
+    """Scheduled on the connection thread just to end `process_data_events` early."""

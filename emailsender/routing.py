@@ -1,0 +1,130 @@
+"""What to publish for each outcome before the work message may be acked. Pure; no broker.
+
+| outcome      | publishes (in order)                                          | then |
+|--------------|---------------------------------------------------------------|------|
+| sent         | result "sent"                                                 | ack  |
+| retry        | copy -> retry tier (x-attempt + 1, jittered expiration),      | ack  |
+|              | result "retrying"                                             |      |
+| rate_limited | copy -> retry tier (same x-attempt, expiration = the wait)    | ack  |
+| failed       | original -> dead (x-death-reason), result "failed"            | ack  |
+| poison       | original -> dead (x-death-reason), result "failed" if the     | ack  |
+|              | email and delivery ids could be read                          |      |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emailsender import topology
+from emailsender.handler import Outcome, OutcomeKind
+from emailsender.messages import build_result, encode_result
+from emailsender.settings import Settings
+
+# Headers RabbitMQ adds when dead-lettering out of a retry queue; copying them into the next
+# retry would make them grow with every attempt.
+_BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason")
+
+
+@dataclass(frozen=True)
+class Publish:
+    purpose: str  # "result", "retry" or "dead", for logs
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=dict)
+    message_id: str | None = None
+    correlation_id: str | None = None
+    expiration_ms: int | None = None
+
+
+def _copy_headers(headers: dict[str, Any] | None, **changes: Any) -> dict[str, Any]:
+    copied = {k: v for k, v in (headers or {}).items() if k not in _BROKER_HEADERS}
+    copied.update(changes)
+    return copied
+
+
+def _result(outcome: Outcome, result_outcome: str, settings: Settings, message_id: str | None) -> Publish:
+    assert outcome.email_id is not None
+    result = build_result(
+        email_id=outcome.email_id,
+        delivery_ids=outcome.delivery_ids,
+        outcome=result_outcome,
+        attempt=outcome.attempt,
+        reason=outcome.reason,
+        status_code=outcome.status_code,
+    )
+    return Publish(
+        purpose="result",
+        exchange=topology.exchange_name(settings.queue_prefix),
+        routing_key=topology.RESULT_KEY,
+        body=encode_result(result),
+        correlation_id=message_id,
+    )
+
+
+def _delayed_copy(
+    outcome: Outcome, body: bytes, headers: dict[str, Any] | None, settings: Settings, message_id: str | None
+) -> Publish:
+    delay_ms = max(1, round(outcome.delay_seconds * 1000))
+    tier = topology.retry_tier(delay_ms, settings.retry_delays_ms)
+    return Publish(
+        purpose="retry",
+        exchange="",  # the default exchange routes by queue name straight into the tier
+        routing_key=topology.retry_queue(settings.queue_prefix, tier),
+        body=body,
+        headers=_copy_headers(headers, **{topology.ATTEMPT_HEADER: outcome.attempt}),
+        message_id=message_id,
+        expiration_ms=min(delay_ms, tier),
+    )
+
+
+def _dead_letter(
+    outcome: Outcome, body: bytes, headers: dict[str, Any] | None, settings: Settings, message_id: str | None
+) -> Publish:
+    return Publish(
+        purpose="dead",
+        exchange=topology.exchange_name(settings.queue_prefix),
+        routing_key=topology.DEAD_KEY,
+        body=body,
+        headers=_copy_headers(
+            headers, **{topology.ATTEMPT_HEADER: outcome.attempt, topology.DEATH_REASON_HEADER: outcome.reason}
+        ),
+        message_id=message_id,
+    )
+
+
+def plan(
+    outcome: Outcome,
+    *,
+    body: bytes,
+    headers: dict[str, Any] | None,
+    message_id: str | None,
+    settings: Settings,
+) -> list[Publish]:
+    """The publishes that must be confirmed, in order, before the work message is acked."""
+    if outcome.kind is OutcomeKind.SENT:
+        return [_result(outcome, "sent", settings, message_id)]
+    if outcome.kind is OutcomeKind.RETRY:
+        publishes = [_delayed_copy(outcome, body, headers, settings, message_id)]
+        if outcome.email_id is not None:
+            publishes.append(_result(outcome, "retrying", settings, message_id))
+        return publishes
+    if outcome.kind is OutcomeKind.RATE_LIMITED:
+        # No result: nothing changed for the recipients, and a long 429 storm would flood the results queue.
+        return [_delayed_copy(outcome, body, headers, settings, message_id)]
+    publishes = [_dead_letter(outcome, body, headers, settings, message_id)]
+    if outcome.email_id is not None and outcome.delivery_ids:
+        publishes.append(_result(outcome, "failed", settings, message_id))
+    return publishes
+
+
+def attempt_from_headers(headers: dict[str, Any] | None) -> int:
+    """The x-attempt header as a non-negative int; absent or garbage counts as 0."""
+    value = (headers or {}).get(topology.ATTEMPT_HEADER, 0)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return 0

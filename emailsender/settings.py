@@ -1,0 +1,178 @@
+"""Sender configuration, read once from the environment.
+
+`Settings.from_env()` checks every variable and raises one `SettingsError` naming all the
+problems, so a misconfigured deployment fails at start-up with the whole list instead of one
+variable per restart.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+# Rate-limit waits re-queue through these delay tiers too, so a 1 s wait does not sit in a
+# 10-minute queue; 60 s is the longest a 429 can make us wait (see handler.RATE_LIMIT_MAX_SECONDS).
+RATE_LIMIT_TIERS_MS = (1_000, 10_000, 60_000)
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+class SettingsError(ValueError):
+    """Raised by `Settings.from_env` with every invalid or missing variable at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid sender configuration: " + "; ".join(problems))
+
+
+def mask_url_password(url: str) -> str:
+    """`amqp://user:secret@host/` -> `amqp://user:***@host/`, for logs and reprs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    userinfo = f"{parts.username}:***" if parts.username else ":***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}"))
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Everything the sender reads from its environment; defaults match the README table."""
+
+    # Unset only in embedded mode, where the web process calls `handle()` itself.
+    rabbitmq_url: str | None = None
+    # Unset means the outbox client writes .eml files instead of calling SendGrid.
+    sendgrid_api_key: str | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    # SendGrid answers mail/send in well under a second; 10 s bounds a stuck call without
+    # cutting off a slow-but-working one, and stays well inside the shutdown window.
+    sendgrid_timeout_seconds: float = 10.0
+    outbox_dir: str = "var/outbox"
+    # HTTP calls in flight per process: the calls are I/O bound, so 32 threads keep one CPU
+    # busy; scale further with replicas rather than threads.
+    concurrency: int = 32
+    # Two messages per worker thread: one in the HTTP call, one ready to start, so a thread
+    # never idles waiting for the broker while the rest stays on the queue for other replicas.
+    prefetch: int = 64
+    # Five attempts with base 2 s span about 2 + 8 + 32 + 128 s, which rides out a typical
+    # SendGrid incident before the recipients are marked failed.
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    # The longest single backoff, so a long incident is not followed by hour-long waits.
+    retry_max_seconds: float = 600.0
+    queue_prefix: str = "emails"
+    # Kubernetes sends SIGKILL 30 s after SIGTERM by default; 25 s leaves time to nack and close.
+    shutdown_seconds: float = 25.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, require_broker: bool = True) -> Settings:
+        """Build the settings from `environ` (default `os.environ`).
+
+        `require_broker=False` is for embedded mode, which needs no RABBITMQ_URL.
+        Raises `SettingsError` listing every problem.
+        """
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        def number(name: str, default: float, parse: Callable[[str], Any], minimum: float) -> Any:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = parse(raw)
+            except ValueError:
+                value = None
+            if value is None or not math.isfinite(value) or value < minimum:
+                kind = "an integer" if parse is int else "a number"
+                problems.append(f"{name} must be {kind} >= {minimum:g} (got {raw!r})")
+                return default
+            return value
+
+        rabbitmq_url = get("RABBITMQ_URL")
+        if rabbitmq_url is None:
+            if require_broker:
+                problems.append("RABBITMQ_URL is required (e.g. amqp://guest:guest@127.0.0.1:5672/)")
+        elif urlsplit(rabbitmq_url).scheme not in ("amqp", "amqps"):
+            problems.append(
+                f"RABBITMQ_URL must start with amqp:// or amqps:// (got {mask_url_password(rabbitmq_url)!r})"
+            )
+
+        api_host = (get("SENDGRID_API_HOST") or cls.sendgrid_api_host).rstrip("/")
+        host_parts = urlsplit(api_host)
+        if host_parts.scheme not in ("http", "https") or not host_parts.netloc:
+            problems.append(f"SENDGRID_API_HOST must be an http(s) URL (got {api_host!r})")
+
+        concurrency = number("SENDER_CONCURRENCY", cls.concurrency, int, 1)
+        prefetch = number("SENDER_PREFETCH", 2 * concurrency, int, 1)
+        retry_base = number("RETRY_BASE_SECONDS", cls.retry_base_seconds, float, 0.001)
+        retry_max = number("RETRY_MAX_SECONDS", cls.retry_max_seconds, float, 0.001)
+        if retry_max < retry_base:
+            problems.append(f"RETRY_MAX_SECONDS ({retry_max:g}) must be >= RETRY_BASE_SECONDS ({retry_base:g})")
+
+        prefix = get("QUEUE_PREFIX") or cls.queue_prefix
+        if not _PREFIX_RE.match(prefix):
+            problems.append(f"QUEUE_PREFIX must be letters, digits, '.', '_' or '-' (got {prefix!r})")
+
+        log_level = (get("LOG_LEVEL") or cls.log_level).upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
+
+        settings = cls(
+            rabbitmq_url=rabbitmq_url,
+            sendgrid_api_key=get("SENDGRID_API_KEY"),
+            sendgrid_api_host=api_host,
+            sendgrid_timeout_seconds=number("SENDGRID_TIMEOUT_SECONDS", cls.sendgrid_timeout_seconds, float, 0.001),
+            outbox_dir=get("OUTBOX_DIR") or cls.outbox_dir,
+            concurrency=concurrency,
+            prefetch=prefetch,
+            max_attempts=number("SEND_MAX_ATTEMPTS", cls.max_attempts, int, 1),
+            retry_base_seconds=retry_base,
+            retry_max_seconds=retry_max,
+            queue_prefix=prefix,
+            shutdown_seconds=number("SENDER_SHUTDOWN_SECONDS", cls.shutdown_seconds, float, 0),
+            log_level=log_level,
+        )
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+    def backoff_seconds(self, attempt: int) -> float:
+        """Nominal delay before retrying after failed attempt number `attempt` (1-based), no jitter."""
+        exponent = max(attempt - 1, 0)
+        if exponent > 60:  # 4**60 overflows nothing but is far past any cap
+            return self.retry_max_seconds
+        return min(self.retry_base_seconds * 4**exponent, self.retry_max_seconds)
+
+    @property
+    def retry_delays_ms(self) -> tuple[int, ...]:
+        """Delay tiers (ms) for the retry queues: one per backoff step, plus the rate-limit tiers."""
+        tiers = {max(1, round(self.backoff_seconds(n) * 1000)) for n in range(1, max(self.max_attempts, 2))}
+        return tuple(sorted(tiers | set(RATE_LIMIT_TIERS_MS)))
+
+    @property
+    def uses_sendgrid(self) -> bool:
+        return self.sendgrid_api_key is not None
+
+    def __repr__(self) -> str:
+        shown = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name == "sendgrid_api_key" and value is not None:
+                value = "***"
+            elif field.name == "rabbitmq_url" and value is not None:
+                value = mask_url_password(value)
+            shown.append(f"{field.name}={value!r}")
+        return f"Settings({', '.join(shown)})"

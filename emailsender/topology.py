@@ -1,0 +1,136 @@
+"""RabbitMQ names and declarations shared by the web side and the sender.
+
+Both sides call `declare()` at start-up; every declaration is idempotent. Nobody should spell
+a queue name by hand: use the helpers below. The diagram is in README.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pika
+
+DEFAULT_PREFIX = "emails"
+WORK_KEY = "send"
+RESULT_KEY = "result"
+DEAD_KEY = "dead"
+
+# Matches Settings() defaults: backoff tiers for base 2 s x4 capped at 600 s, plus rate-limit tiers.
+DEFAULT_RETRY_DELAYS_MS = (1_000, 2_000, 8_000, 10_000, 32_000, 60_000, 128_000)
+
+# Message headers the sender reads or writes.
+ATTEMPT_HEADER = "x-attempt"
+DEATH_REASON_HEADER = "x-death-reason"
+CONTENT_TYPE = "application/json"
+PERSISTENT = 2
+
+
+def exchange_name(prefix: str = DEFAULT_PREFIX) -> str:
+    """The direct exchange every message is published to."""
+    return prefix
+
+
+def work_queue(prefix: str = DEFAULT_PREFIX) -> str:
+    """The queue senders compete on (routing key `send`)."""
+    return f"{prefix}.send"
+
+
+def retry_queue(prefix: str, delay_ms: int) -> str:
+    """The delay queue for one tier; the name carries the TTL so a new tier is a new queue."""
+    return f"{prefix}.retry.{int(delay_ms)}"
+
+
+def dead_queue(prefix: str = DEFAULT_PREFIX) -> str:
+    """Dead letters (routing key `dead`): poison messages and sends that failed for good."""
+    return f"{prefix}.dead"
+
+
+def results_queue(prefix: str = DEFAULT_PREFIX) -> str:
+    """Delivery results (routing key `result`) for the web side's events process."""
+    return f"{prefix}.results"
+
+
+def all_queues(prefix: str, retry_delays_ms: tuple[int, ...] | list[int]) -> list[str]:
+    """Every queue `declare()` creates, for tooling and test clean-up."""
+    return [
+        work_queue(prefix),
+        dead_queue(prefix),
+        results_queue(prefix),
+        *(retry_queue(prefix, ms) for ms in sorted(set(retry_delays_ms))),
+    ]
+
+
+def retry_tier(delay_ms: int, retry_delays_ms: tuple[int, ...] | list[int]) -> int:
+    """The smallest tier that holds `delay_ms`, or the largest tier if none does.
+
+    A message's own `expiration` is at most its tier's TTL, so the time it waits is between
+    its expiration and the tier TTL (RabbitMQ only expires messages at the head of a queue).
+    """
+    tiers = sorted(set(retry_delays_ms))
+    if not tiers:
+        raise ValueError("retry_delays_ms is empty")
+    for tier in tiers:
+        if tier >= delay_ms:
+            return tier
+    return tiers[-1]
+
+
+def declare(
+    channel: Any, prefix: str = DEFAULT_PREFIX, retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
+) -> None:
+    """Declare the exchange, the work, retry, dead and results queues and their bindings.
+
+    `channel` is an open pika BlockingChannel. Safe to call any number of times from any
+    process; a changed retry tier creates a new queue instead of failing with PRECONDITION_FAILED.
+    """
+    exchange = exchange_name(prefix)
+    channel.exchange_declare(exchange=exchange, exchange_type="direct", durable=True)
+    for queue, key in (
+        (work_queue(prefix), WORK_KEY),
+        (dead_queue(prefix), DEAD_KEY),
+        (results_queue(prefix), RESULT_KEY),
+    ):
+        channel.queue_declare(queue=queue, durable=True)
+        channel.queue_bind(queue=queue, exchange=exchange, routing_key=key)
+    for delay_ms in sorted(set(retry_delays_ms)):
+        channel.queue_declare(
+            queue=retry_queue(prefix, delay_ms),
+            durable=True,
+            arguments={
+                "x-message-ttl": int(delay_ms),
+                "x-dead-letter-exchange": exchange,
+                "x-dead-letter-routing-key": WORK_KEY,
+            },
+        )
+
+
+def delete(channel: Any, prefix: str, retry_delays_ms: tuple[int, ...] | list[int]) -> None:
+    """Delete everything `declare()` created (tests and tear-down scripts only)."""
+    for queue in all_queues(prefix, retry_delays_ms):
+        channel.queue_delete(queue=queue)
+    channel.exchange_delete(exchange=exchange_name(prefix))
+
+
+def work_properties(message_id: str, attempt: int = 0) -> pika.BasicProperties:
+    """AMQP properties for a work message: persistent JSON with our message id and attempt count."""
+    return pika.BasicProperties(
+        content_type=CONTENT_TYPE,
+        delivery_mode=PERSISTENT,
+        message_id=message_id,
+        headers={ATTEMPT_HEADER: int(attempt)},
+    )
+
+
+def publish_work(channel: Any, body: bytes, *, message_id: str, prefix: str = DEFAULT_PREFIX) -> None:
+    """Publish one encoded work message (see `messages.encode_work`).
+
+    `mandatory=True` makes an unroutable message an error instead of a silent drop; on a
+    channel in confirm mode (`channel.confirm_delivery()`) this returns once the broker has it.
+    """
+    channel.basic_publish(
+        exchange=exchange_name(prefix),
+        routing_key=WORK_KEY,
+        body=body,
+        properties=work_properties(message_id),
+        mandatory=True,
+    )
