@@ -18,7 +18,7 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SPACE_FOR_PLUS_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
-class RepeatableWidget(forms.Widget):
+class RepeatableWidget(forms.TextInput):
     """Reads every occurrence of a query parameter (?recipient=a&recipient=b)."""
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
