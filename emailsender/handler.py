@@ -10,7 +10,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
@@ -45,7 +45,7 @@ class Outcome:
     reason: str = ""
     status_code: int | None = None
     delay_seconds: float = 0.0  # RETRY and RATE_LIMITED: how long to wait before the next try
-    message: WorkMessage | None = None  # None only for POISON
+    message: WorkMessage | None = field(default=None, repr=False)  # None only for POISON
     email_id: int | None = None
     delivery_ids: tuple[int, ...] = ()
 
