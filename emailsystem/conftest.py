@@ -1,20 +1,14 @@
-"""Fixtures shared by the Django apps' tests: API clients, a user, another user, an admin."""
+"""Fixtures shared by the Django apps' tests: API clients, a user, another user, an admin.
+
+Throttle counters live in the database cache, so each test's transaction isolates them too.
+"""
 
 import pytest
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from emailsystem.emails.tests.factories import EmailTemplateFactory
 from emailsystem.users.tests.factories import UserFactory
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    """Throttle counters live in the cache; no test should inherit another's."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
