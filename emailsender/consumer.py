@@ -164,6 +164,7 @@ class Sender:
         deadline = time.monotonic() + seconds
         while not self._stop_requested and time.monotonic() < deadline:
             time.sleep(min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
+            self._drain(None, None)  # no connection: every finished job is discarded (and remembered if sent)
 
     def _lost_connection(self, exc: BaseException) -> None:
         self.consuming.clear()
@@ -197,6 +198,7 @@ class Sender:
         publish_channel.confirm_delivery()
         prefix = self.settings.queue_prefix
         topology.declare(publish_channel, prefix, self.settings.retry_delays_ms)
+        self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
         consume_channel.basic_qos(prefetch_count=self.settings.prefetch)
         consumer_tag = consume_channel.basic_consume(topology.work_queue(prefix), on_message_callback=self._on_message)
         self._consumed_since_connect = True
@@ -270,14 +272,14 @@ class Sender:
 
     # -- recording outcomes ---------------------------------------------------------------
 
-    def _drain(self, publish_channel: Any, consume_channel: Any) -> None:
+    def _drain(self, publish_channel: Any | None, consume_channel: Any | None) -> None:
         while True:
             try:
                 job = self._done.get_nowait()
             except queue.Empty:
                 return
             self._running -= 1
-            if job.generation != self._generation or job.delivery_tag not in self._held:
+            if consume_channel is None or job.generation != self._generation or job.delivery_tag not in self._held:
                 self._discard(job)
                 continue
             self._record(job, publish_channel, consume_channel)
