@@ -93,8 +93,12 @@ class Broker:
         return settings
 
     def declare(self, settings: Settings) -> None:
-        self._tiers |= set(settings.retry_delays_ms)
+        self.declare_tiers(settings.retry_delays_ms)
         topology.declare(self.channel, self.prefix, settings.retry_delays_ms)
+
+    def declare_tiers(self, tiers: tuple[int, ...]) -> None:
+        """Remember retry tiers declared outside `settings()`, so tear-down deletes their queues."""
+        self._tiers |= set(tiers)
 
     def publish(self, message: WorkMessage | bytes, *, attempt: int = 0, message_id: str | None = None) -> str:
         message_id = message_id or f"msg-{uuid.uuid4().hex[:10]}"

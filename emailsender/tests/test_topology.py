@@ -1,0 +1,54 @@
+"""topology.declare() against the real broker."""
+
+from __future__ import annotations
+
+import pika.exceptions
+import pytest
+
+from emailsender import topology
+from emailsender.tests.support import wait_for
+
+pytestmark = pytest.mark.rabbitmq
+
+
+def test_names():
+    assert topology.exchange_name("emails") == "emails"
+    assert topology.work_queue("emails") == "emails.send"
+    assert topology.retry_queue("emails", 2000) == "emails.retry.2000"
+    assert topology.dead_queue("emails") == "emails.dead"
+    assert topology.results_queue("emails") == "emails.results"
+    assert topology.all_queues("e", (10, 5, 10)) == ["e.send", "e.dead", "e.results", "e.retry.5", "e.retry.10"]
+
+
+def test_declare_is_idempotent_and_routes_by_key(broker):
+    channel = broker.channel
+    topology.declare(channel, broker.prefix, (100, 1000))
+    topology.declare(channel, broker.prefix, (100, 1000))
+    broker.declare_tiers((100, 1000))
+    for key, queue in (("send", "send"), ("result", "results"), ("dead", "dead")):
+        channel.basic_publish(broker.prefix, key, b"x", mandatory=True)
+        assert broker.depth(f"{broker.prefix}.{queue}") == 1
+
+
+def test_retry_queue_dead_letters_back_to_the_work_queue(broker):
+    topology.declare(broker.channel, broker.prefix, (100,))
+    broker.declare_tiers((100,))
+    broker.channel.basic_publish("", topology.retry_queue(broker.prefix, 100), b"later", mandatory=True)
+    assert broker.depth(topology.work_queue(broker.prefix)) == 0
+    _wait_depth(broker, topology.work_queue(broker.prefix), 1)
+
+
+def test_changed_tiers_create_new_queues_instead_of_conflicting(broker):
+    topology.declare(broker.channel, broker.prefix, (100,))
+    topology.declare(broker.channel, broker.prefix, (100, 250))
+    broker.declare_tiers((100, 250))
+    assert broker.depth(topology.retry_queue(broker.prefix, 250)) == 0
+    # Same name, different TTL: exactly the failure that the delay-in-the-name scheme avoids.
+    other = broker.connection.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as raised:
+        other.queue_declare(topology.retry_queue(broker.prefix, 100), durable=True, arguments={"x-message-ttl": 5})
+    assert raised.value.reply_code == 406
+
+
+def _wait_depth(broker, queue, depth):
+    wait_for(lambda: broker.depth(queue) == depth, timeout=5)
