@@ -197,3 +197,5 @@ RABBITMQ_URL = env_str("RABBITMQ_URL")
 SENDGRID_API_KEY = env_str("SENDGRID_API_KEY")
 SENDGRID_API_HOST = env_str("SENDGRID_API_HOST", "https://api.sendgrid.com")
 OUTBOX_DIR = env_str("OUTBOX_DIR", str(BASE_DIR / "var" / "outbox"))
+# Names the exchange and queues (emailsender.topology); the sender must use the same value.
+QUEUE_PREFIX = env_str("QUEUE_PREFIX", "emails")

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from emailsystem.core.checks import readiness_failures
+from emailsystem.core.checks import readiness
 
 
 @never_cache
@@ -17,11 +17,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database (and the broker, when configured) answer."""
-    failures = readiness_failures()
-    if failures:
-        return JsonResponse({"status": "unavailable", "failures": failures}, status=503)
-    return JsonResponse({"status": "ok"})
+    """Readiness: 503 when the database is unreachable; the broker's state is reported too."""
+    ready, checks = readiness()
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 
 
 class ApiRootView(APIView):

@@ -1,9 +1,23 @@
 """Admin for templates and the sent-email log. The log is read-only: no way to forge a send here."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from emailsystem.emails.models import Delivery, EmailTemplate, Recipient, SentEmail
+from emailsystem.core.exceptions import ApplicationError
+from emailsystem.emails.delivery.results import deliveries_requeue
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailTemplate, OutboxMessage, Recipient, SentEmail
+
+
+def requeue(modeladmin: admin.ModelAdmin, request: HttpRequest, delivery_ids: QuerySet) -> None:
+    try:
+        count = deliveries_requeue(delivery_ids=list(delivery_ids))
+    except ApplicationError as error:
+        modeladmin.message_user(request, error.message, messages.WARNING)
+        return
+    modeladmin.message_user(
+        request, f"Requeued {count} failed recipient(s); they will be sent again.", messages.SUCCESS
+    )
 
 
 @admin.register(EmailTemplate)
@@ -41,6 +55,12 @@ class SentEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["sender"]
     inlines = [DeliveryInline]
     show_full_result_count = False  # a COUNT(*) over the whole log on every page costs more than it tells
+    actions = ["requeue_failed"]
+
+    @admin.action(description="Requeue the failed recipients of the selected emails")
+    def requeue_failed(self, request: HttpRequest, queryset: QuerySet[SentEmail]) -> None:
+        failed = Delivery.objects.filter(sent_email__in=queryset, status=DeliveryStatus.FAILED)
+        requeue(self, request, failed.values_list("pk", flat=True))
 
 
 @admin.register(Delivery)
@@ -53,9 +73,22 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["recipient", "sent_email"]
     raw_id_fields = ["sent_email", "recipient"]
     show_full_result_count = False
+    actions = ["requeue_failed"]
+
+    @admin.action(description="Requeue the selected failed recipients")
+    def requeue_failed(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        requeue(self, request, queryset.values_list("pk", flat=True))
 
 
 @admin.register(Recipient)
 class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["email", "created"]
     search_fields = ["email"]
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Sends not yet confirmed by the broker. Rows that stay here mean the broker is unreachable."""
+
+    list_display = ["id", "sent_email", "created", "available_at", "attempts", "last_error"]
+    raw_id_fields = ["sent_email"]

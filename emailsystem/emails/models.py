@@ -52,9 +52,9 @@ class EmailStatus(models.TextChoices):
 
 
 class DeliveryStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", "Queued"  # accepted, not yet accepted by SendGrid (retries stay here)
+    SENT = "sent", "Sent"  # SendGrid answered 2xx
+    FAILED = "failed", "Failed"  # SendGrid refused it, or every attempt failed; `reason` says why
 
 
 class SentEmail(models.Model):
@@ -144,3 +144,27 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.key}"
+
+
+class OutboxMessage(models.Model):
+    """Deliveries waiting to be handed to the sender: the transactional outbox.
+
+    Written in the same transaction as the send (or the admin's requeue), so a committed
+    send always has a row here until the broker confirmed it (or, in embedded mode, until
+    the in-process worker finished it). `available_at` is when a relay or worker may claim
+    it; claiming pushes it into the future (a lease), so a crashed claimer's row comes back.
+    """
+
+    sent_email = models.ForeignKey(SentEmail, on_delete=models.CASCADE, related_name="+")
+    # None: every delivery of the email still queued. A list: just these (a requeue).
+    delivery_ids = models.JSONField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed sends (embedded mode).")
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["available_at"], name="outbox_available_at")]
+
+    def __str__(self) -> str:
+        return f"outbox #{self.pk} for email #{self.sent_email_id}"

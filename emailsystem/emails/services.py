@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
+from emailsystem.emails.delivery.outbox import outbox_enqueue
 from emailsystem.emails.models import (
     DailySendCount,
     Delivery,
@@ -79,6 +80,9 @@ def sent_email_create(
 ) -> SentEmail:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
+    The deliveries reach the sender through the outbox once the transaction commits, never
+    before, and never for a rolled-back send.
+
     `recipients` must already be validated, normalised and de-duplicated. With a template,
     its subject and bodies are rendered with `context`; without one, `subject`, `body` and
     `html_body` are sent as given. Raises ApplicationError (400) when rendering fails and
@@ -116,6 +120,10 @@ def sent_email_create(
     Delivery.objects.bulk_create(deliveries)
     # Already loaded: lets the caller build its answer without querying the deliveries back.
     sent_email.created_deliveries = list(zip(recipients, deliveries, strict=True))  # type: ignore[attr-defined]
+    outbox_enqueue(
+        sent_email=sent_email,
+        deliveries=[(delivery.pk, address) for address, delivery in sent_email.created_deliveries],
+    )
     return sent_email
 
 

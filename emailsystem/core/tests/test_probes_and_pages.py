@@ -26,7 +26,7 @@ def test_readyz_is_ok_when_the_database_answers(client):
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
 
 def test_readyz_is_503_when_the_database_is_unreachable():

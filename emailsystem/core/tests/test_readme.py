@@ -75,11 +75,13 @@ def dev_server(tmp_path):
         "DJANGO_SETTINGS_MODULE": "emailsystem.settings",
         "DJANGO_DEBUG": "1",
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
         "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
         "DJANGO_SUPERUSER_USERNAME": "admin",
         "DJANGO_SUPERUSER_PASSWORD": "readme-admin-passphrase-1",
     }
-    env.pop("RABBITMQ_URL", None)
+    for name in ("RABBITMQ_URL", "SENDGRID_API_KEY"):  # make run's embedded defaults
+        env.pop(name, None)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
     subprocess.run([*manage, "createsuperuser", "--noinput"], env=env, check=True, timeout=60)
@@ -119,3 +121,7 @@ def test_every_readme_example_works_as_written(dev_server):
     )
 
     assert result.returncode == 0, result.stderr[-2000:]
+    # make run delivers in-process and, without a SendGrid key, writes .eml files instead.
+    written = [path.read_text(errors="replace") for path in (workdir / "outbox").rglob("*.eml")]
+    assert len(written) == 4, "3 recipients of the template send and 1 of the ad hoc send"
+    assert sum("Hello Ada" in eml and "erin@example.com" in eml for eml in written) == 1

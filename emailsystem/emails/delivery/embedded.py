@@ -1,0 +1,140 @@
+"""Embedded mode (no RABBITMQ_URL): the web process delivers in a background thread.
+
+The outbox table is the queue: the worker claims available rows, runs the sender's own
+`handle()` with the sender's client (SendGrid, or .eml files in OUTBOX_DIR without an API
+key), and applies the outcome with the same service the `events` consumer uses. Retries wait
+in the row (`available_at`), so a restart loses nothing. Meant for one process (`make run`);
+with several, rows are still claimed atomically, so each is handled once.
+"""
+
+import datetime
+import logging
+import threading
+
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+
+from emailsender.clients import Client, client_from_settings
+from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
+from emailsender.messages import ResultMessage
+from emailsender.settings import Settings
+from emailsystem.emails.delivery.config import sender_settings
+from emailsystem.emails.delivery.outbox import outbox_available, outbox_claim
+from emailsystem.emails.delivery.results import delivery_results_apply
+from emailsystem.emails.delivery.work import encode, work_message_for_outbox
+from emailsystem.emails.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+# Rows looked at per pass; the worker loops until none is left.
+BATCH = 20
+# With nothing to do, look again this often even if no send woke us (retries coming due).
+IDLE_POLL_SECONDS = 1.0
+
+
+def outbox_process(*, client: Client, config: Settings, limit: int = BATCH) -> int:
+    """Deliver up to `limit` available outbox rows in this thread. Returns how many were handled."""
+    handled = 0
+    for outbox_id in outbox_available(limit=limit):
+        if not outbox_claim(outbox_id=outbox_id):
+            continue
+        outbox = OutboxMessage.objects.select_related("sent_email").filter(pk=outbox_id).first()
+        if outbox is None:
+            continue
+        message = work_message_for_outbox(outbox)
+        if message.deliveries:
+            body = encode(message)
+            try:
+                outcome = handle(body, outbox.attempts, client, config)
+            except Exception as error:  # a process boundary: a client bug must not kill the worker
+                logger.exception("email %s: unexpected error while sending", outbox.sent_email_id)
+                outcome = unexpected_error(body, outbox.attempts, config, error)
+            _apply(outbox, outcome)
+        else:
+            outbox.delete()
+        handled += 1
+    return handled
+
+
+def _apply(outbox: OutboxMessage, outcome: Outcome) -> None:
+    def result(kind: str) -> ResultMessage:
+        return ResultMessage(
+            email_id=outbox.sent_email_id,
+            deliveries=outcome.delivery_ids,
+            outcome=kind,
+            attempt=outcome.attempt,
+            reason=outcome.reason,
+            status_code=outcome.status_code,
+            at=timezone.now(),
+        )
+
+    later = timezone.now() + datetime.timedelta(seconds=outcome.delay_seconds)
+    if outcome.kind is OutcomeKind.SENT:
+        delivery_results_apply(results=[result("sent")])
+        outbox.delete()
+    elif outcome.kind is OutcomeKind.RETRY:
+        delivery_results_apply(results=[result("retrying")])
+        OutboxMessage.objects.filter(pk=outbox.pk).update(
+            attempts=outcome.attempt, last_error=outcome.reason, available_at=later
+        )
+    elif outcome.kind is OutcomeKind.RATE_LIMITED:
+        OutboxMessage.objects.filter(pk=outbox.pk).update(last_error=outcome.reason, available_at=later)
+    else:  # FAILED, or POISON (a message we built ourselves failed validation: fail it visibly)
+        delivery_results_apply(results=[result("failed")])
+        outbox.delete()
+    logger.info("email %s: %s (%s)", outbox.sent_email_id, outcome.kind, outcome.reason or outcome.status_code)
+
+
+class EmbeddedWorker(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(name="embedded-delivery", daemon=True)
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        """Deliver until stopped; database errors are logged and retried on the next pass."""
+        config = sender_settings()
+        client = client_from_settings(config)
+        while not self.stopped.is_set():
+            try:
+                busy = outbox_process(client=client, config=config)
+            except DatabaseError:
+                logger.exception("embedded delivery: database error; retrying shortly")
+                busy = 0
+            finally:
+                close_old_connections()
+            if not busy:
+                self.wake.wait(IDLE_POLL_SECONDS)
+                self.wake.clear()
+
+    def stop(self, timeout: float = 10) -> None:
+        self.stopped.set()
+        self.wake.set()
+        self.join(timeout)
+
+
+_worker: EmbeddedWorker | None = None
+_worker_lock = threading.Lock()
+
+
+def start_embedded_worker() -> EmbeddedWorker | None:
+    """Start this process's worker, once, when there is no broker. Called from wsgi.py."""
+    global _worker
+    config = sender_settings()
+    if config.rabbitmq_url:
+        return None
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            if config.uses_sendgrid:
+                print(f"Embedded delivery: sending through SendGrid at {config.sendgrid_api_host}", flush=True)
+            else:
+                print(f"Embedded delivery: no SENDGRID_API_KEY, emails are written to {config.outbox_dir}", flush=True)
+            _worker = EmbeddedWorker()
+            _worker.start()
+        return _worker
+
+
+def wake_embedded_worker() -> None:
+    """After a send commits: deliver now rather than at the next poll (no-op without a worker)."""
+    if _worker is not None:
+        _worker.wake.set()

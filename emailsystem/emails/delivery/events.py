@@ -1,0 +1,124 @@
+"""The `events` process: consume the sender's results and apply them to the database in batches."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import pika
+import pika.exceptions
+from django.db import DatabaseError, close_old_connections
+
+from emailsender import topology
+from emailsender.messages import InvalidMessage, ResultMessage, parse_result
+from emailsystem.emails.delivery.config import sender_settings
+from emailsystem.emails.delivery.results import delivery_results_apply
+
+logger = logging.getLogger(__name__)
+
+# Results applied per transaction: large enough that statuses are written in bulk, small
+# enough that one transaction stays short.
+BATCH_SIZE = 500
+# How long to wait for more results before applying a partial batch.
+BATCH_WAIT_SECONDS = 0.05
+# Reconnect backoff: starts small, doubles, capped; reset after a healthy connection.
+RECONNECT_MIN_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 30.0
+
+
+class ResultsConsumer:
+    """Consume `<prefix>.results`; ack a batch only after its transaction commits.
+
+    A result that cannot be parsed goes to the dead-letter queue with the reason. When the
+    database is down the batch is returned to the queue (nack with requeue) and the consumer
+    backs off, so results wait in RabbitMQ instead of being lost.
+    """
+
+    def __init__(self, *, stop: threading.Event | None = None) -> None:
+        self.config = sender_settings()
+        self.stop = stop or threading.Event()
+        self.applied = 0
+
+    def run(self) -> None:
+        """Consume until `stop` is set, reconnecting with a capped backoff."""
+        delay = RECONNECT_MIN_SECONDS
+        while not self.stop.is_set():
+            try:
+                self._consume()
+                delay = RECONNECT_MIN_SECONDS
+            except (pika.exceptions.AMQPError, OSError) as error:
+                logger.warning("events: broker connection failed (%s); retrying in %.1fs", error, delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    def _consume(self) -> None:
+        parameters = pika.URLParameters(self.config.rabbitmq_url)
+        parameters.heartbeat = 30
+        connection = pika.BlockingConnection(parameters)
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            topology.declare(channel, self.config.queue_prefix, self.config.retry_delays_ms)
+            channel.basic_qos(prefetch_count=BATCH_SIZE * 2)
+            queue = topology.results_queue(self.config.queue_prefix)
+            logger.info("events: consuming %s", queue)
+            batch: list[tuple[int, bytes, str | None]] = []
+            for method, properties, body in channel.consume(queue, inactivity_timeout=BATCH_WAIT_SECONDS):
+                if method is not None:
+                    batch.append((method.delivery_tag, body, properties.message_id))
+                if batch and (method is None or len(batch) >= BATCH_SIZE):
+                    self._flush(channel, batch)
+                    batch = []
+                if self.stop.is_set():
+                    break
+            channel.cancel()
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    def _flush(self, channel, batch: list[tuple[int, bytes, str | None]]) -> None:  # type: ignore[no-untyped-def]
+        results: list[ResultMessage] = []
+        for _tag, body, message_id in batch:
+            try:
+                results.append(parse_result(body))
+            except InvalidMessage as error:
+                logger.error("events: dead-lettering unreadable result %s: %s", message_id, error.reason)
+                channel.basic_publish(
+                    exchange=topology.exchange_name(self.config.queue_prefix),
+                    routing_key=topology.DEAD_KEY,
+                    body=body,
+                    properties=pika.BasicProperties(
+                        delivery_mode=topology.PERSISTENT,
+                        message_id=message_id,
+                        headers={topology.DEATH_REASON_HEADER: f"unreadable result: {error.reason}"},
+                    ),
+                )
+        last_tag = batch[-1][0]
+        try:
+            changed = delivery_results_apply(results=results)
+        except DatabaseError:
+            logger.exception("events: database error; returning %d results to the queue", len(batch))
+            close_old_connections()
+            channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
+            self.stop.wait(RECONNECT_MIN_SECONDS * 4)
+            return
+        channel.basic_ack(delivery_tag=last_tag, multiple=True)
+        self.applied += len(results)
+        logger.info("events: applied %d results (%d recipients changed)", len(results), changed)
+
+
+def run_until_signalled(loop: Callable[[threading.Event], None], name: str) -> None:
+    """Run `loop(stop)` until SIGTERM or SIGINT; the handler only sets the flag."""
+    import signal
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        logger.info("%s: signal %s, stopping", name, signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    started = time.monotonic()
+    loop(stop)
+    logger.info("%s: stopped after %.0fs", name, time.monotonic() - started)

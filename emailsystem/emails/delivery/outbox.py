@@ -1,0 +1,130 @@
+"""The transactional outbox: enqueue with the send, dispatch after commit, relay what is left.
+
+Broker mode: after the commit the request publishes the message itself (with confirms) and
+deletes its outbox row. A row is created `RELAY_GRACE` in the future, so the relay only ever
+sees rows whose immediate publish failed or whose process died: it publishes those once the
+broker is back. Duplicates are possible only when a process dies between the broker's
+confirm and the row's delete (README, "What a crash can duplicate").
+
+Embedded mode: the row is available at once and the in-process worker claims it.
+"""
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from emailsystem.emails.delivery.broker import PublishError, publisher
+from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build, work_message_for_outbox
+from emailsystem.emails.models import OutboxMessage, SentEmail
+
+logger = logging.getLogger(__name__)
+
+# Longer than any immediate publish can take (connect timeout 2 s, twice), so the relay and
+# the request never publish the same row.
+RELAY_GRACE = datetime.timedelta(seconds=15)
+# A claimed row comes back after this if its claimer died before finishing.
+CLAIM_LEASE = datetime.timedelta(seconds=60)
+
+
+def broker_mode() -> bool:
+    return bool(settings.RABBITMQ_URL)
+
+
+def outbox_enqueue(
+    *, sent_email: SentEmail, delivery_ids: list[int] | None = None, deliveries: list[tuple[int, str]] | None = None
+) -> OutboxMessage:
+    """Record that these deliveries must reach the sender, and dispatch them once the transaction commits.
+
+    Call inside the transaction that created (or requeued) the deliveries. `delivery_ids`
+    None means every queued delivery of the email. `deliveries` ((id, address) pairs), when
+    the caller has them in memory, spare the dispatch a query.
+    """
+    now = timezone.now()
+    publish_from_memory = broker_mode() and deliveries is not None
+    outbox = OutboxMessage.objects.create(
+        sent_email=sent_email,
+        delivery_ids=delivery_ids,
+        created=now,
+        # The request publishes it itself; the relay waits its turn.
+        available_at=now + RELAY_GRACE if publish_from_memory else now,
+    )
+    if broker_mode():
+        if publish_from_memory:
+            body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries))
+            transaction.on_commit(lambda: _publish_after_commit(outbox.pk, sent_email.pk, body))
+        else:
+            transaction.on_commit(lambda: _relay_one(outbox.pk, claim=True))
+    else:
+        from emailsystem.emails.delivery.embedded import wake_embedded_worker
+
+        transaction.on_commit(wake_embedded_worker)
+    return outbox
+
+
+def _publish_after_commit(outbox_id: int, email_id: int, body: bytes) -> None:
+    message_id = message_id_for(outbox_id, email_id)
+    try:
+        publisher().publish(body, message_id=message_id)
+    except PublishError as error:
+        logger.warning("publish of %s left for the relay: %s", message_id, error)
+        return
+    try:
+        OutboxMessage.objects.filter(pk=outbox_id).delete()
+    except DatabaseError:
+        # The message is with the broker; the relay will publish it once more (a duplicate).
+        logger.exception("could not delete published outbox row %s", outbox_id)
+
+
+def outbox_claim(*, outbox_id: int, lease: datetime.timedelta = CLAIM_LEASE) -> bool:
+    """Take a row for processing, if it is available now. Atomic on any database: one conditional UPDATE."""
+    now = timezone.now()
+    return bool(OutboxMessage.objects.filter(pk=outbox_id, available_at__lte=now).update(available_at=now + lease))
+
+
+def outbox_available(*, limit: int) -> list[int]:
+    return list(
+        OutboxMessage.objects.filter(available_at__lte=timezone.now())
+        .order_by("available_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def _relay_one(outbox_id: int, *, claim: bool) -> bool:
+    """Publish one outbox row; False when the broker refused it (the row stays, delayed)."""
+    if claim and not outbox_claim(outbox_id=outbox_id):
+        return True  # someone else has it, or it is already gone
+    outbox = OutboxMessage.objects.select_related("sent_email").filter(pk=outbox_id).first()
+    if outbox is None:
+        return True
+    message = work_message_for_outbox(outbox)
+    if message.deliveries:
+        message_id = message_id_for(outbox.pk, outbox.sent_email_id)
+        try:
+            publisher().publish(encode(message), message_id=message_id)
+        except PublishError as error:
+            OutboxMessage.objects.filter(pk=outbox.pk).update(
+                attempts=outbox.attempts + 1, last_error=str(error)[:1000], available_at=timezone.now() + RELAY_GRACE
+            )
+            logger.warning("relay could not publish %s: %s", message_id, error)
+            return False
+        logger.info("relayed %s (%d recipients)", message_id, len(message.deliveries))
+    outbox.delete()
+    return True
+
+
+def outbox_relay(*, limit: int = 100) -> int:
+    """Publish up to `limit` rows whose immediate publish did not happen. Returns how many were published.
+
+    Stops at the first broker failure: the rest would fail the same way.
+    """
+    published = 0
+    for outbox_id in outbox_available(limit=limit):
+        if not outbox_claim(outbox_id=outbox_id):
+            continue
+        if not _relay_one(outbox_id, claim=False):
+            break
+        published += 1
+    return published

@@ -1,0 +1,113 @@
+"""Applying the sender's results to per-recipient statuses, and requeueing failures.
+
+Every update only moves a delivery out of `queued`, so applying a result twice, or a stale
+result after a newer one, changes nothing: results are idempotent and never go backwards.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from emailsender.messages import ResultMessage
+from emailsystem.core.exceptions import ApplicationError
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, OutboxMessage, SentEmail
+
+logger = logging.getLogger(__name__)
+
+REASON_MAX_CHARS = 1000
+
+
+def sent_email_status_derive(*, queued: int, sent: int, total: int) -> EmailStatus:
+    """An email's status from its recipients': queued until all settle, then sent/partial/failed."""
+    if queued:
+        return EmailStatus.QUEUED
+    if sent == total:
+        return EmailStatus.SENT
+    if sent == 0:
+        return EmailStatus.FAILED
+    return EmailStatus.PARTIAL
+
+
+def sent_email_status_refresh(*, email_ids: Iterable[int]) -> None:
+    """Recompute the stored status of these emails from their deliveries (a few queries for any number)."""
+    ids = sorted(set(email_ids))
+    if not ids:
+        return
+    counts = (
+        Delivery.objects.filter(sent_email_id__in=ids)
+        .values("sent_email_id")
+        .annotate(
+            total=Count("id"),
+            queued=Count("id", filter=Q(status=DeliveryStatus.QUEUED)),
+            sent=Count("id", filter=Q(status=DeliveryStatus.SENT)),
+        )
+        .order_by()
+    )
+    by_status: dict[EmailStatus, list[int]] = defaultdict(list)
+    for row in counts:
+        status = sent_email_status_derive(queued=row["queued"], sent=row["sent"], total=row["total"])
+        by_status[status].append(row["sent_email_id"])
+    now = timezone.now()
+    for status, email_ids_with_status in by_status.items():
+        SentEmail.objects.filter(pk__in=email_ids_with_status).exclude(status=status).update(status=status, updated=now)
+
+
+@transaction.atomic
+def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
+    """Apply a batch of results in one transaction; returns how many deliveries changed.
+
+    sent: queued -> sent, with sent_at and the attempt count. failed: queued -> failed with
+    the reason. retrying: stays queued; records the attempt count and the last error.
+    """
+    changed = 0
+    now = timezone.now()
+    for result in results:
+        if not result.deliveries:
+            continue
+        pending = Delivery.objects.filter(
+            pk__in=result.deliveries, sent_email_id=result.email_id, status=DeliveryStatus.QUEUED
+        )
+        reason = result.reason[:REASON_MAX_CHARS]
+        if result.outcome == "sent":
+            changed += pending.update(
+                status=DeliveryStatus.SENT, sent_at=result.at, attempts=result.attempt, reason="", updated=now
+            )
+        elif result.outcome == "failed":
+            changed += pending.update(status=DeliveryStatus.FAILED, attempts=result.attempt, reason=reason, updated=now)
+        elif result.outcome == "retrying":
+            pending.filter(attempts__lt=result.attempt).update(attempts=result.attempt, reason=reason, updated=now)
+        else:  # parse_result admits nothing else; a new outcome must be handled here first
+            logger.error("unknown result outcome %r for email %s", result.outcome, result.email_id)
+    sent_email_status_refresh(email_ids=(result.email_id for result in results))
+    return changed
+
+
+@transaction.atomic
+def deliveries_requeue(*, delivery_ids: Iterable[int]) -> int:
+    """Put failed deliveries back in the queue and hand them to the sender again.
+
+    Only `failed` deliveries move; others are ignored. Returns how many were requeued.
+    """
+    from emailsystem.emails.delivery.outbox import outbox_enqueue
+
+    failed = Delivery.objects.select_for_update().filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+    by_email: dict[int, list[int]] = defaultdict(list)
+    for delivery_id, email_id in failed.values_list("pk", "sent_email_id"):
+        by_email[email_id].append(delivery_id)
+    if not by_email:
+        raise ApplicationError("None of the selected recipients has failed; nothing to requeue.")
+    requeued = Delivery.objects.filter(pk__in=[pk for pks in by_email.values() for pk in pks]).update(
+        status=DeliveryStatus.QUEUED, reason="", attempts=0, updated=timezone.now()
+    )
+    for email in SentEmail.objects.filter(pk__in=by_email):
+        outbox_enqueue(sent_email=email, delivery_ids=by_email[email.pk])
+    sent_email_status_refresh(email_ids=by_email)
+    return requeued
+
+
+def outbox_pending_count() -> int:
+    return OutboxMessage.objects.count()

@@ -1,0 +1,37 @@
+"""Building the work message the sender consumes (the contract is in emailsender.messages)."""
+
+from collections.abc import Iterable
+
+from emailsender.messages import Delivery as WorkDelivery
+from emailsender.messages import WorkMessage, encode_work
+from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
+
+
+def work_message_build(*, sent_email: SentEmail, deliveries: Iterable[tuple[int, str]]) -> WorkMessage:
+    """The message for `deliveries` ((delivery id, address) pairs) of one email."""
+    return WorkMessage(
+        email_id=sent_email.pk,
+        from_email=sent_email.from_email,
+        reply_to=sent_email.reply_to or None,
+        subject=sent_email.subject,
+        text=sent_email.body,
+        html=sent_email.html_body or None,
+        deliveries=tuple(WorkDelivery(id=delivery_id, to=address) for delivery_id, address in deliveries),
+    )
+
+
+def work_message_for_outbox(outbox: OutboxMessage) -> WorkMessage:
+    """Rebuild an outbox row's message from the database: its deliveries that are still queued."""
+    deliveries = Delivery.objects.filter(sent_email_id=outbox.sent_email_id, status=DeliveryStatus.QUEUED)
+    if outbox.delivery_ids is not None:
+        deliveries = deliveries.filter(pk__in=outbox.delivery_ids)
+    pairs = deliveries.order_by("pk").values_list("pk", "recipient__email")
+    return work_message_build(sent_email=outbox.sent_email, deliveries=list(pairs))
+
+
+def message_id_for(outbox_id: int, email_id: int) -> str:
+    return f"email-{email_id}.outbox-{outbox_id}"
+
+
+def encode(message: WorkMessage) -> bytes:
+    return encode_work(message)

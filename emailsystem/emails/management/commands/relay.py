@@ -1,0 +1,39 @@
+"""`python manage.py relay`: publish outbox rows whose immediate publish failed (Procfile: relay)."""
+
+import logging
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, close_old_connections
+
+from emailsystem.emails.delivery.config import sender_settings
+from emailsystem.emails.delivery.events import run_until_signalled
+from emailsystem.emails.delivery.outbox import outbox_relay
+
+logger = logging.getLogger(__name__)
+
+# Rows only reach the relay after a failed publish, so a second's delay costs nothing.
+POLL_SECONDS = 1.0
+
+
+def relay_loop(stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            busy = outbox_relay()
+        except DatabaseError:
+            logger.exception("relay: database error; retrying")
+            busy = 0
+        finally:
+            close_old_connections()
+        if not busy:
+            stop.wait(POLL_SECONDS)
+
+
+class Command(BaseCommand):
+    help = "Publish sends that could not be published when they were made (broker down, process died)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not sender_settings().rabbitmq_url:
+            raise CommandError("RABBITMQ_URL is not set: embedded mode needs no relay.")
+        run_until_signalled(relay_loop, "relay")
