@@ -137,3 +137,12 @@ def broker_readiness() -> str | None:
     if not sender_settings().rabbitmq_url:
         return None
     return publisher().check()
+
+
+def publishers_close() -> None:
+    """Close every publisher of this process (tests; a process exiting needs nothing)."""
+    with _publishers_lock:
+        publishers = list(_publishers.values())
+        _publishers.clear()
+    for item in publishers:
+        item.close()

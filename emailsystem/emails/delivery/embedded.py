@@ -11,7 +11,7 @@ import datetime
 import logging
 import threading
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from emailsender.clients import Client, client_from_settings
@@ -93,6 +93,12 @@ class EmbeddedWorker(threading.Thread):
 
     def run(self) -> None:
         """Deliver until stopped; database errors are logged and retried on the next pass."""
+        try:
+            self._deliver_until_stopped()
+        finally:
+            connections.close_all()
+
+    def _deliver_until_stopped(self) -> None:
         config = sender_settings()
         client = client_from_settings(config)
         while not self.stopped.is_set():
