@@ -8,7 +8,6 @@ from django.test import override_settings
 from django.utils import timezone
 
 from emailsender.clients import OutboxClient, SendGridClient
-from emailsender.testing.fake_sendgrid import FakeSendGrid
 from emailsystem.emails.delivery import embedded
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.embedded import outbox_process
@@ -16,12 +15,6 @@ from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, Out
 from emailsystem.emails.tests.factories import sent_email
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def fake():
-    with FakeSendGrid() as server:
-        yield server
 
 
 @pytest.fixture

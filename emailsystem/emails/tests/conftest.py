@@ -1,0 +1,30 @@
+"""Broker fixtures for the delivery tests: real RabbitMQ, a unique queue prefix per test."""
+
+import os
+
+import pytest
+
+from emailsender.testing.fake_sendgrid import FakeSendGrid
+from emailsender.tests.support import Broker
+from emailsystem.emails.delivery.broker import publishers_close
+from emailsystem.emails.delivery.config import sender_settings
+
+RABBITMQ_TEST_URL = os.environ.get("RABBITMQ_TEST_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture
+def broker(settings):
+    """Broker mode for this test: RABBITMQ_URL set, its own exchange and queues, deleted afterwards."""
+    connection = Broker(RABBITMQ_TEST_URL)
+    settings.RABBITMQ_URL = RABBITMQ_TEST_URL
+    settings.QUEUE_PREFIX = connection.prefix
+    connection.declare(sender_settings())
+    yield connection
+    publishers_close()
+    connection.close()
+
+
+@pytest.fixture
+def fake():
+    with FakeSendGrid() as server:
+        yield server

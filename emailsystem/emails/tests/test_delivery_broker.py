@@ -1,0 +1,145 @@
+"""Publishing to RabbitMQ: after commit only, confirmed, and relayed when the broker was away."""
+
+import pytest
+from django.db import transaction
+
+from emailsender import topology
+from emailsender.messages import parse_work
+from emailsender.tests.support import TcpProxy
+from emailsystem.emails.delivery import broker as broker_module
+from emailsystem.emails.delivery import outbox as outbox_module
+from emailsystem.emails.delivery.broker import publisher
+from emailsystem.emails.delivery.outbox import outbox_relay
+from emailsystem.emails.delivery.results import deliveries_requeue
+from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
+from emailsystem.emails.tests.conftest import RABBITMQ_TEST_URL
+from emailsystem.emails.tests.factories import sent_email
+
+pytestmark = [pytest.mark.django_db, pytest.mark.rabbitmq]
+UNREACHABLE = "amqp://guest:guest@127.0.0.1:1/"
+URL = "/api/v1/emails/sent-email/"
+
+
+def work_messages(broker):
+    return [(properties, parse_work(body)) for properties, body in broker.take(topology.work_queue(broker.prefix))]
+
+
+def test_a_committed_send_is_published_persistent_and_its_outbox_row_removed(
+    broker, user_client, template, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_client.post(
+            URL,
+            {"recipients": ["a@example.com", "b@example.com"], "template": template.pk, "context": {"name": "Ada"}},
+            format="json",
+        )
+
+    assert response.status_code == 202
+    [(properties, message)] = work_messages(broker)
+    email = SentEmail.objects.get()
+    assert properties.delivery_mode == 2 and properties.message_id.startswith(f"email-{email.pk}.")
+    assert message.email_id == email.pk
+    assert message.subject == "Hello Ada"
+    assert [(d.id, d.to) for d in message.deliveries] == list(
+        Delivery.objects.order_by("pk").values_list("pk", "recipient__email")
+    )
+    assert not OutboxMessage.objects.exists()
+
+
+def test_a_rolled_back_send_publishes_nothing(broker, django_capture_on_commit_callbacks):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        sent_email(recipients=["a@example.com"])
+        raise RuntimeError("the request failed after the send was recorded")
+
+    assert callbacks == []
+    assert work_messages(broker) == []
+    assert not SentEmail.objects.exists() and not OutboxMessage.objects.exists()
+
+
+def test_with_the_broker_unreachable_the_send_is_accepted_and_waits_in_the_outbox(
+    broker, settings, user_client, django_capture_on_commit_callbacks
+):
+    settings.RABBITMQ_URL = UNREACHABLE
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_client.post(URL, {"recipients": ["a@example.com"], "subject": "s", "body": "b"}, format="json")
+
+    assert response.status_code == 202
+    assert SentEmail.objects.get().status == "queued"
+    assert OutboxMessage.objects.count() == 1
+    ready = user_client.get("/readyz")
+    assert ready.status_code == 200, "a broker outage must not take the API out of service"
+    assert ready.json()["checks"]["broker"].startswith("broker unreachable")
+
+
+def test_the_relay_publishes_what_the_outage_left_once_the_broker_is_back(
+    broker, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(outbox_module, "RELAY_GRACE", outbox_module.RELAY_GRACE * 0)
+    settings.RABBITMQ_URL = UNREACHABLE
+    with django_capture_on_commit_callbacks(execute=True):
+        first = sent_email(recipients=["a@example.com"])
+        second = sent_email(recipients=["b@example.com", "c@example.com"])
+    assert outbox_relay() == 0, "still unreachable: nothing published, nothing lost"
+    assert OutboxMessage.objects.count() == 2
+
+    settings.RABBITMQ_URL = RABBITMQ_TEST_URL
+    published = outbox_relay()
+
+    assert published == 2
+    assert sorted(message.email_id for _, message in work_messages(broker)) == [first.pk, second.pk]
+    assert not OutboxMessage.objects.exists()
+
+
+def test_the_publisher_reconnects_after_the_broker_drops_its_connection(
+    broker, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    proxy = TcpProxy("127.0.0.1", 5672)
+    settings.RABBITMQ_URL = RABBITMQ_TEST_URL.replace(":5672", f":{proxy.port}")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            sent_email(recipients=["a@example.com"])
+        proxy.cut()  # like a broker restart: the long-lived connection is gone
+        with django_capture_on_commit_callbacks(execute=True):
+            sent_email(recipients=["b@example.com"])
+    finally:
+        publishers_close_and(proxy)
+
+    assert len(work_messages(broker)) == 2
+    assert not OutboxMessage.objects.exists()
+
+
+def publishers_close_and(proxy):
+    broker_module.publishers_close()
+    proxy.close()
+
+
+def test_an_unroutable_publish_is_not_dropped_but_published_again_after_redeclaring(broker):
+    queue = topology.work_queue(broker.prefix)
+    publisher().publish(b"first", message_id="m1")  # connects and declares the topology
+    broker.take(queue)
+    broker.channel.queue_delete(queue=queue)  # someone deleted the work queue by hand
+
+    publisher().publish(b"second", message_id="m2")
+
+    # Without mandatory publishing the broker would have dropped it silently.
+    assert [body for _, body in broker.take(queue)] == [b"second"]
+
+
+def test_requeue_in_broker_mode_publishes_only_the_failed_recipients(broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        email = sent_email(recipients=["a@example.com", "b@example.com"])
+    work_messages(broker)
+    failed = Delivery.objects.get(recipient__email="b@example.com")
+    Delivery.objects.filter(pk=failed.pk).update(status=DeliveryStatus.FAILED, reason="SendGrid 400")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries_requeue(delivery_ids=[failed.pk])
+
+    [(_, message)] = work_messages(broker)
+    assert message.email_id == email.pk
+    assert [(d.id, d.to) for d in message.deliveries] == [(failed.pk, "b@example.com")]
+    assert not OutboxMessage.objects.exists()
