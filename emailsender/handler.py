@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from emailsender.clients import Client, Response, TransportError
-from emailsender.messages import InvalidMessage, WorkMessage, parse_work
+from emailsender.messages import InvalidMessage, WorkMessage, build_result, parse_work
 from emailsender.settings import Settings
 
 # A 429 waits at least this long: SendGrid's reset header has one-second resolution.
@@ -230,3 +230,28 @@ def unexpected_error(body: bytes, attempt: int, settings: Settings, error: BaseE
             OutcomeKind.RETRY, attempt=made, reason=reason, delay_seconds=backoff_seconds(made, settings), **ids
         )
     return Outcome(OutcomeKind.FAILED, attempt=made, reason=reason, **ids)
+
+
+_RESULT_OUTCOMES = {
+    OutcomeKind.SENT: "sent",
+    OutcomeKind.RETRY: "retrying",
+    OutcomeKind.FAILED: "failed",
+    OutcomeKind.POISON: "failed",
+}
+
+
+def result_for(outcome: Outcome) -> dict[str, Any] | None:
+    """The result message (see messages.build_result) that records `outcome`, or None when there
+    is nothing to record: a 429 changes nothing for the recipients, and a poison message whose
+    ids could not be read names no recipient."""
+    result_outcome = _RESULT_OUTCOMES.get(outcome.kind)
+    if result_outcome is None or outcome.email_id is None or not outcome.delivery_ids:
+        return None
+    return build_result(
+        email_id=outcome.email_id,
+        delivery_ids=outcome.delivery_ids,
+        outcome=result_outcome,
+        attempt=outcome.attempt,
+        reason=outcome.reason,
+        status_code=outcome.status_code,
+    )

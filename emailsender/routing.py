@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emailsender import topology
-from emailsender.handler import Outcome, OutcomeKind
-from emailsender.messages import build_result, encode_result
+from emailsender.handler import Outcome, OutcomeKind, result_for
+from emailsender.messages import encode_result
 from emailsender.settings import Settings
 
 # Headers RabbitMQ adds when dead-lettering out of a retry queue; copying them into the next
@@ -44,23 +44,19 @@ def _copy_headers(headers: dict[str, Any] | None, **changes: Any) -> dict[str, A
     return copied
 
 
-def _result(outcome: Outcome, result_outcome: str, settings: Settings, message_id: str | None) -> Publish:
-    assert outcome.email_id is not None
-    result = build_result(
-        email_id=outcome.email_id,
-        delivery_ids=outcome.delivery_ids,
-        outcome=result_outcome,
-        attempt=outcome.attempt,
-        reason=outcome.reason,
-        status_code=outcome.status_code,
-    )
-    return Publish(
-        purpose="result",
-        exchange=topology.exchange_name(settings.queue_prefix),
-        routing_key=topology.RESULT_KEY,
-        body=encode_result(result),
-        correlation_id=message_id,
-    )
+def _result(outcome: Outcome, settings: Settings, message_id: str | None) -> list[Publish]:
+    result = result_for(outcome)
+    if result is None:
+        return []
+    return [
+        Publish(
+            purpose="result",
+            exchange=topology.exchange_name(settings.queue_prefix),
+            routing_key=topology.RESULT_KEY,
+            body=encode_result(result),
+            correlation_id=message_id,
+        )
+    ]
 
 
 def _delayed_copy(
@@ -104,19 +100,11 @@ def plan(
 ) -> list[Publish]:
     """The publishes that must be confirmed, in order, before the work message is acked."""
     if outcome.kind is OutcomeKind.SENT:
-        return [_result(outcome, "sent", settings, message_id)]
-    if outcome.kind is OutcomeKind.RETRY:
-        publishes = [_delayed_copy(outcome, body, headers, settings, message_id)]
-        if outcome.email_id is not None:
-            publishes.append(_result(outcome, "retrying", settings, message_id))
-        return publishes
-    if outcome.kind is OutcomeKind.RATE_LIMITED:
-        # No result: nothing changed for the recipients, and a long 429 storm would flood the results queue.
-        return [_delayed_copy(outcome, body, headers, settings, message_id)]
-    publishes = [_dead_letter(outcome, body, headers, settings, message_id)]
-    if outcome.email_id is not None and outcome.delivery_ids:
-        publishes.append(_result(outcome, "failed", settings, message_id))
-    return publishes
+        return _result(outcome, settings, message_id)
+    if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
+        # RATE_LIMITED gets no result (see result_for): a long 429 storm would flood the results queue.
+        return [_delayed_copy(outcome, body, headers, settings, message_id), *_result(outcome, settings, message_id)]
+    return [_dead_letter(outcome, body, headers, settings, message_id), *_result(outcome, settings, message_id)]
 
 
 def attempt_from_headers(headers: dict[str, Any] | None) -> int:

@@ -20,6 +20,7 @@ from emailsender.handler import (
     error_text,
     handle,
     rate_limit_wait,
+    result_for,
     unexpected_error,
 )
 from emailsender.messages import encode_work
@@ -235,3 +236,24 @@ def test_error_text_joins_sendgrid_errors_and_trims():
     assert error_text(b"<html>\n  Bad   Gateway\n</html>") == "<html> Bad Gateway </html>"
     assert len(error_text(b"x" * 5000)) == 500
     assert error_text(b"") == ""
+
+
+# -- results (embedded mode records outcomes with these) ----------------------------------------
+
+
+def test_result_for_each_outcome():
+    sent, message = run(Response(202))
+    assert result_for(sent) | {"at": None} == {
+        "v": 1,
+        "email_id": message.email_id,
+        "deliveries": list(message.delivery_ids),
+        "outcome": "sent",
+        "attempt": 1,
+        "reason": "",
+        "status_code": 202,
+        "at": None,
+    }
+    assert result_for(run(sendgrid_error(500, "x"))[0])["outcome"] == "retrying"
+    assert result_for(run(sendgrid_error(400, "x"))[0])["outcome"] == "failed"
+    assert result_for(run(Response(429))[0]) is None
+    assert result_for(handle(b"junk", 0, ScriptedClient(), SETTINGS)) is None
