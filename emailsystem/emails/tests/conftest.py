@@ -2,6 +2,8 @@
 
 import os
 
+import pika
+import pika.exceptions
 import pytest
 
 from emailsender.testing.fake_sendgrid import FakeSendGrid
@@ -21,7 +23,11 @@ def broker(settings):
     connection.declare(sender_settings())
     yield connection
     publishers_close()
-    connection.close()
+    try:
+        connection.close()
+    except pika.exceptions.AMQPError:  # the test restarted the broker under our connection
+        connection.connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_TEST_URL))
+        connection.close()
 
 
 @pytest.fixture
