@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
 DEV_ENV := DJANGO_DEBUG=1
 
-.PHONY: install run test lint
+.PHONY: install run run-stack test lint
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/python manage.py demo_admin
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## Every Procfile process against local PostgreSQL, RabbitMQ and the fake SendGrid (scripts/run_stack.py).
+run-stack: install
+	$(BIN)/python scripts/run_stack.py
 
 ## The whole suite, against PostgreSQL and RabbitMQ on 127.0.0.1. PYTEST_ARGS="-m 'not slow'" to narrow it.
 test: install
