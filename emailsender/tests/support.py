@@ -67,7 +67,7 @@ class Broker:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.prefix = f"test-{uuid.uuid4().hex[:12]}"
+        self.prefix = f"emailsender-test-{uuid.uuid4().hex[:12]}"
         self.connection = pika.BlockingConnection(pika.URLParameters(url))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
@@ -139,13 +139,22 @@ class Broker:
         return collected
 
     def close(self) -> None:
-        try:
-            channel = self.connection.channel()
-            for queue in topology.all_queues(self.prefix, sorted(self._tiers)):
-                channel.queue_delete(queue=queue)
-            channel.exchange_delete(exchange=topology.exchange_name(self.prefix))
-        finally:
+        """Delete this test's queues and exchange, on a fresh connection in case the test's one died."""
+        with contextlib.suppress(pika.exceptions.AMQPError):
             self.connection.close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                connection = pika.BlockingConnection(pika.URLParameters(self.url))
+                try:
+                    topology.delete(connection.channel(), self.prefix, sorted(self._tiers))
+                finally:
+                    connection.close()
+                return
+            except pika.exceptions.AMQPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
 
 class RunningSender:
