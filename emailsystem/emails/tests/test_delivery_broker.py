@@ -143,3 +143,30 @@ def test_requeue_in_broker_mode_publishes_only_the_failed_recipients(broker, dja
     assert message.email_id == email.pk
     assert [(d.id, d.to) for d in message.deliveries] == [(failed.pk, "b@example.com")]
     assert not OutboxMessage.objects.exists()
+
+
+def test_a_publish_whose_outbox_row_survives_is_published_once_more_by_the_relay(
+    broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The documented duplicate window on the web side: the broker confirmed, then the
+    # process could not delete the row (here the database refuses the DELETE; a SIGKILL at
+    # that instant has the same effect). The relay publishes it again: twice, never zero.
+    from django.db import DatabaseError
+    from django.db.models import QuerySet
+
+    original_delete = QuerySet.delete
+
+    def failing_delete(queryset):
+        if queryset.model is OutboxMessage:
+            raise DatabaseError("connection lost")
+        return original_delete(queryset)
+
+    monkeypatch.setattr(QuerySet, "delete", failing_delete)
+    with django_capture_on_commit_callbacks(execute=True):
+        email = sent_email(recipients=["a@example.com"])
+    monkeypatch.setattr(QuerySet, "delete", original_delete)
+    OutboxMessage.objects.update(available_at=OutboxMessage.objects.get().created)  # the grace period has passed
+
+    assert outbox_relay() == 1
+    assert [message.email_id for _, message in work_messages(broker)] == [email.pk, email.pk]
+    assert not OutboxMessage.objects.exists()
