@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     logs.configure(settings.log_level)
+    if not settings.uses_sendgrid:
+        logging.getLogger("emailsender").warning(
+            "SENDGRID_API_KEY is unset: emails are written as .eml files, not sent",
+            extra={"outbox_dir": settings.outbox_dir},
+        )
     sender = Sender(settings)
     sender.install_signal_handlers()
     code = sender.run()

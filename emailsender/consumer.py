@@ -8,7 +8,12 @@ and put the finished job on a queue, waking the connection thread with
 Delivery guarantee: a work message is acked only after the publishes its outcome needs
 (result, retry copy, dead letter) are confirmed by the broker. If the process dies between
 SendGrid's 202 and that ack, RabbitMQ redelivers the message and the email is sent again:
-at most `prefetch` messages per crashed process (see README.md, "Duplicate window").
+at most `prefetch` messages per crashed process (see README.md, "Delivery guarantees").
+
+`Sender` is one class, longer than the house's ~300 lines per module, on purpose: the held,
+pending and running bookkeeping is shared by every step of the loop, and the pure parts
+(what to publish for an outcome, how to classify an answer) already live in routing.py and
+handler.py.
 """
 
 from __future__ import annotations
@@ -107,10 +112,6 @@ class Sender:
     def close(self) -> None:
         """Release the worker pool without waiting for calls still hanging in it."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def busy_workers(self) -> int:
-        return self._running
 
     # -- main loop ------------------------------------------------------------------------
 
