@@ -1,0 +1,245 @@
+"""The README's browser walkthrough, clicked through in Chromium against the development server.
+
+Every step uses the pages a newcomer sees: the browsable API's HTML forms, its Raw data tab,
+its Filters dialog, DRF's session login and Django admin. A screenshot of each step goes to
+BROWSER_ARTIFACTS_DIR (default: the test's tmp_path) for a person to look at.
+"""
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Generous for a 2-core machine, short enough that a hung page fails the test quickly.
+ACTION_TIMEOUT_MS = 10_000
+# Embedded delivery usually finishes in well under a second; this bounds the wait for "sent".
+DELIVERY_WAIT_SECONDS = 10
+RECIPIENTS = ["a@example.com", "b@example.com", "c@example.com"]
+FILTERED_RECIPIENT = "b@example.com"
+
+
+class Walkthrough:
+    """One browser tab on the development server, with numbered screenshots and response readers."""
+
+    def __init__(self, page: Any, base_url: str, artifacts: Path) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.artifacts = artifacts
+        self.shots: list[Path] = []
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+
+    def screenshot(self, name: str) -> None:
+        path = self.artifacts / f"{len(self.shots) + 1:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path)
+
+    def response_status(self) -> str:
+        """The status line the browsable API prints above the response, e.g. "HTTP 201 Created"."""
+        return self.page.locator(".response-info .meta b").first.inner_text().strip()
+
+    def wait_for_response(self, status: str) -> None:
+        """Wait until the page (a new one, or one a form's script rewrote) shows this status line."""
+        playwright_sync.expect(self.page.locator(".response-info .meta b").first).to_have_text(status)
+
+    def response_json(self) -> Any:
+        """The response body as the browsable API shows it, below the headers."""
+        text = self.page.locator(".response-info pre").first.inner_text()
+        _headers, _, body = text.replace("\r\n", "\n").partition("\n\n")
+        return json.loads(body)
+
+    def expect_response(self, status: str) -> Any:
+        """The response body, after checking the status line; a wrong status shows the whole response."""
+        try:
+            self.wait_for_response(status)
+        except AssertionError:
+            shown = self.page.locator(".response-info").inner_text()[:2000]
+            pytest.fail(f"expected {status}, the page shows:\n{shown}")
+        self.page.wait_for_load_state()  # the page's scripts pick the form tab on load
+        return self.response_json()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(ACTION_TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_readme_browser_walkthrough(dev_server, browser_page, tmp_path):
+    base_url, workdir = dev_server
+    artifacts = Path(os.environ.get("BROWSER_ARTIFACTS_DIR") or tmp_path / "screenshots")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    admin_password = (workdir / "var" / "demo-admin.txt").read_text().strip()  # what make run prints
+    page = browser_page
+    walk = Walkthrough(page, base_url, artifacts)
+
+    # Anything the pages fail to load (styles, scripts) or a script error would break the forms.
+    broken: list[str] = []
+    page.on("pageerror", lambda error: broken.append(f"script error: {error}"))
+    page.on(
+        "response",
+        lambda response: (
+            broken.append(f"{response.status} {response.url}")
+            if response.request.resource_type in ("stylesheet", "script", "image", "font") and response.status >= 400
+            else None
+        ),
+    )
+
+    # 1. The browsable API root.
+    walk.open("/api/v1/")
+    assert page.title().startswith("Api Root")
+    assert page.locator(".page-header h1").inner_text() == "Api Root"
+    root = walk.expect_response("HTTP 200 OK")
+    assert set(root) == {"register", "login", "logout", "email-template", "sent-email"}
+    assert page.locator("link[href*='bootstrap']").count() > 0
+    assert page.locator(".navbar").is_visible()
+    walk.screenshot("api-root")
+
+    # 2. Register with the HTML form. A GET of a POST-only view shows 405 above the form.
+    walk.open("/api/v1/users/register/")
+    assert walk.response_status() == "HTTP 405 Method Not Allowed"
+    form = page.locator("#post-object-form form")
+    form.locator("[name=email]").fill("ada@example.com")
+    form.locator("[name=username]").fill("ada")
+    form.locator("[name=password]").fill("plum-orchard-lantern-7")
+    assert form.locator("[name=password]").get_attribute("type") == "password"
+    walk.screenshot("register-form-filled")
+    form.get_by_role("button", name="POST").click()
+    assert walk.expect_response("HTTP 201 Created") == {"email": "ada@example.com", "username": "ada"}
+    walk.screenshot("register-201")
+
+    # 3. Log in as the admin with the "Log in" link; DRF's login page sends us back here.
+    registered_url = page.url
+    page.locator(".navbar").get_by_role("link", name="Log in").click()
+    page.wait_for_url(re.compile(r"/api-auth/login/"))
+    page.locator("#id_username").fill("admin@example.com")
+    page.locator("#id_password").fill(admin_password)
+    walk.screenshot("login-form-filled")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(registered_url)
+    walk.screenshot("login-redirected-back")
+    # The register page ignores sessions (it authenticates nobody), so its navbar still says
+    # "Log in"; the root shows who is logged in.
+    page.locator(".breadcrumb").get_by_role("link", name="Api Root").click()
+    page.wait_for_url(base_url + "/api/v1/")
+    assert page.locator(".navbar").get_by_text("admin@example.com").is_visible()
+    assert page.locator(".navbar").get_by_role("link", name="Log in").count() == 0
+    walk.screenshot("logged-in")
+
+    # 4. Create a template with the HTML form.
+    walk.open("/api/v1/emails/email-template/")
+    walk.expect_response("HTTP 200 OK")
+    form = page.locator("#post-object-form form")
+    form.locator("[name=name]").fill("welcome")
+    form.locator("[name=subject]").fill("Hello {{ name }}")
+    form.locator("[name=body]").fill("Hi {{ name }}, welcome aboard.")
+    form.locator("[name=html_body]").fill("<p>Hi {{ name }}, welcome aboard.</p>")
+    walk.screenshot("template-form-filled")
+    form.get_by_role("button", name="POST").click()
+    template = walk.expect_response("HTTP 201 Created")
+    assert template["name"] == "welcome"
+    assert template["subject"] == "Hello {{ name }}"
+    assert template["body"] == "Hi {{ name }}, welcome aboard."
+    assert template["html_body"] == "<p>Hi {{ name }}, welcome aboard.</p>"
+    walk.screenshot("template-201")
+
+    # 5. Send it to three recipients from the Raw data tab: the HTML form cannot hold a list of
+    # recipients or the context object (DRF renders ListField and DictField as "not supported").
+    walk.open("/api/v1/emails/sent-email/")
+    assert walk.expect_response("HTTP 200 OK")["count"] == 0
+    page.locator("a[name=raw-tab]").click()
+    raw = page.locator("#post-generic-content-form form")
+    assert raw.is_visible()
+    raw.locator("[name=_content_type]").select_option("application/json")
+    body = {"recipients": RECIPIENTS, "template": template["id"], "context": {"name": "Ada"}}
+    raw.locator("[name=_content]").fill(json.dumps(body))
+    walk.screenshot("send-raw-data-filled")
+    raw.get_by_role("button", name="POST").click()
+    accepted = walk.expect_response("HTTP 202 Accepted")
+    assert accepted["message"] == "Email sent. It might take a while to deliver."
+    assert sorted(recipient["email"] for recipient in accepted["recipients"]) == RECIPIENTS
+    assert page.get_by_text("Email sent. It might take a while to deliver.").is_visible()
+    walk.screenshot("send-202")
+
+    # 6. Filter the log by one recipient with the Filters dialog; its form submits ?recipient=.
+    walk.open("/api/v1/emails/sent-email/")
+    page.get_by_role("button", name="Filters").click()
+    dialog = page.locator("#filtersModal")
+    # Wait out Bootstrap's fade-in, so the screenshot shows the dialog rather than half of it.
+    page.wait_for_function("getComputedStyle(document.querySelector('#filtersModal')).opacity === '1'")
+    assert dialog.get_by_text("Field filters").is_visible()
+    dialog.locator("[name=recipient]").fill(FILTERED_RECIPIENT)
+    walk.screenshot("filters-dialog")
+    # By CSS, not by role: the dialog keeps DRF's aria-hidden="true" while it is open.
+    dialog.locator("button[type=submit]", has_text="Submit").click()
+    page.wait_for_url(re.compile(r"recipient=b%40example\.com|recipient=b@example\.com"))
+    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+    while True:
+        log = walk.expect_response("HTTP 200 OK")
+        assert log["count"] == 1, log
+        assert [email["id"] for email in log["results"]] == [accepted["id"]]
+        statuses = {recipient["email"]: recipient["status"] for recipient in log["results"][0]["recipients"]}
+        if set(statuses.values()) == {"sent"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+        page.reload()
+    assert statuses == dict.fromkeys(RECIPIENTS, "sent")
+    assert log["results"][0]["status"] == "sent"
+    assert log["results"][0]["subject"] == "Hello Ada"
+    walk.screenshot("log-filtered-sent")
+
+    # The same filter typed as the README's URL.
+    walk.open(f"/api/v1/emails/sent-email/?recipient={FILTERED_RECIPIENT}")
+    assert walk.expect_response("HTTP 200 OK")["count"] == 1
+
+    # 7. One .eml file per recipient in the outbox folder.
+    written = [path.read_text(errors="replace") for path in (workdir / "outbox").rglob("*.eml")]
+    assert len(written) == 3
+    for address in RECIPIENTS:
+        assert sum(address in eml and "Hello Ada" in eml for eml in written) == 1, address
+
+    # 8. The admin, with the same session: the sent email's page lists its three recipients as sent.
+    walk.open("/admin/")
+    assert page.locator("#site-name").is_visible()
+    assert page.get_by_text("Site administration").is_visible()
+    walk.screenshot("admin-index")
+    page.get_by_role("link", name="Sent emails").click()
+    page.get_by_role("link", name=str(accepted["id"]), exact=True).click()
+    page.wait_for_url(re.compile(rf"/admin/emails/sentemail/{accepted['id']}/change/"))
+    rows = page.locator("#deliveries-group tbody tr.has_original, #deliveries-group tbody tr.form-row")
+    admin_statuses = {
+        row.locator("td.field-recipient").inner_text().strip(): row.locator("td.field-status").inner_text().strip()
+        for row in rows.all()
+    }
+    assert admin_statuses == dict.fromkeys(RECIPIENTS, "Sent"), admin_statuses
+    walk.screenshot("admin-sent-email")
+
+    assert broken == []
