@@ -75,7 +75,12 @@ def test_sigterm_finishes_in_flight_calls_and_requeues_the_rest(broker, fake, sp
     assert len(sent_email_ids(broker.results())) == 2
     assert broker.depth(topology.work_queue(broker.prefix)) == len(messages) - 2
     assert set(fake.delivery_counts().values()) == {1}
-    assert any(line.get("msg") == "stopped" for line in log_lines(process))
+    lines = log_lines(process)
+    assert any(line.get("msg") == "stopped" for line in lines)
+    sent = [line for line in lines if line.get("msg") == "sent"]
+    assert len(sent) == 2
+    assert all(line["message_id"].startswith("msg-") and line["email_id"] for line in sent)
+    assert "SG.test-key" not in process.log_path.read_text()  # the API key is never logged
 
 
 def test_sigterm_requeues_calls_still_hanging_at_the_limit(broker, fake, spawn_sender):
