@@ -15,8 +15,8 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from emailsender.clients import Client, client_from_settings
-from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
-from emailsender.messages import ResultMessage
+from emailsender.handler import Outcome, OutcomeKind, handle, result_for, unexpected_error
+from emailsender.messages import encode_result, parse_result
 from emailsender.settings import Settings
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.outbox import outbox_available, outbox_claim
@@ -57,30 +57,19 @@ def outbox_process(*, client: Client, config: Settings, limit: int = BATCH) -> i
 
 
 def _apply(outbox: OutboxMessage, outcome: Outcome) -> None:
-    def result(kind: str) -> ResultMessage:
-        return ResultMessage(
-            email_id=outbox.sent_email_id,
-            deliveries=outcome.delivery_ids,
-            outcome=kind,
-            attempt=outcome.attempt,
-            reason=outcome.reason,
-            status_code=outcome.status_code,
-            at=timezone.now(),
-        )
-
-    later = timezone.now() + datetime.timedelta(seconds=outcome.delay_seconds)
-    if outcome.kind is OutcomeKind.SENT:
-        delivery_results_apply(results=[result("sent")])
-        outbox.delete()
-    elif outcome.kind is OutcomeKind.RETRY:
-        delivery_results_apply(results=[result("retrying")])
+    """Record the outcome as the events process would, then retire the row or schedule its retry."""
+    result = result_for(outcome)
+    if result is not None:
+        delivery_results_apply(results=[parse_result(encode_result(result))])
+    if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
+        # A 429 waits without using an attempt; a retry counts the one just made.
+        attempts = outcome.attempt if outcome.kind is OutcomeKind.RETRY else outbox.attempts
         OutboxMessage.objects.filter(pk=outbox.pk).update(
-            attempts=outcome.attempt, last_error=outcome.reason, available_at=later
+            attempts=attempts,
+            last_error=outcome.reason,
+            available_at=timezone.now() + datetime.timedelta(seconds=outcome.delay_seconds),
         )
-    elif outcome.kind is OutcomeKind.RATE_LIMITED:
-        OutboxMessage.objects.filter(pk=outbox.pk).update(last_error=outcome.reason, available_at=later)
-    else:  # FAILED, or POISON (a message we built ourselves failed validation: fail it visibly)
-        delivery_results_apply(results=[result("failed")])
+    else:  # sent, failed, or a message we built ourselves that failed validation (recorded as failed)
         outbox.delete()
     logger.info("email %s: %s (%s)", outbox.sent_email_id, outcome.kind, outcome.reason or outcome.status_code)
 
