@@ -45,6 +45,9 @@ class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     show_change_link = False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
+        return super().get_queryset(request).select_related("recipient")
+
 
 @admin.register(SentEmail)
 class SentEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

@@ -72,7 +72,9 @@ class DateOrDateTimeFilter(django_filters.Filter):
 
 
 class SentEmailFilter(django_filters.FilterSet):
-    recipient = EmailAddressListFilter(method="filter_recipient", label="Recipient (repeat for any of several)")
+    recipient = EmailAddressListFilter(
+        method="filter_recipient", label="Recipient (for several, repeat ?recipient= in the URL)"
+    )
     start_time = DateOrDateTimeFilter(method="filter_start_time", label="Sent at or after (ISO date or datetime)")
     end_time = DateOrDateTimeFilter(
         method="filter_end_time", label="Sent at or before (ISO date or datetime; a date includes the whole day)"

@@ -113,7 +113,8 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.recipient_id} of #{self.sent_email_id}"
+        # Callers that list deliveries select_related("recipient").
+        return f"{self.recipient.email} (email #{self.sent_email_id})"
 
 
 class DailySendCount(models.Model):

@@ -1,9 +1,11 @@
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from emailsystem.emails.models import SUBJECT_MAX_LENGTH, Delivery, EmailTemplate, SentEmail
 from emailsystem.emails.rendering import validate_no_line_breaks
@@ -46,24 +48,54 @@ class RecipientAddressField(serializers.CharField):
         return address
 
 
+class RecipientListField(serializers.ListField):
+    """A JSON list of addresses. In an HTML form (the browsable API) a textarea of addresses
+    separated by commas or new lines, since HTML has no list input."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=RecipientAddressField(), style={"base_template": "textarea.html", "rows": 4}, **kwargs)
+
+    def get_value(self, dictionary: Any) -> Any:
+        if html.is_html_input(dictionary) and self.field_name in dictionary:
+            return [
+                item
+                for value in dictionary.getlist(self.field_name)
+                for item in _ADDRESS_SEPARATORS.split(value)
+                if item
+            ]
+        return super().get_value(dictionary)
+
+
+_ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
+# What the browsable API's Raw data tab pre-fills for an empty form; treated as "not given".
+_UNSET = (None, "")
+
+
 class SentEmailCreateSerializer(serializers.Serializer):
     """A send: recipients plus either a template (with context) or an ad hoc subject and body."""
 
-    recipients = serializers.ListField(
-        child=RecipientAddressField(),
-        allow_empty=False,
-        help_text="Addresses; duplicates (in any letter case) are sent to once.",
+    recipients = RecipientListField(
+        allow_empty=False, help_text="Addresses; duplicates (in any letter case) are sent to once."
     )
     template = serializers.PrimaryKeyRelatedField(
         queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
     )
-    context = serializers.DictField(
-        required=False, help_text='Values for the template\'s {{ placeholders }}, e.g. {"name": "Ada"}.'
+    context = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        style={"base_template": "textarea.html", "rows": 3},
+        help_text='Values for the template\'s {{ placeholders }}, a JSON object such as {"name": "Ada"}.',
     )
     subject = serializers.CharField(
-        required=False, max_length=SUBJECT_MAX_LENGTH, validators=[validate_no_line_breaks], help_text="Ad hoc only."
+        required=False,
+        allow_blank=True,
+        max_length=SUBJECT_MAX_LENGTH,
+        validators=[validate_no_line_breaks],
+        help_text="Ad hoc only.",
     )
-    body = serializers.CharField(required=False, style={"base_template": "textarea.html"}, help_text="Ad hoc only.")
+    body = serializers.CharField(
+        required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
+    )
     html_body = serializers.CharField(
         required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
     )
@@ -76,7 +108,15 @@ class SentEmailCreateSerializer(serializers.Serializer):
             )
         return unique
 
+    def validate_context(self, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError(
+                f'Expected a JSON object such as {{"name": "Ada"}} but got type "{type(value).__name__}".'
+            )
+        return value
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = {name: value for name, value in attrs.items() if value not in _UNSET}
         ad_hoc = [name for name in ("subject", "body", "html_body") if name in attrs]
         if attrs.get("template") is not None:
             if ad_hoc:

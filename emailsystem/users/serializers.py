@@ -36,11 +36,6 @@ class RegisterSerializer(serializers.Serializer):
         return attrs
 
 
-class UserSerializer(serializers.Serializer):
-    email = serializers.EmailField(read_only=True)
-    username = serializers.CharField(read_only=True)
-
-
 class LoginSerializer(serializers.Serializer):
     """{"username": <email or username>, "password"}; "email" is accepted in place of "username"."""
 

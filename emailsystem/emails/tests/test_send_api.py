@@ -222,3 +222,42 @@ def test_unicode_and_idn_addresses_are_accepted(user_client):
 
     assert response.status_code == 202
     assert SentEmail.objects.get().subject == "Grüße ✉"
+
+
+def test_the_browsable_api_html_form_sends_to_addresses_separated_by_commas_or_lines(user_client, template):
+    response = user_client.post(
+        URL,
+        {
+            "recipients": "a@example.com, b@example.com\r\nc@example.com",
+            "template": str(template.pk),
+            "context": '{"name": "Ada"}',
+            "subject": "",
+            "body": "",
+            "html_body": "",
+        },
+        format="multipart",
+    )
+
+    assert response.status_code == 202, response.json()
+    assert [r["email"] for r in response.json()["recipients"]] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert SentEmail.objects.get().subject == "Hello Ada"
+
+
+def test_the_raw_data_prefill_with_blank_ad_hoc_fields_and_a_template_is_accepted(user_client, template):
+    response = send(
+        user_client,
+        recipients=["a@example.com"],
+        template=template.pk,
+        context={"name": "Ada"},
+        subject="",
+        body="",
+        html_body="",
+    )
+
+    assert response.status_code == 202, response.json()
+
+
+def test_an_ad_hoc_send_with_a_null_template_and_context_is_accepted(user_client):
+    response = send(user_client, recipients=["a@example.com"], template=None, context=None, subject="s", body="b")
+
+    assert response.status_code == 202, response.json()
