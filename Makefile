@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
 DEV_ENV := DJANGO_DEBUG=1
 
-.PHONY: install run run-stack test lint
+.PHONY: install run run-stack test lint bench
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,3 +36,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+## Benchmarks (bench/run.py): full stack on local PostgreSQL and RabbitMQ; writes bench/results/latest.*.
+## BENCH_ARGS="--quick" for a short try, "--only api_send,pipeline" for some scenarios.
+bench: install
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -1,0 +1,98 @@
+"""The benchmark's stack: Procfile processes and the fake SendGrid as children, with peak RSS sampling."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from scripts.run_stack import procfile
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "bench" / "results" / "logs"
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process in MB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class Process:
+    def __init__(self, name: str, command: str, env: dict[str, str]) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.log_path = LOGS / f"{name}.log"
+        self.popen = subprocess.Popen(
+            ["bash", "-c", f"exec {command}"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_path.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+
+    def worker_pids(self) -> list[int]:
+        """The processes doing the work: gunicorn's workers, or the process itself."""
+        return children(self.popen.pid) or [self.popen.pid]
+
+
+class Stack:
+    """Start and stop the stack's processes; a sampler thread keeps each role's peak RSS per process."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.commands = procfile()
+        self.running: dict[str, list[Process]] = {}
+        self.peak_rss: dict[str, float] = {}
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True, name="rss-sampler").start()
+
+    def start(self, role: str, command: str | None = None, env: dict[str, str] | None = None) -> Process:
+        command = command or self.commands[role]
+        process = Process(role, command, {**self.env, **(env or {})})
+        self.running.setdefault(role, []).append(process)
+        return process
+
+    def start_fake(self, port: int) -> Process:
+        return self.start("fake", f"{sys.executable} -m emailsender.testing.fake_sendgrid --port {port}")
+
+    def stop(self, role: str) -> None:
+        for process in self.running.pop(role, []):
+            process.stop()
+
+    def stop_all(self) -> None:
+        for role in list(self.running):
+            self.stop(role)
+        self._stop.set()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for role, processes in list(self.running.items()):
+                for process in processes:
+                    for pid in process.worker_pids():
+                        self.peak_rss[role] = max(self.peak_rss.get(role, 0.0), rss_mb(pid))
+            time.sleep(0.25)

@@ -1,0 +1,124 @@
+"""Write the benchmark's results: JSON for machines, a Markdown table for people, a PNG chart for a glance."""
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# (key, target, "min" when higher is better / "max" when lower is better, unit, original system's figure)
+TARGETS = [
+    ("api_send_rps", 350, "min", "req/s", 58),
+    ("api_send_p50_ms", None, None, "ms", 135),
+    ("api_send_p99_ms", 100, "max", "ms", 195),
+    ("api_hello_rps", None, None, "req/s", None),
+    ("api_list_p99_ms_1m", 50, "max", "ms", None),
+    ("api_send_1000_ms", 500, "max", "ms", None),
+    ("pipeline_rcpt_per_s_0ms", 5000, "min", "rcpt/s", 2600),
+    ("pipeline_rcpt_per_s_50ms", 2000, "min", "rcpt/s", 180),
+    ("pipeline_rcpt_per_s_50ms_2_senders", None, None, "rcpt/s", None),
+    ("pipeline_scale_2_over_1", 1.7, "min", "x", None),
+    ("e2e_p50_ms", 100, "max", "ms", None),
+    ("e2e_p99_ms", 500, "max", "ms", None),
+    ("raw_amqp_msgs_per_s", None, None, "msg/s", None),
+    ("raw_fake_http_rps", None, None, "req/s", None),
+    ("web_rss_mb", 150, "max", "MB", 55),
+    ("sender_rss_mb", 80, "max", "MB", 30),
+    ("events_rss_mb", None, None, "MB", None),
+]
+
+
+def machine() -> dict[str, str | int]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count() or 0, "python": platform.python_version(), "os": platform.platform()}
+
+
+def verdict(key: str, value: float, medians: dict[str, float]) -> str:
+    for name, target, kind, _, _ in TARGETS:
+        if name != key:
+            continue
+        if key == "api_send_rps" and "api_hello_rps" in medians:
+            third = medians["api_hello_rps"] / 3
+            ok = value >= target and value >= third
+            return f"{'met' if ok else 'MISSED'} (>= {target} and >= hello/3 = {third:.0f})"
+        if target is None:
+            return ""
+        ok = value >= target if kind == "min" else value <= target
+        return f"{'met' if ok else 'MISSED'} ({'>=' if kind == 'min' else '<='} {target})"
+    return ""
+
+
+def write_report(*, medians: dict[str, float], samples: dict[str, list[float]], notes: list[str], quick: bool) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    document = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": info,
+        "quick": quick,
+        **medians,
+        "runs": samples,
+        "notes": notes,
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    units = {key: unit for key, _, _, unit, _ in TARGETS}
+    originals = {key: original for key, _, _, _, original in TARGETS}
+    lines = [
+        f"Measured {document['generated_at']} on {info['cpu']} ({info['cores']} cores), Python {info['python']}"
+        + (" — QUICK run, not comparable" if quick else "")
+        + ".",
+        "",
+        "| key | median | runs | original | target |",
+        "|---|---|---|---|---|",
+    ]
+    for key, _, _, _, _ in TARGETS:
+        if key in medians:
+            runs = ", ".join(f"{v:g}" for v in samples[key])
+            original = "" if originals[key] is None else f"{originals[key]:g}"
+            target = verdict(key, medians[key], medians)
+            lines.append(f"| `{key}` | {medians[key]:g} {units[key]} | {runs} | {original} | {target} |")
+    lines += ["", *(f"- {note}" for note in notes)]
+    table = "\n".join(lines) + "\n"
+    (RESULTS / "latest.md").write_text(table)
+    print("\n" + table, flush=True)
+    chart(medians, units)
+
+
+def chart(medians: dict[str, float], units: dict[str, str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = {key: target for key, target, _, _, _ in TARGETS}
+    groups = [
+        ("Throughput", [k for k in medians if units.get(k) in {"req/s", "rcpt/s", "msg/s"}]),
+        ("Latency", [k for k in medians if units.get(k) == "ms"]),
+        ("Memory (peak RSS per process)", [k for k in medians if units.get(k) == "MB"]),
+    ]
+    groups = [(title, keys) for title, keys in groups if keys]
+    figure, axes = plt.subplots(len(groups), 1, figsize=(10, 3.6 * len(groups)))
+    for axis, (title, keys) in zip(axes if len(groups) > 1 else [axes], groups, strict=True):
+        values = [medians[k] for k in keys]
+        bars = axis.barh(keys, values, color="#4c78a8")
+        for bar, key in zip(bars, keys, strict=True):
+            axis.text(
+                bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {medians[key]:g}", va="center", fontsize=8
+            )
+            if targets.get(key) is not None:
+                y = bar.get_y()
+                axis.plot([targets[key]] * 2, [y, y + bar.get_height()], color="#e45756", linewidth=2)
+        axis.set_title(f"{title} (red: target)")
+        axis.invert_yaxis()
+        axis.tick_params(axis="y", labelsize=8)
+    figure.tight_layout()
+    figure.savefig(RESULTS / "latest.png", dpi=110)
+    plt.close(figure)
