@@ -75,7 +75,9 @@ class SentEmailCreateSerializer(serializers.Serializer):
     """A send: recipients plus either a template (with context) or an ad hoc subject and body."""
 
     recipients = RecipientListField(
-        allow_empty=False, help_text="Addresses; duplicates (in any letter case) are sent to once."
+        allow_empty=False,
+        help_text="In JSON a list of addresses; in this form one per line or separated by commas. "
+        "Duplicates (in any letter case) are sent to once.",
     )
     template = serializers.PrimaryKeyRelatedField(
         queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."

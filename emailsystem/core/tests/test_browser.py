@@ -1,8 +1,8 @@
 """The README's browser walkthrough, clicked through in Chromium against the development server.
 
-Every step uses the pages a newcomer sees: the browsable API's HTML forms, its Raw data tab,
-its Filters dialog, DRF's session login and Django admin. A screenshot of each step goes to
-BROWSER_ARTIFACTS_DIR (default: the test's tmp_path) for a person to look at.
+Every step uses the pages a newcomer sees: the browsable API's HTML forms, its Filters dialog,
+DRF's session login and Django admin. A screenshot of each step goes to BROWSER_ARTIFACTS_DIR
+(default: the test's tmp_path) for a person to look at.
 """
 
 import json
@@ -176,21 +176,17 @@ def test_readme_browser_walkthrough(dev_server, walk):
     assert template["html_body"] == "<p>Hi {{ name }}, welcome aboard.</p>"
     walk.screenshot("template-201")
 
-    # 5. Send it to three recipients from the Raw data tab. The HTML form cannot: in place of
-    # inputs for recipients and context it says "Lists are not currently supported in HTML
-    # input." and "Dictionaries are not currently supported in HTML input." (screenshot).
+    # 5. Send it to three recipients with the HTML form: recipients one per line (or comma
+    # separated), the template picked by name, the context as a JSON object.
     walk.open("/api/v1/emails/sent-email/")
     assert walk.expect_response("HTTP 200 OK")["count"] == 0
     page.locator("a[name=html-tab]").click()
-    walk.screenshot("send-html-form")
-    page.locator("a[name=raw-tab]").click()
-    raw = page.locator("#post-generic-content-form form")
-    assert raw.is_visible()
-    raw.locator("[name=_content_type]").select_option("application/json")
-    body = {"recipients": RECIPIENTS, "template": template["id"], "context": {"name": "Ada"}}
-    raw.locator("[name=_content]").fill(json.dumps(body))
-    walk.screenshot("send-raw-data-filled")
-    raw.get_by_role("button", name="POST").click()
+    form = page.locator("#post-object-form form")
+    form.locator("[name=recipients]").fill("\n".join(RECIPIENTS))
+    form.locator("select[name=template]").select_option(label="welcome")
+    form.locator("[name=context]").fill(json.dumps({"name": "Ada"}))
+    walk.screenshot("send-html-form-filled")
+    form.get_by_role("button", name="POST").click()
     accepted = walk.expect_response("HTTP 202 Accepted")
     assert accepted["message"] == "Email sent. It might take a while to deliver."
     assert sorted(recipient["email"] for recipient in accepted["recipients"]) == RECIPIENTS
