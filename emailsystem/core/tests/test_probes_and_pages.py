@@ -204,3 +204,24 @@ def test_demo_admin_refuses_to_run_outside_debug(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError):
         call_command("demo_admin")
+
+
+def test_admin_requeues_the_failed_recipients_of_a_sent_email(admin):
+    from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage
+
+    email = sent_email(user=admin, recipients=["ok@example.com", "bounced@example.com"])
+    Delivery.objects.filter(recipient__email="bounced@example.com").update(
+        status=DeliveryStatus.FAILED, reason="SendGrid 400: invalid"
+    )
+    OutboxMessage.objects.all().delete()
+    browser = Client()
+    browser.force_login(admin)
+
+    response = browser.post(
+        "/admin/emails/sentemail/", {"action": "requeue_failed", "_selected_action": [email.pk]}, follow=True
+    )
+
+    assert "Requeued 1 failed recipient(s)" in response.content.decode()
+    bounced = Delivery.objects.get(recipient__email="bounced@example.com")
+    assert (bounced.status, bounced.reason) == (DeliveryStatus.QUEUED, "")
+    assert list(OutboxMessage.objects.values_list("delivery_ids", flat=True)) == [[bounced.pk]]
