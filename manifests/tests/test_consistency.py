@@ -25,9 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from emailsender.settings import Settings
+
+try:
+    import yaml
+except ImportError as error:
+    raise ImportError("PyYAML is missing: pip install -r requirements-lint.txt") from error
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -54,9 +58,9 @@ OPTIONAL = {
     "THROTTLE_AUTH",  # per-IP rate for register and login
     "SEND_DAILY_QUOTA",  # per-user default; admins set one per user
     "SEND_MAX_RECIPIENTS",  # SendGrid's own limit per request
-    "REQUEST_MAX_BYTES",
-    "TEMPLATE_RENDER_MAX_CHARS",
-    "DATABASE_CONN_MAX_AGE",
+    "REQUEST_MAX_BYTES",  # 1 MiB holds 1,000 recipients and a generous body
+    "TEMPLATE_RENDER_MAX_CHARS",  # a bound on template output, not a deployment choice
+    "DATABASE_CONN_MAX_AGE",  # persistent connections, 60 s
     "SENDER_CONCURRENCY",  # tuning knobs of the sender, with reasons in emailsender/settings.py
     "SENDER_PREFETCH",
     "SEND_MAX_ATTEMPTS",
