@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Reinstall whenever a requirements file changes.
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-lint.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
 DEV_ENV := DJANGO_DEBUG=1
 
 .PHONY: install run run-stack test lint bench
@@ -36,6 +36,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	manifests/check.sh
 
 ## Benchmarks (bench/run.py): full stack on local PostgreSQL and RabbitMQ; writes bench/results/latest.*.
 ## BENCH_ARGS="--quick" for a short try, "--only api_send,pipeline" for some scenarios.

@@ -7,6 +7,9 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-suite-only-not-a-secret")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emailsystem")
+# Background threads (dispatcher, embedded worker) then close their connection after each
+# batch, so nothing holds the test database open when it is dropped.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 
 from emailsystem.settings import *  # noqa: F403
 

@@ -1,10 +1,11 @@
 """The transactional outbox: enqueue with the send, dispatch after commit, relay what is left.
 
-Broker mode: after the commit the request publishes the message itself (with confirms) and
-deletes its outbox row. A row is created `RELAY_GRACE` in the future, so the relay only ever
-sees rows whose immediate publish failed or whose process died: it publishes those once the
-broker is back. Duplicates are possible only when a process dies between the broker's
-confirm and the row's delete (README, "What a crash can duplicate").
+Broker mode: after the commit the request hands the message to this process's dispatcher
+thread (dispatcher.py), which publishes it with confirms and deletes its outbox row. A row is
+created `RELAY_GRACE` in the future, so the relay only ever sees rows whose publish failed or
+whose process died: it publishes those once the broker is back. Duplicates are possible only
+when a process dies between the broker's confirm and the row's delete (README, "What a crash
+can duplicate").
 
 Embedded mode: the row is available at once and the in-process worker claims it.
 """
@@ -13,7 +14,7 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from emailsystem.emails.delivery.broker import PublishError, publisher
@@ -65,17 +66,9 @@ def outbox_enqueue(
 
 
 def _publish_after_commit(outbox_id: int, email_id: int, body: bytes) -> None:
-    message_id = message_id_for(outbox_id, email_id)
-    try:
-        publisher().publish(body, message_id=message_id)
-    except PublishError as error:
-        logger.warning("publish of %s left for the relay: %s", message_id, error)
-        return
-    try:
-        OutboxMessage.objects.filter(pk=outbox_id).delete()
-    except DatabaseError:
-        # The message is with the broker; the relay will publish it once more (a duplicate).
-        logger.exception("could not delete published outbox row %s", outbox_id)
+    from emailsystem.emails.delivery.dispatcher import dispatcher
+
+    dispatcher().submit(outbox_id, message_id_for(outbox_id, email_id), body)
 
 
 def outbox_claim(*, outbox_id: int, lease: datetime.timedelta = CLAIM_LEASE) -> bool:

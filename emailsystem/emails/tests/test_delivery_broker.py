@@ -9,18 +9,27 @@ from emailsender.tests.support import TcpProxy
 from emailsystem.emails.delivery import broker as broker_module
 from emailsystem.emails.delivery import outbox as outbox_module
 from emailsystem.emails.delivery.broker import publisher
+from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.outbox import outbox_relay
 from emailsystem.emails.delivery.results import deliveries_requeue
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 from emailsystem.emails.tests.conftest import RABBITMQ_TEST_URL
 from emailsystem.emails.tests.factories import sent_email
 
-pytestmark = [pytest.mark.django_db, pytest.mark.rabbitmq]
+# Transactional: the dispatcher thread publishes and deletes outbox rows on its own connection,
+# which only sees committed data.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
 UNREACHABLE = "amqp://guest:guest@127.0.0.1:1/"
 URL = "/api/v1/emails/sent-email/"
 
 
+def dispatched():
+    """Wait for this process's dispatcher to publish (or give up on) everything submitted."""
+    assert dispatcher().flush(), "the dispatcher did not finish"
+
+
 def work_messages(broker):
+    dispatched()
     return [(properties, parse_work(body)) for properties, body in broker.take(topology.work_queue(broker.prefix))]
 
 
@@ -68,6 +77,7 @@ def test_with_the_broker_unreachable_the_send_is_accepted_and_waits_in_the_outbo
         response = user_client.post(URL, {"recipients": ["a@example.com"], "subject": "s", "body": "b"}, format="json")
 
     assert response.status_code == 202
+    dispatched()
     assert SentEmail.objects.get().status == "queued"
     assert OutboxMessage.objects.count() == 1
     ready = user_client.get("/readyz")
@@ -83,6 +93,7 @@ def test_the_relay_publishes_what_the_outage_left_once_the_broker_is_back(
     with django_capture_on_commit_callbacks(execute=True):
         first = sent_email(recipients=["a@example.com"])
         second = sent_email(recipients=["b@example.com", "c@example.com"])
+    dispatched()
     assert outbox_relay() == 0, "still unreachable: nothing published, nothing lost"
     assert OutboxMessage.objects.count() == 2
 
@@ -102,9 +113,11 @@ def test_the_publisher_reconnects_after_the_broker_drops_its_connection(
     try:
         with django_capture_on_commit_callbacks(execute=True):
             sent_email(recipients=["a@example.com"])
+        dispatched()
         proxy.cut()  # like a broker restart: the long-lived connection is gone
         with django_capture_on_commit_callbacks(execute=True):
             sent_email(recipients=["b@example.com"])
+        dispatched()
     finally:
         publishers_close_and(proxy)
 
@@ -164,6 +177,7 @@ def test_a_publish_whose_outbox_row_survives_is_published_once_more_by_the_relay
     monkeypatch.setattr(QuerySet, "delete", failing_delete)
     with django_capture_on_commit_callbacks(execute=True):
         email = sent_email(recipients=["a@example.com"])
+    dispatched()
     monkeypatch.setattr(QuerySet, "delete", original_delete)
     OutboxMessage.objects.update(available_at=OutboxMessage.objects.get().created)  # the grace period has passed
 
