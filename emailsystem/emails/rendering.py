@@ -7,12 +7,12 @@ no {% debug %} or {% url %}, no context processors, and nothing but the JSON con
 """
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.template import Context, Engine, Library, TemplateSyntaxError, defaulttags
+from django.template import Context, Engine, Library, Template, TemplateSyntaxError, defaulttags
 
 # Tags of the default library that have no business in an email: they reach outside the
 # context (debug dumps sys.modules, url reverses our routes, load pulls in more code).
@@ -34,10 +34,16 @@ def _engine(*, autoescape: bool) -> Engine:
     return _SandboxEngine(loaders=[], autoescape=autoescape, libraries={})
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, *, autoescape: bool) -> Template:
+    """Compiled templates are reusable and thread-safe to render; compiling is most of the cost."""
+    return _engine(autoescape=autoescape).from_string(source)
+
+
 def validate_template_syntax(value: str) -> None:
     """Model field validator: the text must compile as a template."""
     try:
-        _engine(autoescape=False).from_string(value)
+        _compiled(value, autoescape=False)
     except TemplateSyntaxError as error:
         raise ValidationError(f"Template syntax error: {error}", code="template_syntax") from None
 
@@ -64,7 +70,7 @@ class RenderedEmail:
 
 def _render_one(source: str, context: dict[str, Any], *, autoescape: bool, field: str) -> str:
     try:
-        template = _engine(autoescape=autoescape).from_string(source)
+        template = _compiled(source, autoescape=autoescape)
         output = template.render(Context(context, autoescape=autoescape))
     except TemplateSyntaxError as error:
         raise RenderError(f"The template's {field} cannot be rendered: {error}", field="template") from None

@@ -5,14 +5,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
 from emailsystem.emails.delivery.outbox import outbox_enqueue
 from emailsystem.emails.models import (
-    DailySendCount,
     Delivery,
     EmailTemplate,
     IdempotencyRecord,
@@ -40,21 +38,31 @@ def _seconds_until_next_utc_day(now: datetime.datetime) -> int:
     return max(1, int((midnight - now).total_seconds()))
 
 
+# Insert today's row or add to it, but only while the total stays within the quota. The row
+# lock taken by ON CONFLICT DO UPDATE serialises concurrent sends, and the WHERE is evaluated
+# on the latest row, so no number of web processes can overshoot. (PostgreSQL, SQLite >= 3.35.)
+_QUOTA_UPSERT = (
+    "INSERT INTO emails_dailysendcount (user_id, day, count) VALUES (%s, %s, %s)"
+    " ON CONFLICT (user_id, day) DO UPDATE SET count = emails_dailysendcount.count + excluded.count"
+    " WHERE emails_dailysendcount.count + excluded.count <= %s"
+    " RETURNING count"
+)
+
+
 def send_quota_consume(*, user: User, count: int) -> None:
     """Count `count` recipients against the user's daily quota, or raise QuotaExceededError.
 
-    One conditional UPDATE does the check and the increment, so concurrent sends from any
-    number of web processes cannot overshoot: the database serialises them on the row.
-    Call inside the send's transaction, so a failed send gives its quota back.
+    One statement checks and increments. Call inside the send's transaction, so a failed send
+    gives its quota back.
     """
     quota = user.daily_quota if user.daily_quota is not None else settings.SEND_DAILY_QUOTA
     now = timezone.now()
-    today = now.astimezone(datetime.UTC).date()
-    DailySendCount.objects.bulk_create([DailySendCount(user=user, day=today, count=0)], ignore_conflicts=True)
-    updated = DailySendCount.objects.filter(user=user, day=today, count__lte=quota - count).update(
-        count=F("count") + count
-    )
-    if not updated:
+    accepted = None
+    if count <= quota:
+        with connection.cursor() as cursor:
+            cursor.execute(_QUOTA_UPSERT, [user.pk, now.astimezone(datetime.UTC).date(), count, quota])
+            accepted = cursor.fetchone()
+    if accepted is None:
         raise QuotaExceededError(
             f"Daily quota of {quota} recipients reached; it resets at midnight UTC.",
             retry_after_seconds=_seconds_until_next_utc_day(now),
