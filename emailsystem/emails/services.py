@@ -70,9 +70,18 @@ def send_quota_consume(*, user: User, count: int) -> None:
 
 
 def recipients_get_or_create(*, addresses: list[str]) -> dict[str, int]:
-    """Map each (normalised) address to its Recipient id, creating the missing ones in bulk."""
-    Recipient.objects.bulk_create([Recipient(email=address) for address in addresses], ignore_conflicts=True)
-    return dict(Recipient.objects.filter(email__in=addresses).values_list("email", "id"))
+    """Map each (normalised) address to its Recipient id, creating the missing ones in bulk.
+
+    Most sends go to addresses seen before, so look them up first (one query) and insert
+    only what is missing; a concurrent send may insert the same address first, which the
+    conflict clause absorbs before the second lookup.
+    """
+    ids = dict(Recipient.objects.filter(email__in=addresses).values_list("email", "id"))
+    missing = [address for address in addresses if address not in ids]
+    if missing:
+        Recipient.objects.bulk_create([Recipient(email=address) for address in missing], ignore_conflicts=True)
+        ids.update(Recipient.objects.filter(email__in=missing).values_list("email", "id"))
+    return ids
 
 
 @transaction.atomic
