@@ -47,7 +47,10 @@ def prepare() -> dict[str, Any]:
         print(f"  seeded in {time.monotonic() - started:.0f}s", flush=True)
     else:
         print("  already seeded", flush=True)
+    last = Delivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     return {
+        # Deliveries up to here belong to earlier runs; settle() only waits for this run's.
+        "first_delivery_id": last + 1,
         "token": Token.objects.get_or_create(user=sender)[0].key,
         "seeded_token": Token.objects.get_or_create(user=seeded)[0].key,
         "user": sender,
@@ -94,7 +97,8 @@ def _rabbitmq_url() -> str:
 def settle(context: dict[str, Any]) -> None:
     """Wait until the sender and events have nothing left, so one scenario does not bleed into the next."""
     deadline = time.monotonic() + SETTLE_SECONDS
-    while any(queue_depths().values()) or Delivery.objects.filter(status=DeliveryStatus.QUEUED).exists():
+    this_run = Delivery.objects.filter(pk__gte=context["first_delivery_id"], status=DeliveryStatus.QUEUED)
+    while any(queue_depths().values()) or this_run.exists():
         if time.monotonic() > deadline:
             raise RuntimeError(f"the stack did not settle within {SETTLE_SECONDS}s: {queue_depths()}")
         time.sleep(0.5)
