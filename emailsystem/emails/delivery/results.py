@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
-from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, OutboxMessage, SentEmail
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,3 @@ def deliveries_requeue(*, delivery_ids: Iterable[int]) -> int:
         outbox_enqueue(sent_email=email, delivery_ids=by_email[email.pk])
     sent_email_status_refresh(email_ids=by_email)
     return requeued
-
-
-def outbox_pending_count() -> int:
-    return OutboxMessage.objects.count()
