@@ -23,6 +23,7 @@ import python_http_client
 import sendgrid
 
 from emailsender.settings import Settings
+from emailsender.transport import KeepAliveClient
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,11 @@ def _lower_headers(headers: Any) -> dict[str, str]:
 class SendGridClient:
     """Calls SendGrid's v3 mail/send through the `sendgrid` library with a timeout on every call.
 
-    One `SendGridAPIClient` per thread: the library's python_http_client shares and mutates
-    its `request_headers` dict on every call (`setdefault("Content-Type", ...)`), which is not
-    safe while another thread builds a request from the same dict. A client is cheap to build
-    (no connection pool: urllib opens a connection per request anyway).
+    The library builds the request (URL, auth and user-agent headers, JSON body); it travels
+    over a keep-alive connection per thread (transport.py) instead of a new connection each
+    time. One library client per thread: python_http_client shares and mutates its
+    `request_headers` dict on every call (`setdefault("Content-Type", ...)`), which is not safe
+    while another thread builds a request from the same dict.
     """
 
     def __init__(self, api_key: str, host: str = "https://api.sendgrid.com", timeout: float = 10.0) -> None:
@@ -72,16 +74,23 @@ class SendGridClient:
     def __repr__(self) -> str:
         return f"SendGridClient(host={self._host!r}, timeout={self._timeout!r}, api_key='***')"
 
-    def _library_client(self) -> sendgrid.SendGridAPIClient:
+    def _library_client(self) -> KeepAliveClient:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = sendgrid.SendGridAPIClient(api_key=self._api_key, host=self._host)
+            library = sendgrid.SendGridAPIClient(api_key=self._api_key, host=self._host).client
+            client = KeepAliveClient(
+                host=library.host,
+                request_headers=dict(library.request_headers),
+                version=3,
+                url_path=["mail", "send"],
+                timeout=self._timeout,
+            )
             self._local.client = client
         return client
 
     def send(self, payload: dict[str, Any]) -> Response:
         try:
-            answer = self._library_client().client.mail.send.post(request_body=payload, timeout=self._timeout)
+            answer = self._library_client().post(request_body=payload, timeout=self._timeout)
         except python_http_client.exceptions.HTTPError as exc:
             body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
             return Response(status_code=int(exc.status_code), headers=_lower_headers(exc.headers), body=body)

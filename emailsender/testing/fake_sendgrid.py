@@ -23,8 +23,10 @@ from `custom_args`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -279,7 +281,29 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], fake: FakeSendGrid) -> None:
         self.fake = fake
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Close kept-alive connections too, as a real server going away does."""
+        super().server_close()
+        with self._open_lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
 
 
 class FakeSendGrid:
