@@ -59,8 +59,30 @@ def verdict(key: str, value: float, medians: dict[str, float]) -> str:
     return ""
 
 
-def write_report(*, medians: dict[str, float], samples: dict[str, list[float]], notes: list[str], quick: bool) -> None:
+def carry_over(medians: dict[str, float], samples: dict[str, list[float]], notes: list[str]) -> None:
+    """For a partial run (--only): keep the other keys of the last run, and say where they come from."""
+    try:
+        previous = json.loads((RESULTS / "latest.json").read_text())
+    except (OSError, ValueError):
+        return
+    for key in [k for k in samples if k.endswith("_rss_mb") and k in previous]:
+        # A peak measured under part of the load must not hide the full run's higher peak.
+        if previous[key] > medians[key]:
+            medians[key], samples[key] = previous[key], previous["runs"][key]
+    carried = [key for key in previous.get("runs", {}) if key not in samples]
+    for key in carried:
+        medians[key] = previous[key]
+        samples[key] = previous["runs"][key]
+    if carried:
+        notes.append(f"carried over from the run of {previous.get('generated_at')}: {', '.join(carried)}")
+
+
+def write_report(
+    *, medians: dict[str, float], samples: dict[str, list[float]], notes: list[str], quick: bool, partial: bool = False
+) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if partial:
+        carry_over(medians, samples, notes)
     info = machine()
     document = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -115,7 +115,9 @@ def main() -> int:
         if role in stack.peak_rss:
             bench.samples[key] = [round(stack.peak_rss[role], 1)]
     medians = {key: round(statistics.median(values), 2) for key, values in bench.samples.items()}
-    write_report(medians=medians, samples=bench.samples, notes=bench.notes, quick=args.quick)
+    write_report(
+        medians=medians, samples=bench.samples, notes=bench.notes, quick=args.quick, partial=only != set(SCENARIOS)
+    )
     print(f"bench: done in {time.monotonic() - started:.0f}s", flush=True)
     return 0
 
