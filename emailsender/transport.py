@@ -8,7 +8,9 @@ the URL, the headers (auth, user agent), the JSON body and its HTTPError types.
 
 It never retries by itself, so it adds no duplicate: a failure surfaces exactly as with
 urllib and the sender's classification decides. A connection the server closed while idle
-is noticed before reuse (the socket reads as ready at EOF) and replaced.
+is noticed before reuse (the socket reads as ready at EOF) and replaced. Where the
+environment sets a proxy for SendGrid's host (HTTPS_PROXY), requests go through urllib as
+before, which honours it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     return bool(readable)
 
 
+def _proxied(scheme: str, hostname: str) -> bool:
+    """True when the environment routes this URL through a proxy (HTTPS_PROXY, not NO_PROXY)."""
+    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(hostname)
+
+
 class KeepAliveClient(python_http_client.Client):
     """python_http_client.Client for one endpoint, with a persistent connection per thread."""
 
@@ -84,6 +91,9 @@ class KeepAliveClient(python_http_client.Client):
     def _make_request(self, opener: Any, request: urllib.request.Request, timeout: float | None = None) -> Any:
         timeout = timeout or self.timeout
         parts = urlsplit(request.full_url)
+        if _proxied(parts.scheme, parts.hostname or ""):
+            # HTTP(S)_PROXY applies to this host: urllib honours it, a bare connection would not.
+            return super()._make_request(opener, request, timeout)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._connection(request.full_url, timeout)
         try:

@@ -105,3 +105,15 @@ def test_each_thread_has_its_own_connection(fake):
     assert statuses == [202] * 20
     assert len(fake.requests) == 20
     assert per_thread == [1, 1, 1, 1]
+
+
+def test_with_a_proxy_configured_requests_go_through_urllib_which_honours_it(fake, monkeypatch):
+    # A "proxy" that is the fake itself: urllib sends the absolute URL to it, and it answers.
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = SendGridClient("SG.key", "http://sendgrid.invalid", timeout=2)
+
+    assert client.send(PAYLOAD).status_code == 202
+    assert opened(client) == 0, "the keep-alive connection was not used"
+    assert len(fake.requests) == 1
