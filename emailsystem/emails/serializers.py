@@ -66,6 +66,21 @@ class RecipientListField(serializers.ListField):
         return super().get_value(dictionary)
 
 
+# Templates read a few levels at most; deeper contexts only cost time to store and render.
+CONTEXT_MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests dicts and lists (stops counting past the limit)."""
+    pending, deepest = [(value, 1)], 0
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list) and level <= CONTEXT_MAX_DEPTH + 1:
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 _ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
 # What the browsable API's Raw data tab pre-fills for an empty form; treated as "not given".
 _UNSET = (None, "")
@@ -115,6 +130,8 @@ class SentEmailCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f'Expected a JSON object such as {{"name": "Ada"}} but got type "{type(value).__name__}".'
             )
+        if _depth(value) > CONTEXT_MAX_DEPTH:
+            raise serializers.ValidationError(f"A context may nest objects and lists {CONTEXT_MAX_DEPTH} levels deep.")
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -144,6 +144,9 @@ def sent_email_create(
     return sent_email
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 255  # IdempotencyRecord.key
+
+
 def idempotent_send(
     *, user: User, key: str | None, fingerprint: str, send: Callable[[], dict[str, Any]]
 ) -> tuple[dict[str, Any], bool]:
@@ -154,8 +157,12 @@ def idempotent_send(
     The record is written in the same transaction as the send, so two racing requests with
     one key cannot both send: the loser hits the unique constraint, rolls back, and replays.
     """
-    if not key:
+    if key is None:
         return send(), False
+    if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ApplicationError(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.", field="Idempotency-Key"
+        )
     cutoff = timezone.now() - datetime.timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     IdempotencyRecord.objects.filter(user=user, key=key, created__lt=cutoff).delete()
     existing = IdempotencyRecord.objects.filter(user=user, key=key).first()

@@ -261,3 +261,34 @@ def test_an_ad_hoc_send_with_a_null_template_and_context_is_accepted(user_client
     response = send(user_client, recipients=["a@example.com"], template=None, context=None, subject="s", body="b")
 
     assert response.status_code == 202, response.json()
+
+
+@pytest.mark.parametrize("key", ["k" * 256, "   "], ids=["too-long", "blank"])
+def test_a_bad_idempotency_key_is_refused(user_client, key):
+    response = user_client.post(
+        URL, {"recipients": ["a@example.com"], "subject": "s", "body": "b"}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()
+    assert nothing_written()
+
+
+def test_json_nested_too_deeply_for_the_parser_is_400(user_client):
+    response = user_client.post(URL, "[" * 200_000 + "]" * 200_000, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    assert nothing_written()
+
+
+def test_a_context_nested_past_the_limit_is_refused(user_client, template):
+    context = {"name": "Ada"}
+    for _ in range(40):
+        context = {"inner": context}
+
+    response = send(user_client, recipients=["a@example.com"], template=template.pk, context=context)
+
+    assert response.status_code == 400
+    assert "levels deep" in response.json()["context"][0]
+    assert nothing_written()
