@@ -37,6 +37,8 @@ class EmailAddressListField(forms.Field):
         for item in values:
             if len(item) > 254:
                 raise forms.ValidationError("An email address has at most 254 characters.", code="max_length")
+            if any(ord(char) < 32 for char in item):
+                raise forms.ValidationError("An email address has no control characters.", code="invalid")
         return values
 
 

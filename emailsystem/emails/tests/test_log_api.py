@@ -130,6 +130,8 @@ def test_filter_by_status(user_client, log):
         ({"start_time": "2026-11-22", "end_time": "2026-11-21"}, "end_time"),
         ({"status": "delivered-to-mars"}, "status"),
         ({"recipient": "x" * 300}, "recipient"),
+        ({"recipient": "a\x00b@example.com"}, "recipient"),
+        ({"recipient": "a\r\nb@example.com"}, "recipient"),
     ],
 )
 def test_bad_filters_are_400_with_the_field(user_client, log, params, field):
