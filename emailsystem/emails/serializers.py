@@ -70,15 +70,25 @@ class RecipientListField(serializers.ListField):
 CONTEXT_MAX_DEPTH = 32
 
 
-def _depth(value: Any) -> int:
-    """How deeply `value` nests dicts and lists (stops counting past the limit)."""
-    pending, deepest = [(value, 1)], 0
+def _shape(value: Any) -> tuple[int, bool]:
+    """(how deeply `value` nests dicts and lists, whether any key or string holds a NUL).
+
+    Stops descending past the depth limit, so a hostile context costs little to inspect.
+    """
+    pending, deepest, nul = [(value, 1)], 0, False
     while pending:
         item, level = pending.pop()
-        if isinstance(item, dict | list) and level <= CONTEXT_MAX_DEPTH + 1:
+        if isinstance(item, str):
+            nul = nul or "\0" in item
+        elif isinstance(item, dict | list) and level <= CONTEXT_MAX_DEPTH + 1:
             deepest = max(deepest, level)
-            pending.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
+            if isinstance(item, dict):
+                nul = nul or any("\0" in key for key in item)
+                children = item.values()
+            else:
+                children = item
+            pending.extend((child, level + 1) for child in children)
+    return deepest, nul
 
 
 _ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
@@ -130,8 +140,11 @@ class SentEmailCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f'Expected a JSON object such as {{"name": "Ada"}} but got type "{type(value).__name__}".'
             )
-        if _depth(value) > CONTEXT_MAX_DEPTH:
+        depth, nul = _shape(value)
+        if depth > CONTEXT_MAX_DEPTH:
             raise serializers.ValidationError(f"A context may nest objects and lists {CONTEXT_MAX_DEPTH} levels deep.")
+        if nul:
+            raise serializers.ValidationError("Context keys and values must not contain NUL characters.")
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -292,3 +292,14 @@ def test_a_context_nested_past_the_limit_is_refused(user_client, template):
     assert response.status_code == 400
     assert "levels deep" in response.json()["context"][0]
     assert nothing_written()
+
+
+@pytest.mark.parametrize(
+    "context", [{"name": "Ada", "other": "x\u0000y"}, {"name": "Ada", "k\u0000": 1}, {"name": ["a", {"b": "\u0000"}]}]
+)
+def test_a_context_with_a_nul_character_is_refused(user_client, template, context):
+    response = send(user_client, recipients=["a@example.com"], template=template.pk, context=context)
+
+    assert response.status_code == 400
+    assert "NUL" in response.json()["context"][0]
+    assert nothing_written()
