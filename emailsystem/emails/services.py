@@ -159,9 +159,9 @@ def idempotent_send(
     """
     if key is None:
         return send(), False
-    if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+    if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or any(ord(char) < 32 for char in key):
         raise ApplicationError(
-            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.", field="Idempotency-Key"
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable characters.", field="Idempotency-Key"
         )
     cutoff = timezone.now() - datetime.timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     IdempotencyRecord.objects.filter(user=user, key=key, created__lt=cutoff).delete()

@@ -263,7 +263,7 @@ def test_an_ad_hoc_send_with_a_null_template_and_context_is_accepted(user_client
     assert response.status_code == 202, response.json()
 
 
-@pytest.mark.parametrize("key", ["k" * 256, "   "], ids=["too-long", "blank"])
+@pytest.mark.parametrize("key", ["k" * 256, "   ", "a\x00b"], ids=["too-long", "blank", "nul"])
 def test_a_bad_idempotency_key_is_refused(user_client, key):
     response = user_client.post(
         URL, {"recipients": ["a@example.com"], "subject": "s", "body": "b"}, format="json", HTTP_IDEMPOTENCY_KEY=key
