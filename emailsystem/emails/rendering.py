@@ -6,6 +6,7 @@ no {% debug %} or {% url %}, no context processors, and nothing but the JSON con
 (so no settings, no ORM objects). Output size is capped.
 """
 
+import logging
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Library, Template, TemplateSyntaxError, defaulttags
+
+logger = logging.getLogger(__name__)
 
 # Tags of the default library that have no business in an email: they reach outside the
 # context (debug dumps sys.modules, url reverses our routes, load pulls in more code).
@@ -71,9 +74,20 @@ class RenderedEmail:
 def _render_one(source: str, context: dict[str, Any], *, autoescape: bool, field: str) -> str:
     try:
         template = _compiled(source, autoescape=autoescape)
+    except TemplateSyntaxError as error:
+        raise RenderError(f"The template's {field} cannot be rendered: {error}", field="template") from None
+    try:
         output = template.render(Context(context, autoescape=autoescape))
     except TemplateSyntaxError as error:
         raise RenderError(f"The template's {field} cannot be rendered: {error}", field="template") from None
+    except Exception as error:  # user data meets an admin's template: any failure is bad input
+        # Tags and filters raise whatever their input provokes ({% for %} over a number raises
+        # TypeError, |divisibleby:0 ZeroDivisionError); none of it is a server fault.
+        logger.info("rendering the %s with the given context failed: %r", field, error)
+        raise RenderError(
+            f"The template's {field} cannot be rendered with this context: {type(error).__name__}: {error}"[:500],
+            field="context",
+        ) from None
     if len(output) > settings.TEMPLATE_RENDER_MAX_CHARS:
         raise RenderError(
             f"The rendered {field} is longer than {settings.TEMPLATE_RENDER_MAX_CHARS} characters.", field="context"

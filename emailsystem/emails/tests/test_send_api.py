@@ -303,3 +303,24 @@ def test_a_context_with_a_nul_character_is_refused(user_client, template, contex
     assert response.status_code == 400
     assert "NUL" in response.json()["context"][0]
     assert nothing_written()
+
+
+@pytest.mark.parametrize(
+    ("body", "context"),
+    [
+        ("{% for x in items %}{{ x }}{% endfor %}", {"items": 5}),
+        ("{{ n|divisibleby:0 }}", {"n": 4}),
+        ("{{ items|first }}", {"items": 5}),
+    ],
+    ids=["for-over-a-number", "divide-by-zero", "first-of-a-number"],
+)
+def test_a_context_the_template_cannot_render_is_refused(user_client, body, context):
+    from emailsystem.emails.tests.factories import EmailTemplateFactory
+
+    template = EmailTemplateFactory(body=body)
+
+    response = send(user_client, recipients=["a@example.com"], template=template.pk, context={"name": "A", **context})
+
+    assert response.status_code == 400
+    assert "cannot be rendered with this context" in response.json()["context"][0]
+    assert nothing_written()
