@@ -6,9 +6,11 @@ and put the finished job on a queue, waking the connection thread with
 `add_callback_threadsafe`.
 
 Delivery guarantee: a work message is acked only after the publishes its outcome needs
-(result, retry copy, dead letter) are confirmed by the broker. If the process dies between
-SendGrid's 202 and that ack, RabbitMQ redelivers the message and the email is sent again:
-at most `prefetch` messages per crashed process (see README.md, "Delivery guarantees").
+(result, retry copy, dead letter) are committed by the broker. Outcomes are recorded in
+batches: every job finished when the loop looks is published in one transaction, one wait,
+then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
+redelivers the message and the email is sent again: at most `prefetch` messages per crashed
+process (see README.md, "Delivery guarantees").
 
 `Sender` is one class, longer than the house's ~300 lines per module, on purpose: the held,
 pending and running bookkeeping is shared by every step of the loop, and the pure parts
@@ -38,6 +40,7 @@ from emailsender import routing, topology
 from emailsender.clients import Client, client_from_settings
 from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
 from emailsender.messages import InvalidMessage, parse_work
+from emailsender.publishing import BatchPublisher
 from emailsender.settings import Settings, mask_url_password
 
 log = logging.getLogger("emailsender")
@@ -196,9 +199,9 @@ class Sender:
         self._generation += 1
         consume_channel = connection.channel()
         publish_channel = connection.channel()
-        publish_channel.confirm_delivery()
         prefix = self.settings.queue_prefix
         topology.declare(publish_channel, prefix, self.settings.retry_delays_ms)
+        publisher = BatchPublisher(connection, publish_channel, self.settings)
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
         consume_channel.basic_qos(prefetch_count=self.settings.prefetch)
         consumer_tag = consume_channel.basic_consume(topology.work_queue(prefix), on_message_callback=self._on_message)
@@ -215,9 +218,9 @@ class Sender:
         )
         while not self._stop_requested:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
-            self._drain(publish_channel, consume_channel)
+            self._drain(publisher, consume_channel)
             self._start_pending()
-        self._shutdown(connection, consume_channel, publish_channel, consumer_tag)
+        self._shutdown(connection, consume_channel, publisher, consumer_tag)
 
     # -- receiving and working ------------------------------------------------------------
 
@@ -273,42 +276,73 @@ class Sender:
 
     # -- recording outcomes ---------------------------------------------------------------
 
-    def _drain(self, publish_channel: Any | None, consume_channel: Any | None) -> None:
+    def _drain(self, publisher: BatchPublisher | None, consume_channel: Any | None) -> None:
+        """Record every job finished so far as one batch: publish all, one wait, ack all.
+
+        The batch is whatever is ready now, never waited for: at low load it is one job.
+        """
+        batch = []
         while True:
             try:
                 job = self._done.get_nowait()
             except queue.Empty:
-                return
+                break
             self._running -= 1
             if consume_channel is None or job.generation != self._generation or job.delivery_tag not in self._held:
                 self._discard(job)
                 continue
-            self._record(job, publish_channel, consume_channel)
+            assert job.outcome is not None
+            if job.outcome.kind is OutcomeKind.RATE_LIMITED:
+                # Every worker would hit the same limit: stop starting calls until the window resets.
+                self._paused_until = max(self._paused_until, time.monotonic() + job.outcome.delay_seconds)
+            batch.append(job)
+        if not batch:
+            return
+        assert publisher is not None
+        self._start_pending()  # the freed workers call SendGrid while this batch waits for the broker
+        publishes = [
+            publish
+            for job in batch
+            for publish in routing.plan(
+                job.outcome,  # type: ignore[arg-type]
+                body=job.body,
+                headers=job.headers,
+                message_id=job.message_id,
+                settings=self.settings,
+            )
+        ]
+        try:
+            publisher.publish(publishes)
+        except BaseException:
+            for job in batch:  # the connection is going away: redeliveries of these must not send again
+                self._remember_if_sent(job.outcome)
+            raise
+        for job in batch:
+            consume_channel.basic_ack(delivery_tag=job.delivery_tag)
+            del self._held[job.delivery_tag]
+            self._recorded(job)
 
     def _discard(self, job: Job) -> None:
         """The job's connection is gone, so it cannot be acked; the broker redelivers it."""
         outcome = job.outcome
-        if outcome is not None and outcome.kind is OutcomeKind.SENT and outcome.email_id is not None:
-            self._recently_sent[(outcome.email_id, outcome.delivery_ids)] = outcome
-            while len(self._recently_sent) > RECENTLY_SENT_MAX:
-                self._recently_sent.popitem(last=False)
+        self._remember_if_sent(outcome)
         log.warning(
             "outcome from a closed connection dropped; the message will be redelivered",
             extra={**self._fields(job), "outcome": outcome.kind.value if outcome else None},
         )
 
-    def _record(self, job: Job, publish_channel: Any, consume_channel: Any) -> None:
+    def _remember_if_sent(self, outcome: Outcome | None) -> None:
+        if outcome is not None and outcome.kind is OutcomeKind.SENT and outcome.email_id is not None:
+            self._recently_sent[(outcome.email_id, outcome.delivery_ids)] = outcome
+            while len(self._recently_sent) > RECENTLY_SENT_MAX:
+                self._recently_sent.popitem(last=False)
+
+    def _recorded(self, job: Job) -> None:
+        """Bookkeeping and the log line of a job whose outcome is published and acked."""
         outcome = job.outcome
         assert outcome is not None
-        for publish in routing.plan(
-            outcome, body=job.body, headers=job.headers, message_id=job.message_id, settings=self.settings
-        ):
-            self._publish(publish_channel, publish, job)
-        consume_channel.basic_ack(delivery_tag=job.delivery_tag)
-        del self._held[job.delivery_tag]
         self._recently_sent.pop((outcome.email_id, outcome.delivery_ids), None)
         self.stats[outcome.kind.value] += 1
-
         fields = {
             **self._fields(job),
             "email_id": outcome.email_id,
@@ -326,47 +360,10 @@ class Sender:
             )
         else:
             log.error("dead-lettered", extra={**fields, "reason": outcome.reason})
-        if outcome.kind is OutcomeKind.RATE_LIMITED:
-            # Every worker would hit the same limit: stop starting calls until the window resets.
-            self._paused_until = max(self._paused_until, time.monotonic() + outcome.delay_seconds)
-
-    def _publish(self, channel: Any, publish: routing.Publish, job: Job) -> None:
-        properties = pika.BasicProperties(
-            content_type=topology.CONTENT_TYPE,
-            delivery_mode=topology.PERSISTENT,
-            message_id=publish.message_id,
-            correlation_id=publish.correlation_id,
-            headers=publish.headers or None,
-            expiration=str(publish.expiration_ms) if publish.expiration_ms is not None else None,
-        )
-        for retry in (True, False):
-            try:
-                channel.basic_publish(
-                    exchange=publish.exchange,
-                    routing_key=publish.routing_key,
-                    body=publish.body,
-                    properties=properties,
-                    mandatory=True,  # a missing queue is an error, never a silent drop
-                )
-                return
-            except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-                log.error(
-                    "publish not accepted by the broker",
-                    extra={
-                        **self._fields(job),
-                        "purpose": publish.purpose,
-                        "routing_key": publish.routing_key,
-                        "error": repr(exc),
-                    },
-                )
-                if not retry:
-                    raise
-                # Someone deleted a queue under us: declare again (idempotent) and retry once.
-                topology.declare(channel, self.settings.queue_prefix, self.settings.retry_delays_ms)
 
     # -- shutdown -------------------------------------------------------------------------
 
-    def _shutdown(self, connection: Any, consume_channel: Any, publish_channel: Any, consumer_tag: str) -> None:
+    def _shutdown(self, connection: Any, consume_channel: Any, publisher: BatchPublisher, consumer_tag: str) -> None:
         """Stop taking work, finish what is in flight within the limit, requeue the rest, close."""
         deadline = time.monotonic() + self.settings.shutdown_seconds
         consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
@@ -378,7 +375,7 @@ class Sender:
         log.info("stopping", extra={"in_flight": len(self._held), "requeued": requeued})
         while self._held and time.monotonic() < deadline:
             connection.process_data_events(time_limit=min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
-            self._drain(publish_channel, consume_channel)
+            self._drain(publisher, consume_channel)
         for tag in list(self._held):
             # Still in an HTTP call: if SendGrid accepts it after this, the redelivery sends it again.
             consume_channel.basic_nack(delivery_tag=tag, requeue=True)

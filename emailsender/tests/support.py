@@ -239,6 +239,10 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, sink):
+                # Shut down before closing: close() alone does not end the other direction's
+                # recv() on another thread, so the broker would not see the connection go.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
 
