@@ -13,9 +13,9 @@ redelivers the message and the email is sent again: at most `prefetch` messages 
 process (see README.md, "Delivery guarantees").
 
 `Sender` is one class, longer than the house's ~300 lines per module, on purpose: the held,
-pending and running bookkeeping is shared by every step of the loop, and the pure parts
-(what to publish for an outcome, how to classify an answer) already live in routing.py and
-handler.py.
+pending and running bookkeeping is shared by every step of the loop, and the other parts
+(what to publish for an outcome, how to classify an answer, how a batch reaches the broker)
+already live in routing.py, handler.py and publishing.py.
 """
 
 from __future__ import annotations
@@ -300,27 +300,24 @@ class Sender:
             return
         assert publisher is not None
         self._start_pending()  # the freed workers call SendGrid while this batch waits for the broker
-        publishes = [
-            publish
-            for job in batch
-            for publish in routing.plan(
-                job.outcome,  # type: ignore[arg-type]
-                body=job.body,
-                headers=job.headers,
-                message_id=job.message_id,
-                settings=self.settings,
-            )
-        ]
+        publishes = [publish for job in batch for publish in self._plan(job)]
         try:
             publisher.publish(publishes)
         except BaseException:
             for job in batch:  # the connection is going away: redeliveries of these must not send again
                 self._remember_if_sent(job.outcome)
             raise
+        self.stats["batches"] += 1
         for job in batch:
             consume_channel.basic_ack(delivery_tag=job.delivery_tag)
             del self._held[job.delivery_tag]
             self._recorded(job)
+
+    def _plan(self, job: Job) -> list[routing.Publish]:
+        assert job.outcome is not None
+        return routing.plan(
+            job.outcome, body=job.body, headers=job.headers, message_id=job.message_id, settings=self.settings
+        )
 
     def _discard(self, job: Job) -> None:
         """The job's connection is gone, so it cannot be acked; the broker redelivers it."""

@@ -2,14 +2,15 @@
 
 The sender's publishes go on a dedicated channel in AMQP transaction mode (`tx_select`):
 every publish of a batch is sent without waiting, then one `tx_commit` waits for the broker.
-RabbitMQ answers `commit-ok` only once every message of the transaction is routed and, being
-persistent on durable queues, written to disk, which is what a publisher confirm would say
-about each one. Work messages may be acked after `publish()` returns.
+In RabbitMQ, visibility, durability and the transfer of responsibility all happen on commit
+(https://www.rabbitmq.com/docs/semantics), so `commit-ok` says about every message of the
+batch what a publisher confirm says about one. Work messages may be acked after `publish()`
+returns.
 
 Why not publisher confirms: pika's `BlockingChannel.basic_publish` waits for the confirm of
-each message before returning, one round trip per publish. A transaction also makes a batch
-all or nothing: if the connection drops before the commit, the broker discards the batch's
-publishes and redelivers the unacked work, so no stray retry copy is left behind.
+each message before returning, one round trip per publish. With a transaction, nothing of a
+batch reaches a queue before its commit: if the connection drops first, the broker drops the
+batch's publishes and redelivers the unacked work, so no stray retry copy is left behind.
 
 `mandatory=True` keeps a missing queue an error rather than a silent drop. RabbitMQ sends the
 `basic.return` of an unroutable message before the `commit-ok` of its transaction; pika
@@ -43,15 +44,16 @@ class BatchPublisher:
         self._returned: list[ReturnedMessage] = []
         channel.tx_select()
         channel.add_on_return_callback(self._on_return)
-        self.commits = 0  # for tests and stats: how many broker round trips publishing took
 
     def publish(self, publishes: Sequence[Publish]) -> None:
         """Publish everything, then wait once for the broker to commit it.
 
         Returns only when every message is routed to a queue and stored. A message the broker
         could not route (someone deleted a queue) is published again, once, after declaring the
-        topology again; if it still cannot be routed this raises `UnroutableError`. Any other
-        failure raises pika's exception; nothing of an uncommitted batch reaches a queue.
+        topology again; if it still cannot be routed this raises `UnroutableError` (the rest of
+        the batch is committed by then, and will be published again with the redelivery, as
+        before batching). Any other failure raises pika's exception; nothing of an uncommitted
+        batch reaches a queue.
         """
         if not publishes:
             return
@@ -61,7 +63,11 @@ class BatchPublisher:
         for publish in returned:
             log.error(
                 "publish not accepted by the broker; declaring the topology again",
-                extra={"purpose": publish.purpose, "routing_key": publish.routing_key, "error": "unroutable"},
+                extra={
+                    "message_id": publish.message_id or publish.correlation_id,
+                    "purpose": publish.purpose,
+                    "routing_key": publish.routing_key,
+                },
             )
         topology.declare(self._channel, self._settings.queue_prefix, self._settings.retry_delays_ms)
         if self._publish_and_commit(returned):
@@ -79,7 +85,6 @@ class BatchPublisher:
                 mandatory=True,
             )
         self._channel.tx_commit()
-        self.commits += 1
         # Returns arrive before commit-ok and wait in pika as channel events: dispatch them now.
         # This also dispatches deliveries to the consumer, as the sender's loop does every tick.
         self._connection.process_data_events(time_limit=0)

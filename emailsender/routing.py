@@ -98,7 +98,7 @@ def plan(
     message_id: str | None,
     settings: Settings,
 ) -> list[Publish]:
-    """The publishes that must be confirmed, in order, before the work message is acked."""
+    """The publishes the broker must have stored (committed), in order, before the work message is acked."""
     if outcome.kind is OutcomeKind.SENT:
         return _result(outcome, settings, message_id)
     if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
