@@ -59,7 +59,9 @@ def verdict(key: str, value: float, medians: dict[str, float]) -> str:
     return ""
 
 
-def carry_over(medians: dict[str, float], samples: dict[str, list[float]], notes: list[str]) -> None:
+def carry_over(
+    medians: dict[str, float], samples: dict[str, list[float]], notes: list[str], measured_at: dict[str, str]
+) -> None:
     """For a partial run (--only): keep the other keys of the last run, and say where they come from."""
     try:
         previous = json.loads((RESULTS / "latest.json").read_text())
@@ -70,22 +72,29 @@ def carry_over(medians: dict[str, float], samples: dict[str, list[float]], notes
         if previous[key] > medians[key]:
             medians[key], samples[key] = previous[key], previous["runs"][key]
     carried = [key for key in previous.get("runs", {}) if key not in samples]
+    by_time: dict[str, list[str]] = {}
     for key in carried:
         medians[key] = previous[key]
         samples[key] = previous["runs"][key]
-    if carried:
-        notes.append(f"carried over from the run of {previous.get('generated_at')}: {', '.join(carried)}")
+        when = previous.get("measured_at", {}).get(key, previous.get("generated_at", "?"))
+        measured_at[key] = when
+        by_time.setdefault(when, []).append(key)
+    for when, keys in sorted(by_time.items()):
+        notes.append(f"measured at {when} (carried over): {', '.join(keys)}")
 
 
 def write_report(
     *, medians: dict[str, float], samples: dict[str, list[float]], notes: list[str], quick: bool, partial: bool = False
 ) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    measured_at = dict.fromkeys(samples, now)
     if partial:
-        carry_over(medians, samples, notes)
+        carry_over(medians, samples, notes, measured_at)
     info = machine()
     document = {
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "generated_at": now,
+        "measured_at": measured_at,
         "machine": info,
         "quick": quick,
         **medians,
