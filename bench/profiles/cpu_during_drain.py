@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.run import FAKE_PORT, environment  # noqa: E402
+from bench.run import FAKE_PORT, environment
 
 
 def cpu_ticks() -> tuple[int, int]:
