@@ -7,7 +7,7 @@ from django.core.validators import EmailValidator
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from emailsystem.emails.models import SUBJECT_MAX_LENGTH, Delivery, EmailTemplate, SentEmail
+from emailsystem.emails.models import SUBJECT_MAX_LENGTH, Delivery, DeliveryStatus, EmailTemplate, SentEmail
 from emailsystem.emails.rendering import validate_no_line_breaks
 from emailsystem.users.models import normalize_email_address
 
@@ -207,7 +207,7 @@ def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
         "status": sent_email.status,
         "created": serializers.DateTimeField().to_representation(sent_email.created),
         "recipients": [
-            {"email": address, "status": delivery.status}
-            for address, delivery in sent_email.created_deliveries  # type: ignore[attr-defined]
+            {"email": address, "status": DeliveryStatus.QUEUED.value}
+            for address, _delivery_id in sent_email.created_deliveries  # type: ignore[attr-defined]
         ],
     }
