@@ -9,13 +9,14 @@ from rest_framework.serializers import BaseSerializer
 
 from emailsystem.emails.filters import SentEmailFilter
 from emailsystem.emails.permissions import IsAdminOrReadOnly
-from emailsystem.emails.selectors import email_template_list, sent_email_list
+from emailsystem.emails.selectors import deliveries_by_email, email_template_list, sent_email_list, sent_email_log_rows
 from emailsystem.emails.serializers import (
     EmailTemplateSerializer,
     SentEmailCreateSerializer,
     SentEmailListSerializer,
     SentEmailSerializer,
     send_accepted_answer,
+    sent_email_log_page,
 )
 from emailsystem.emails.services import idempotent_send, sent_email_create
 
@@ -63,6 +64,11 @@ class SentEmailViewSet(
         if self.action == "list":
             return SentEmailListSerializer
         return SentEmailSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        rows = self.paginate_queryset(self.filter_queryset(sent_email_log_rows(user=request.user)))
+        deliveries = deliveries_by_email(email_ids=[row["id"] for row in rows])
+        return self.get_paginated_response(sent_email_log_page(rows, deliveries))
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = SentEmailCreateSerializer(data=request.data)
