@@ -158,3 +158,32 @@ def test_a_page_out_of_range_is_404(user_client, log, page):
 
     assert response.status_code == 404
     assert response.json()["detail"] == "Invalid page."
+
+
+def test_the_list_page_built_from_rows_matches_the_serializer(user, log):
+    from emailsender.messages import ResultMessage
+    from emailsystem.emails.delivery.results import delivery_results_apply
+    from emailsystem.emails.selectors import LOG_FIELDS, deliveries_by_email, sent_email_list, sent_email_log_rows
+    from emailsystem.emails.serializers import SentEmailListSerializer, sent_email_log_page
+
+    email = log["mid"]
+    first = email.deliveries.order_by("pk").first()
+    delivery_results_apply(
+        results=[
+            ResultMessage(
+                email_id=email.pk,
+                deliveries=(first.pk,),
+                outcome="sent",
+                attempt=1,
+                reason="",
+                status_code=202,
+                at=datetime.datetime(2026, 11, 21, 12, 5, tzinfo=datetime.UTC),
+            )
+        ]
+    )
+    rows = list(sent_email_log_rows(user=user))
+
+    fast = sent_email_log_page(rows, deliveries_by_email(email_ids=[row["id"] for row in rows]))
+
+    assert fast == SentEmailListSerializer(sent_email_list(user=user), many=True).data
+    assert list(LOG_FIELDS) == [f for f in SentEmailListSerializer.Meta.fields if f != "recipients"]
