@@ -9,9 +9,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
+from emailsystem.core.inserts import instance_insert, rows_insert
 from emailsystem.emails.delivery.outbox import outbox_enqueue
 from emailsystem.emails.models import (
-    DeliveryStatus,
+    Delivery,
     EmailTemplate,
     IdempotencyRecord,
     Recipient,
@@ -118,17 +119,19 @@ def sent_email_create(
     send_quota_consume(user=user, count=len(recipients))
     recipient_ids = recipients_get_or_create(addresses=recipients)
     from_email, reply_to = sender_addresses(user=user)
-    sent_email = SentEmail.objects.create(
-        sender=user,
-        template=template,
-        template_name=template.name if template else "",
-        context=context,
-        subject=subject,
-        body=body,
-        html_body=html_body,
-        from_email=from_email,
-        reply_to=reply_to,
-        recipient_count=len(recipients),
+    sent_email = instance_insert(
+        SentEmail(
+            sender=user,
+            template=template,
+            template_name=template.name if template else "",
+            context=context,
+            subject=subject,
+            body=body,
+            html_body=html_body,
+            from_email=from_email,
+            reply_to=reply_to,
+            recipient_count=len(recipients),
+        )
     )
     delivery_ids = deliveries_insert(
         sent_email_id=sent_email.pk,
@@ -147,23 +150,16 @@ def sent_email_create(
 def deliveries_insert(*, sent_email_id: int, recipient_ids: list[int], created: datetime.datetime) -> list[int]:
     """Insert one queued delivery per recipient with a single statement; their ids, in order.
 
-    The send's hottest write: plain SQL skips building a model instance per recipient, which
-    cost more than the insert itself (bench/profiles/README.md). PostgreSQL and SQLite >= 3.35
-    both return the rows of a multi-row VALUES insert in order.
+    The send's hottest write: a model instance per recipient cost more than the insert
+    itself (bench/profiles/README.md).
     """
-    when = connection.ops.adapt_datetimefield_value(created)
-    row = "(%s, %s, %s, 0, '', %s, %s)"
-    values = ", ".join([row] * len(recipient_ids))  # placeholders only; the values travel as parameters
-    sql = (
-        "INSERT INTO emails_delivery (sent_email_id, recipient_id, status, attempts, reason, created, updated)"  # noqa: S608
-        f" VALUES {values} RETURNING id"
+    return rows_insert(
+        Delivery,
+        [
+            {"sent_email_id": sent_email_id, "recipient_id": recipient_id, "created": created, "updated": created}
+            for recipient_id in recipient_ids
+        ],
     )
-    params: list[object] = []
-    for recipient_id in recipient_ids:
-        params += [sent_email_id, recipient_id, DeliveryStatus.QUEUED.value, when, when]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row_id for (row_id,) in cursor.fetchall()]
 
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # IdempotencyRecord.key

@@ -18,7 +18,7 @@ import time
 from django.db import DatabaseError, close_old_connections
 
 from emailsystem.emails.delivery.broker import PublishError, publisher
-from emailsystem.emails.models import OutboxMessage
+from emailsystem.emails.delivery.outbox import outbox_delete
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Dispatcher(threading.Thread):
         if not published:
             return
         try:
-            OutboxMessage.objects.filter(pk__in=published).delete()
+            outbox_delete(outbox_ids=published)
         except DatabaseError:
             # Published but still in the outbox: the relay will publish these once more.
             logger.exception("could not delete %d published outbox rows", len(published))

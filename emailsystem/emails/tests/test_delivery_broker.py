@@ -165,20 +165,17 @@ def test_a_publish_whose_outbox_row_survives_is_published_once_more_by_the_relay
     # process could not delete the row (here the database refuses the DELETE; a SIGKILL at
     # that instant has the same effect). The relay publishes it again: twice, never zero.
     from django.db import DatabaseError
-    from django.db.models import QuerySet
 
-    original_delete = QuerySet.delete
+    from emailsystem.emails.delivery import dispatcher as dispatcher_module
 
-    def failing_delete(queryset):
-        if queryset.model is OutboxMessage:
-            raise DatabaseError("connection lost")
-        return original_delete(queryset)
+    def failing_delete(*, outbox_ids):
+        raise DatabaseError("connection lost")
 
-    monkeypatch.setattr(QuerySet, "delete", failing_delete)
+    monkeypatch.setattr(dispatcher_module, "outbox_delete", failing_delete)
     with django_capture_on_commit_callbacks(execute=True):
         email = sent_email(recipients=["a@example.com"])
     dispatched()
-    monkeypatch.setattr(QuerySet, "delete", original_delete)
+    monkeypatch.undo()
     OutboxMessage.objects.update(available_at=OutboxMessage.objects.get().created)  # the grace period has passed
 
     assert outbox_relay() == 1

@@ -1,0 +1,123 @@
+"""CPU per send inside one web process: the figure the api_send target depends on.
+
+    python bench/profiles/send_cpu.py [--sends 2000] [--profile out.html]
+
+Runs the bench's send (a template and 10 recipients, token auth) through Django's WSGI
+handler in this process (no test client), against its own database (emailsystem_sendcpu, created and
+migrated here) and RabbitMQ, with the dispatcher
+thread publishing as in production. `time.process_time()` covers every thread, so the
+figure includes the dispatcher's share. Far less noisy than throughput on a shared machine,
+because it counts CPU, not wall time. `--profile` writes a pyinstrument report of the
+request thread (text when the name ends in .txt, else HTML).
+"""
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.run import environment
+
+
+def prepare() -> dict:
+    """Create the database if needed, migrate, and make the sender, its token and the template."""
+    from django.core.management import call_command
+    from django.db import connections
+    from rest_framework.authtoken.models import Token
+
+    from emailsystem.emails.models import EmailTemplate
+    from emailsystem.users.models import User
+
+    database = connections["default"].settings_dict["NAME"]
+    with connections["default"]._nodb_cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{database}"')
+    call_command("migrate", "--noinput", verbosity=0)
+    user, _ = User.objects.get_or_create(
+        email="send-cpu@example.com", defaults={"username": "send-cpu", "daily_quota": 2_000_000_000}
+    )
+    template, _ = EmailTemplate.objects.get_or_create(
+        name="bench-welcome",
+        defaults={"subject": "Hello {{ name }}", "body": "Hi {{ name }}.", "html_body": "<p>Hi {{ name }}</p>"},
+    )
+    return {"token": Token.objects.get_or_create(user=user)[0].key, "template_id": template.pk}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sends", type=int, default=2000)
+    parser.add_argument("--profile", help="write a pyinstrument report of the request thread here (.txt or .html)")
+    args = parser.parse_args()
+
+    env = environment()
+    env["DATABASE_URL"] = os.environ.get(
+        "SEND_CPU_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emailsystem_sendcpu"
+    )
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from bench import scenarios
+    from emailsystem.emails.delivery.dispatcher import dispatcher
+
+    context = prepare()
+    application = WSGIHandler()
+    body = json.dumps(scenarios.send_payload(context)).encode()
+
+    def send() -> None:
+        # The environ gunicorn would build, without the test client's instrumentation.
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/v1/emails/sent-email/",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Token {context['token']}",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+        }
+        statuses = []
+        response = application(environ, lambda status, headers: statuses.append(status))
+        b"".join(response)
+        response.close()
+        assert statuses[0].startswith("202"), statuses
+
+    for _ in range(200):  # warm caches, connections and the dispatcher
+        send()
+    dispatcher().flush()
+
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(args.sends):
+        send()
+    dispatcher().flush()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if profiler is not None:
+        profiler.stop()
+        report = profiler.output_text(color=False) if args.profile.endswith(".txt") else profiler.output_html()
+        Path(args.profile).write_text(report)
+    per_send = 1000 / args.sends
+    print(f"{args.sends} sends: {cpu * per_send:.2f} ms CPU and {wall * per_send:.2f} ms wall per send")
+
+
+if __name__ == "__main__":
+    main()

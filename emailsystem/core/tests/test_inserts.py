@@ -1,0 +1,37 @@
+"""The send path's plain inserts write what Model.objects.create() would have written."""
+
+import pytest
+from django.utils import timezone
+
+from emailsystem.core.inserts import instance_insert, rows_insert
+from emailsystem.emails.models import Delivery, DeliveryStatus, Recipient, SentEmail
+from emailsystem.users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_instance_insert_sets_the_primary_key_and_stores_every_field():
+    user = UserFactory()
+    email = instance_insert(
+        SentEmail(sender=user, subject="Hi", body="Body", from_email=user.email, recipient_count=1, context={"a": [1]})
+    )
+
+    stored = SentEmail.objects.get(pk=email.pk)
+    assert (stored.sender_id, stored.subject, stored.context) == (user.pk, "Hi", {"a": [1]})
+    assert stored.status == "queued"  # the field's default
+    assert stored.updated is not None  # auto_now filled in
+    assert not email._state.adding
+
+
+def test_rows_insert_returns_ids_in_order_and_fills_defaults():
+    user = UserFactory()
+    email = instance_insert(SentEmail(sender=user, subject="s", body="b", from_email=user.email, recipient_count=3))
+    recipients = [Recipient.objects.create(email=f"r{n}@example.com") for n in range(3)]
+    now = timezone.now()
+
+    ids = rows_insert(Delivery, [{"sent_email_id": email.pk, "recipient_id": r.pk, "created": now} for r in recipients])
+
+    stored = {d.pk: d for d in Delivery.objects.filter(pk__in=ids)}
+    assert [stored[pk].recipient_id for pk in ids] == [r.pk for r in recipients]
+    assert {(d.status, d.attempts, d.reason) for d in stored.values()} == {(DeliveryStatus.QUEUED, 0, "")}
+    assert rows_insert(Delivery, []) == []
