@@ -11,18 +11,28 @@ They send no signals; use them only for models nothing listens to.
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.utils import timezone
+
+# SQLite refuses a statement with more than 32,766 parameters; larger inserts go in chunks.
+MAX_PARAMETERS = 30_000
 
 
 def rows_insert(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
-    """Insert `rows` (field attnames to values) with one statement; their primary keys, in order.
+    """Insert `rows` (field attnames to values); their primary keys, in order.
 
     A field a row leaves out takes its default; `auto_now`/`auto_now_add` fields take now.
+    One statement unless the rows carry more than MAX_PARAMETERS values.
     """
-    if not rows:
-        return []
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    chunk = max(1, MAX_PARAMETERS // len(fields))
+    ids: list[int] = []
+    for start in range(0, len(rows), chunk):
+        ids += _insert_chunk(model, fields, rows[start : start + chunk])
+    return ids
+
+
+def _insert_chunk(model: type[Model], fields: list[Field], rows: list[dict[str, Any]]) -> list[int]:
     now = timezone.now()
     params: list[Any] = []
     for row in rows:

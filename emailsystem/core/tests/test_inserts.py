@@ -35,3 +35,17 @@ def test_rows_insert_returns_ids_in_order_and_fills_defaults():
     assert [stored[pk].recipient_id for pk in ids] == [r.pk for r in recipients]
     assert {(d.status, d.attempts, d.reason) for d in stored.values()} == {(DeliveryStatus.QUEUED, 0, "")}
     assert rows_insert(Delivery, []) == []
+
+
+def test_rows_insert_splits_what_one_statement_could_not_carry(monkeypatch):
+    from emailsystem.core import inserts
+
+    monkeypatch.setattr(inserts, "MAX_PARAMETERS", 20)  # two Delivery rows per statement
+    user = UserFactory()
+    email = instance_insert(SentEmail(sender=user, subject="s", body="b", from_email=user.email, recipient_count=5))
+    recipients = [Recipient.objects.create(email=f"c{n}@example.com") for n in range(5)]
+
+    ids = rows_insert(Delivery, [{"sent_email_id": email.pk, "recipient_id": r.pk} for r in recipients])
+
+    assert len(set(ids)) == 5
+    assert [Delivery.objects.get(pk=pk).recipient_id for pk in ids] == [r.pk for r in recipients]
