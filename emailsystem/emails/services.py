@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
-from emailsystem.core.inserts import instance_insert, rows_insert
+from emailsystem.core.plain_sql import instance_insert, rows_insert
 from emailsystem.emails.delivery.outbox import outbox_enqueue
 from emailsystem.emails.models import (
     Delivery,

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from emailsystem.core.inserts import instance_insert
+from emailsystem.core.plain_sql import instance_insert
 from emailsystem.emails.delivery.broker import PublishError, publisher
 from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build, work_message_for_outbox
 from emailsystem.emails.models import OutboxMessage, SentEmail

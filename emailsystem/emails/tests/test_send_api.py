@@ -122,6 +122,10 @@ BAD_SENDS = [
     ),
     pytest.param({"recipients": ["a@example.com"], "template": 999999}, "template", id="unknown-template"),
     pytest.param({"recipients": ["a@example.com"], "template": "abc"}, "template", id="template-not-an-id"),
+    pytest.param({"recipients": ["a@example.com"], "template": 10**30}, "template", id="template-id-out-of-range"),
+    pytest.param({"recipients": ["a@example.com"], "template": True}, "template", id="template-id-boolean"),
+    pytest.param({"recipients": ["a@example.com"], "template": [1]}, "template", id="template-id-a-list"),
+    pytest.param({"recipients": ["a@example.com"], "template": {"id": 1}}, "template", id="template-id-an-object"),
     pytest.param({"recipients": ["a@example.com"], "subject": "s"}, "body", id="ad-hoc-without-body"),
     pytest.param({"recipients": ["a@example.com"]}, "subject", id="neither-template-nor-content"),
     pytest.param(

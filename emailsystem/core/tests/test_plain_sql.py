@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from emailsystem.core.inserts import instance_insert, rows_insert
-from emailsystem.emails.models import Delivery, DeliveryStatus, Recipient, SentEmail
+from emailsystem.core.plain_sql import instance_get, instance_insert, rows_insert
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailTemplate, Recipient, SentEmail
 from emailsystem.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,9 +38,9 @@ def test_rows_insert_returns_ids_in_order_and_fills_defaults():
 
 
 def test_rows_insert_splits_what_one_statement_could_not_carry(monkeypatch):
-    from emailsystem.core import inserts
+    from emailsystem.core import plain_sql
 
-    monkeypatch.setattr(inserts, "MAX_PARAMETERS", 20)  # two Delivery rows per statement
+    monkeypatch.setattr(plain_sql, "MAX_PARAMETERS", 20)  # two Delivery rows per statement
     user = UserFactory()
     email = instance_insert(SentEmail(sender=user, subject="s", body="b", from_email=user.email, recipient_count=5))
     recipients = [Recipient.objects.create(email=f"c{n}@example.com") for n in range(5)]
@@ -49,3 +49,34 @@ def test_rows_insert_splits_what_one_statement_could_not_carry(monkeypatch):
 
     assert len(set(ids)) == 5
     assert [Delivery.objects.get(pk=pk).recipient_id for pk in ids] == [r.pk for r in recipients]
+
+
+def test_instance_get_matches_the_orm():
+    from emailsystem.emails.tests.factories import EmailTemplateFactory
+
+    template = EmailTemplateFactory()
+
+    fetched = instance_get(EmailTemplate, template.pk)
+
+    expected = EmailTemplate.objects.get(pk=template.pk)
+    assert [getattr(fetched, f.attname) for f in EmailTemplate._meta.concrete_fields] == [
+        getattr(expected, f.attname) for f in EmailTemplate._meta.concrete_fields
+    ]
+    assert instance_get(EmailTemplate, str(template.pk)).pk == template.pk
+    assert instance_get(EmailTemplate, template.pk + 1000) is None
+    assert instance_get(EmailTemplate, 10**30) is None  # beyond any key: not found, not a database error
+    with pytest.raises(ValueError):
+        instance_get(EmailTemplate, "seven")
+
+
+def test_instance_get_converts_json_and_datetimes_as_the_orm_does():
+    user = UserFactory()
+    email = instance_insert(
+        SentEmail(sender=user, subject="s", body="b", from_email=user.email, recipient_count=1, context={"k": ["v"]})
+    )
+
+    fetched = instance_get(SentEmail, email.pk)
+
+    assert fetched.context == {"k": ["v"]}
+    assert fetched.created == SentEmail.objects.get(pk=email.pk).created
+    assert fetched.created.tzinfo is not None

@@ -1,0 +1,109 @@
+"""Plain SQL for the send path's hottest statements, built from the models' own fields.
+
+In Python, `Model.objects.create()` costs several times the insert itself (signals, the SQL
+compiler, a model instance per row) and `.get()` about three times a plain SELECT
+(bench/profiles/README.md). These helpers take the table, columns, defaults and value
+conversions from the model, so a field added later needs no change here. PostgreSQL and
+SQLite >= 3.35 both return a multi-row VALUES insert's rows in order. They send no signals;
+use them only for models nothing listens to.
+"""
+
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+from django.utils import timezone
+
+# SQLite refuses a statement with more than 32,766 parameters; larger inserts go in chunks.
+MAX_PARAMETERS = 30_000
+
+
+def rows_insert(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `rows` (field attnames to values); their primary keys, in order.
+
+    A field a row leaves out takes its default; `auto_now`/`auto_now_add` fields take now.
+    One statement unless the rows carry more than MAX_PARAMETERS values.
+    """
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    chunk = max(1, MAX_PARAMETERS // len(fields))
+    ids: list[int] = []
+    for start in range(0, len(rows), chunk):
+        ids += _insert_chunk(model, fields, rows[start : start + chunk])
+    return ids
+
+
+def _insert_chunk(model: type[Model], fields: list[Field], rows: list[dict[str, Any]]) -> list[int]:
+    now = timezone.now()
+    # Rows of one insert mostly share values (a send's deliveries differ only by recipient):
+    # convert each distinct value once.
+    converted: dict[tuple[str, Any], Any] = {}
+    params: list[Any] = []
+    for row in rows:
+        for field in fields:
+            if field.attname in row:
+                value = row[field.attname]
+            elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                value = now
+            else:
+                value = field.get_default()
+            key = (field.attname, value)
+            try:
+                if key not in converted:
+                    converted[key] = field.get_db_prep_save(value, connection)
+                params.append(converted[key])
+            except TypeError:  # unhashable (a JSON value): convert it every time
+                params.append(field.get_db_prep_save(value, connection))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    row_placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns})"  # noqa: S608 -- names from the model, values as parameters
+        f" VALUES {', '.join([row_placeholders] * len(rows))}"
+        f" RETURNING {quote(model._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def instance_insert(instance: Model) -> Model:
+    """Insert one new, unsaved instance with `rows_insert` and set its primary key."""
+    fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
+    row = {field.attname: field.pre_save(instance, add=True) for field in fields}
+    (instance.pk,) = rows_insert(type(instance), [row])
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+def instance_get(model: type[Model], pk: Any) -> Model | None:
+    """The row with this primary key as a model instance, or None.
+
+    Raises TypeError or ValueError when `pk` is not a valid key (as `.get(pk=...)` would).
+    """
+    pk_field = model._meta.pk
+    value = pk_field.get_prep_value(pk)
+    low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
+    if not low <= value <= high:
+        return None  # no such row can exist (and PostgreSQL would refuse the comparison)
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {quote(pk_field.column)} = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return model.from_db(connection.alias, [field.attname for field in fields], _from_db(model, row))
+
+
+def _from_db(model: type[Model], row: tuple[Any, ...]) -> list[Any]:
+    """Apply the converters the ORM would (SQLite's datetimes, JSON fields, ...) to a raw row."""
+    values = []
+    for field, value in zip(model._meta.concrete_fields, row, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            value = converter(value, column, connection)
+        values.append(value)
+    return values
