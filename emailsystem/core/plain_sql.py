@@ -83,9 +83,10 @@ def instance_get(model: type[Model], pk: Any) -> Model | None:
     """
     pk_field = model._meta.pk
     value = pk_field.get_prep_value(pk)
-    low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
-    if not low <= value <= high:
-        return None  # no such row can exist (and PostgreSQL would refuse the comparison)
+    if pk_field.get_internal_type() in connection.ops.integer_field_ranges:
+        low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
+        if not low <= value <= high:
+            return None  # no such row can exist (and PostgreSQL would refuse the comparison)
     fields = model._meta.concrete_fields
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)

@@ -80,3 +80,12 @@ def test_instance_get_converts_json_and_datetimes_as_the_orm_does():
     assert fetched.context == {"k": ["v"]}
     assert fetched.created == SentEmail.objects.get(pk=email.pk).created
     assert fetched.created.tzinfo is not None
+
+
+def test_instance_get_takes_a_text_primary_key():
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=UserFactory())
+
+    assert instance_get(Token, token.key).user_id == token.user_id
+    assert instance_get(Token, "x" * 300) is None
