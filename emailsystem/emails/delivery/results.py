@@ -1,7 +1,9 @@
-"""Applying the sender's results to per-recipient statuses, and requeueing failures.
+"""Applying the sender's results to per-recipient statuses, deriving the email's, and requeueing failures.
 
-Every update only moves a delivery out of `queued`, so applying a result twice, or a stale
+Every result only moves a delivery out of `queued`, so applying a result twice, or a stale
 result after a newer one, changes nothing: results are idempotent and never go backwards.
+SendGrid's events (webhook.py) move recipients further, by the order in statuses.py, and
+derive the email's status with the same functions below.
 """
 
 import logging
@@ -14,6 +16,7 @@ from django.utils import timezone
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
+from emailsystem.emails.delivery.statuses import DELIVERED, REACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
 
 logger = logging.getLogger(__name__)
@@ -21,14 +24,20 @@ logger = logging.getLogger(__name__)
 REASON_MAX_CHARS = 1000
 
 
-def sent_email_status_derive(*, queued: int, sent: int, total: int) -> EmailStatus:
-    """An email's status from its recipients': queued until all settle, then sent/partial/failed."""
+def sent_email_status_derive(
+    *, queued: int, sent: int, total: int, delivered: int = 0, suppressed: int = 0
+) -> EmailStatus:
+    """An email's status from its recipients' counts: queued until all settle, then the outcome.
+
+    `sent`: recipients that reached SendGrid (statuses.REACHED), of which `delivered` reached
+    the mailbox's server (statuses.DELIVERED); `suppressed`: recipients never attempted.
+    """
     if queued:
         return EmailStatus.QUEUED
     if sent == total:
-        return EmailStatus.SENT
+        return EmailStatus.DELIVERED if delivered == total else EmailStatus.SENT
     if sent == 0:
-        return EmailStatus.FAILED
+        return EmailStatus.SUPPRESSED if suppressed == total else EmailStatus.FAILED
     return EmailStatus.PARTIAL
 
 
@@ -43,14 +52,16 @@ def sent_email_status_refresh(*, email_ids: Iterable[int]) -> None:
         .annotate(
             total=Count("id"),
             queued=Count("id", filter=Q(status=DeliveryStatus.QUEUED)),
-            sent=Count("id", filter=Q(status=DeliveryStatus.SENT)),
+            sent=Count("id", filter=Q(status__in=REACHED)),
+            delivered=Count("id", filter=Q(status__in=DELIVERED)),
+            suppressed=Count("id", filter=Q(status=DeliveryStatus.SUPPRESSED)),
         )
         .order_by()
     )
     by_status: dict[EmailStatus, list[int]] = defaultdict(list)
     for row in counts:
-        status = sent_email_status_derive(queued=row["queued"], sent=row["sent"], total=row["total"])
-        by_status[status].append(row["sent_email_id"])
+        email_id = row.pop("sent_email_id")
+        by_status[sent_email_status_derive(**row)].append(email_id)
     now = timezone.now()
     for status, email_ids_with_status in by_status.items():
         SentEmail.objects.filter(pk__in=email_ids_with_status).exclude(status=status).update(status=status, updated=now)
