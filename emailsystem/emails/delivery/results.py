@@ -6,17 +6,18 @@ SendGrid's events (webhook.py) move recipients further, by the order in statuses
 derive the email's status with the same functions below.
 """
 
+import datetime
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, CharField, Count, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
-from emailsystem.emails.delivery.statuses import DELIVERED, REACHED
+from emailsystem.emails.delivery.statuses import DELIVERED, REACHED, UNREACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
 
 logger = logging.getLogger(__name__)
@@ -84,9 +85,7 @@ def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
         )
         reason = result.reason[:REASON_MAX_CHARS]
         if result.outcome == "sent":
-            changed += pending.update(
-                status=DeliveryStatus.SENT, sent_at=result.at, attempts=result.attempt, reason="", updated=now
-            )
+            changed += _sent_record(result, now)
         elif result.outcome == "failed":
             changed += pending.update(status=DeliveryStatus.FAILED, attempts=result.attempt, reason=reason, updated=now)
         elif result.outcome == "retrying":
@@ -95,6 +94,27 @@ def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
             logger.error("unknown result outcome %r for email %s", result.outcome, result.email_id)
     sent_email_status_refresh(email_ids=(result.email_id for result in results))
     return changed
+
+
+# SendGrid's events can overtake the sender's result (the webhook is a separate path); a
+# recipient they already moved on still gets its sent_at and attempts, and keeps its status.
+_MOVED_ON_BY_EVENTS = Q(sent_at__isnull=True) & ~Q(status__in=[*UNREACHED, DeliveryStatus.SENT])
+
+
+def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
+    """queued -> sent, with sent_at and the attempt count (one UPDATE)."""
+    still_queued = Q(status=DeliveryStatus.QUEUED)
+    return Delivery.objects.filter(
+        still_queued | _MOVED_ON_BY_EVENTS, pk__in=result.deliveries, sent_email_id=result.email_id
+    ).update(
+        status=Case(
+            When(still_queued, then=Value(DeliveryStatus.SENT.value)), default=F("status"), output_field=CharField()
+        ),
+        reason=Case(When(still_queued, then=Value("")), default=F("reason"), output_field=TextField()),
+        sent_at=result.at,
+        attempts=result.attempt,
+        updated=now,
+    )
 
 
 @transaction.atomic

@@ -308,3 +308,19 @@ def test_the_system_check_warns_without_a_key_and_fails_on_an_unusable_one(setti
     settings.SENDGRID_WEBHOOK_PUBLIC_KEY = "bm90IGEga2V5"  # base64 of "not a key"
     with pytest.raises(SystemCheckError, match=r"emails\.E001"):
         call_command("check")
+
+
+def test_the_senders_result_arriving_after_an_event_records_sent_at_and_keeps_the_status(client, signer):
+    email = sent_email(recipients=["q@example.com"])
+    delivery = email.deliveries.select_related("recipient").get()
+    post(client, signer, [event(delivery, "delivered")])
+
+    assert delivery_results_apply(results=[result(email, "sent", attempt=2)]) == 1
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.sent_at) == (
+        DeliveryStatus.DELIVERED,
+        2,
+        result(email, "sent").at,
+    )
+    assert delivery_results_apply(results=[result(email, "sent", attempt=3)]) == 0, "applied once only"
