@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.test import Client
 
 from emailsender.testing.fake_events import SIGNATURE_HEADER, EventEmitter
 from emailsystem.emails.delivery.results import delivery_results_apply
@@ -324,3 +325,21 @@ def test_the_senders_result_arriving_after_an_event_records_sent_at_and_keeps_th
         result(email, "sent").at,
     )
     assert delivery_results_apply(results=[result(email, "sent", attempt=3)]) == 0, "applied once only"
+
+
+def test_the_webhook_needs_no_csrf_token_only_its_signature(signer, first):
+    strict = Client(enforce_csrf_checks=True)
+
+    assert post(strict, signer, [event(first, "delivered")]).status_code == 200
+
+
+def test_admins_see_a_deliverys_events(client, admin, signer, first):
+    bounce = event(first, "bounce", type="bounce", reason="550 mailbox unavailable")
+    post(client, signer, [bounce])
+    client.force_login(admin)
+
+    page = client.get(f"/admin/emails/delivery/{first.pk}/change/")
+
+    assert page.status_code == 200
+    assert bounce["sg_event_id"].encode() in page.content, "the events inline lists it"
+    assert b"550 mailbox unavailable" in page.content
