@@ -199,3 +199,10 @@ SENDGRID_API_HOST = env_str("SENDGRID_API_HOST", "https://api.sendgrid.com")
 OUTBOX_DIR = env_str("OUTBOX_DIR", str(BASE_DIR / "var" / "outbox"))
 # Names the exchange and queues (emailsender.topology); the sender must use the same value.
 QUEUE_PREFIX = env_str("QUEUE_PREFIX", "emails")
+
+# SendGrid's Event Webhook (emails/webhooks): the verification key exactly as SendGrid shows it
+# (base64 DER, or PEM). Unset: the webhook refuses every request (a system check warns).
+SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
+# A signed request older (or further in the future) than this is refused: a captured request
+# cannot be replayed later. SendGrid signs each attempt, retries included, when it sends it.
+SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=1)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/v1/", core_views.ApiRootView.as_view(), name="api-root"),
     path("api/v1/users/", include("emailsystem.users.urls")),
     path("api/v1/emails/", include("emailsystem.emails.urls")),
+    path("api/v1/webhooks/", include("emailsystem.emails.webhooks.urls")),
 ]

@@ -7,6 +7,7 @@ release step (migrate) runs first; then web, sender, events and relay run until 
 which stops them all with SIGTERM. Output lines are prefixed with the process name.
 """
 
+import json
 import os
 import secrets
 import shlex
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psycopg2
@@ -76,6 +79,19 @@ def start(name: str, command: str, env: dict[str, str]) -> subprocess.Popen:
     return process
 
 
+def fake_webhook_key(fake_url: str, timeout: float = 15.0) -> str:
+    """The fake SendGrid's test-only Event Webhook key, once the fake answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{fake_url}/_fake/events/public-key", timeout=2) as response:  # noqa: S310
+                return json.loads(response.read())["public_key"]
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def run_once(command: list[str], env: dict[str, str]) -> None:
     subprocess.run(command, cwd=ROOT, env=env, check=True)
 
@@ -91,6 +107,8 @@ def main() -> int:
     processes = {
         "fake": start("fake", f"{sys.executable} -m emailsender.testing.fake_sendgrid --port {FAKE_PORT}", env)
     }
+    # The fake's signed event batches are then accepted by the web's webhook (README, "Delivery events").
+    env.setdefault("SENDGRID_WEBHOOK_PUBLIC_KEY", fake_webhook_key(f"http://127.0.0.1:{FAKE_PORT}"))
     for name, command in entries.items():
         processes[name] = start(name, command, env)
     print(

@@ -13,6 +13,9 @@
 Other processes drive it over HTTP: `POST /_fake/mode` (the same keys as JSON), `GET /_fake/mode`,
 `GET /_fake/requests[?since=N]`, `GET /_fake/requests?summary=1`, `POST /_fake/reset`.
 
+It also plays SendGrid's Event Webhook: `fake.events` (fake_events.py) posts signed event
+batches about the recipients it accepted (`POST /_fake/events`, `GET /_fake/events/public-key`).
+
 `POST /v3/mail/send` needs `Authorization: Bearer <anything>` (401 otherwise), checks the
 request's shape (400 with SendGrid's `{"errors": [{"message", "field"}]}`) and answers 202
 with an empty body and an `X-Message-Id`. Every mail/send request is recorded with the status
@@ -36,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from emailsender.testing.fake_events import EventEmitter, handle_events_get, handle_events_post
 
 MAIL_SEND_PATH = "/v3/mail/send"
 MAX_BODY_BYTES = 30 * 1024 * 1024  # SendGrid's documented limit for one mail/send request
@@ -201,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, asdict(fake.mode))
         elif url.path == "/_fake/health":
             self._reply(200, {"ok": True})
+        elif url.path.startswith("/_fake/events"):
+            self._reply(*handle_events_get(fake.events, url.path))
         else:
             self._reply(404, {"errors": [{"message": "not found", "field": None}]})
 
@@ -221,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, {"ok": True})
         elif url.path == MAIL_SEND_PATH:
             self._mail_send(raw)
+        elif url.path.startswith("/_fake/events"):
+            self._reply(*handle_events_post(fake.events, url.path, raw))
         else:
             self._reply(404, {"errors": [{"message": "not found", "field": None}]})
 
@@ -321,6 +330,7 @@ class FakeSendGrid:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.events = EventEmitter(self)  # signed Event Webhook batches (fake_events.py)
         self.reset()
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -38,5 +38,6 @@ class ApiRootView(APIView):
                 "logout": link("users:logout"),
                 "email-template": link("emails:email-template-list"),
                 "sent-email": link("emails:sent-email-list"),
+                "suppressions": link("emails:suppression-list"),
             }
         )

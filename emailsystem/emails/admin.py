@@ -6,7 +6,16 @@ from django.http import HttpRequest
 
 from emailsystem.core.exceptions import ApplicationError
 from emailsystem.emails.delivery.results import deliveries_requeue
-from emailsystem.emails.models import Delivery, DeliveryStatus, EmailTemplate, OutboxMessage, Recipient, SentEmail
+from emailsystem.emails.models import (
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    EmailTemplate,
+    OutboxMessage,
+    Recipient,
+    SentEmail,
+    Suppression,
+)
 
 
 def requeue(modeladmin: admin.ModelAdmin, request: HttpRequest, delivery_ids: QuerySet) -> None:
@@ -39,7 +48,7 @@ class ReadOnlyAdminMixin:
 
 class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Delivery
-    fields = ["recipient", "status", "attempts", "reason", "sent_at", "updated"]
+    fields = ["recipient", "status", "attempts", "reason", "sent_at", "delivered_at", "updated"]
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -66,11 +75,32 @@ class SentEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         requeue(self, request, failed.values_list("pk", flat=True))
 
 
+class DeliveryEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """SendGrid's events about one recipient, oldest first."""
+
+    model = DeliveryEvent
+    fields = ["event", "occurred_at", "detail", "received_at", "sg_event_id"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Per-recipient status across all emails: find every failure to one address or domain."""
 
-    list_display = ["id", "recipient", "sent_email", "status", "attempts", "reason", "sent_at", "updated"]
+    list_display = [
+        "id",
+        "recipient",
+        "sent_email",
+        "status",
+        "attempts",
+        "reason",
+        "sent_at",
+        "delivered_at",
+        "updated",
+    ]
+    inlines = [DeliveryEventInline]
     list_filter = ["status", "created"]
     search_fields = ["recipient__email"]
     list_select_related = ["recipient", "sent_email"]
@@ -95,3 +125,15 @@ class OutboxMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ["id", "sent_email", "created", "available_at", "attempts", "last_error"]
     raw_id_fields = ["sent_email"]
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Addresses each user's sends skip. Delete an entry to let that user send to the address again."""
+
+    list_display = ["recipient", "user", "reason", "delivery", "created"]
+    list_filter = ["reason", "created"]
+    search_fields = ["recipient__email", "user__email"]
+    list_select_related = ["recipient", "user"]
+    raw_id_fields = ["user", "recipient", "delivery"]
+    show_full_result_count = False

@@ -1,4 +1,8 @@
-"""Query-string filters of the sent-email log: recipient (repeatable), start_time, end_time, status."""
+"""Query-string filters of the sent-email log: recipient (repeatable), start_time, end_time, status.
+
+`status` takes an email status (the email's own, derived status) or a recipient status that
+only recipients have (`bounced`, `opened`...: emails with at least one such recipient).
+"""
 
 import datetime
 import re
@@ -10,7 +14,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from emailsystem.emails.models import Delivery, EmailStatus, SentEmail
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
 from emailsystem.users.models import normalize_email_address
 
 # An unencoded "+" in a query string arrives as a space: "10:00:00 01:00" meant "10:00:00+01:00".
@@ -73,6 +77,11 @@ class DateOrDateTimeFilter(django_filters.Filter):
     field_class = DateOrDateTimeField
 
 
+# Recipient statuses that are not also email statuses: filtering on one finds the emails with
+# at least one recipient in it.
+RECIPIENT_ONLY_STATUSES = [(value, label) for value, label in DeliveryStatus.choices if value not in EmailStatus.values]
+
+
 class SentEmailFilter(django_filters.FilterSet):
     recipient = EmailAddressListFilter(
         method="filter_recipient", label="Recipient (for several, repeat ?recipient= in the URL)"
@@ -81,7 +90,11 @@ class SentEmailFilter(django_filters.FilterSet):
     end_time = DateOrDateTimeFilter(
         method="filter_end_time", label="Sent at or before (ISO date or datetime; a date includes the whole day)"
     )
-    status = django_filters.ChoiceFilter(choices=EmailStatus.choices)
+    status = django_filters.ChoiceFilter(
+        choices=[*EmailStatus.choices, *RECIPIENT_ONLY_STATUSES],
+        method="filter_status",
+        label="Status: the email's, or one a recipient has (bounced, opened...)",
+    )
 
     class Meta:
         model = SentEmail
@@ -93,6 +106,13 @@ class SentEmailFilter(django_filters.FilterSet):
         # EXISTS rather than a join: an email sent to several of the addresses is listed once.
         sent_to = Delivery.objects.filter(sent_email=OuterRef("pk"), recipient__email__in=value)
         return queryset.filter(Exists(sent_to))
+
+    def filter_status(self, queryset: QuerySet[SentEmail], name: str, value: str) -> QuerySet[SentEmail]:
+        if not value:
+            return queryset
+        if value in EmailStatus.values:
+            return queryset.filter(status=value)
+        return queryset.filter(Exists(Delivery.objects.filter(sent_email=OuterRef("pk"), status=value)))
 
     def filter_start_time(
         self, queryset: QuerySet[SentEmail], name: str, value: tuple[datetime.datetime, bool] | None

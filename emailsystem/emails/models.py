@@ -43,18 +43,33 @@ class Recipient(models.Model):
 
 
 class EmailStatus(models.TextChoices):
-    """An email's status, derived from its deliveries (services.sent_email_status_derive)."""
+    """An email's status, derived from its deliveries (delivery.results.sent_email_status_derive)."""
 
     QUEUED = "queued", "Queued"  # at least one recipient not yet handed to SendGrid
-    SENT = "sent", "Sent"  # every recipient sent
-    PARTIAL = "partial", "Partially failed"  # all settled, some sent and some failed
-    FAILED = "failed", "Failed"  # all settled, none sent
+    SENT = "sent", "Sent"  # every recipient accepted by SendGrid
+    DELIVERED = "delivered", "Delivered"  # every recipient's mail server accepted it (or better)
+    PARTIAL = "partial", "Partially failed"  # all settled, some reached and some failed
+    FAILED = "failed", "Failed"  # all settled, none reached
+    SUPPRESSED = "suppressed", "Suppressed"  # every recipient was on the suppression list
 
 
 class DeliveryStatus(models.TextChoices):
+    """A recipient's status. Their order (delivery.statuses.RANK) decides which update wins."""
+
     QUEUED = "queued", "Queued"  # accepted, not yet accepted by SendGrid (retries stay here)
     SENT = "sent", "Sent"  # SendGrid answered 2xx
     FAILED = "failed", "Failed"  # SendGrid refused it, or every attempt failed; `reason` says why
+    SUPPRESSED = "suppressed", "Suppressed"  # on the sender's suppression list: never attempted
+    # From SendGrid's Event Webhook (delivery.webhook):
+    PROCESSED = "processed", "Processed"  # SendGrid queued it for delivery
+    DEFERRED = "deferred", "Deferred"  # the receiving server asked SendGrid to try later
+    DELIVERED = "delivered", "Delivered"  # the receiving server accepted it
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    BOUNCED = "bounced", "Bounced"  # the receiving server refused it; `reason` says why
+    DROPPED = "dropped", "Dropped"  # SendGrid did not send it (its own suppression lists); `reason` says why
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    SPAM_REPORTED = "spam_reported", "Reported as spam"
 
 
 class SentEmail(models.Model):
@@ -100,6 +115,8 @@ class Delivery(models.Model):
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Kept apart from `status`: a delivery reported after an open still records when it happened.
+    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -115,6 +132,56 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         # Callers that list deliveries select_related("recipient").
         return f"{self.recipient.email} (email #{self.sent_email_id})"
+
+
+class DeliveryEvent(models.Model):
+    """One SendGrid event about one delivery: the recipient's history. `sg_event_id` makes redelivery harmless."""
+
+    sg_event_id = models.CharField(max_length=100, unique=True)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    event = models.CharField(max_length=32, help_text="SendGrid's event name: delivered, open, bounce...")
+    occurred_at = models.DateTimeField(help_text="When SendGrid says it happened.")
+    received_at = models.DateTimeField(default=timezone.now)
+    detail = models.CharField(max_length=1000, blank=True, default="", help_text="Reason, response or URL.")
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["delivery", "occurred_at"], name="deliveryevent_delivery")]
+
+    def __str__(self) -> str:
+        return f"{self.event} for delivery #{self.delivery_id}"
+
+
+class SuppressionReason(models.TextChoices):
+    BOUNCE = "bounce", "Hard bounce"
+    SPAM_REPORT = "spamreport", "Spam report"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+
+
+class Suppression(models.Model):
+    """An address a user's sends skip: it hard-bounced, reported spam or unsubscribed.
+
+    Per sending user, not global (README, "Suppression list"): one team's unsubscribe must not
+    silence another team's password resets, and no user learns about another's recipients.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suppressions")
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="suppressions")
+    reason = models.CharField(max_length=16, choices=SuppressionReason.choices)
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="What caused it."
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            # Also the index the send path's suppression check uses (services.recipients_resolve).
+            models.UniqueConstraint(fields=["user", "recipient"], name="suppression_user_recipient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient.email} for user {self.user_id} ({self.reason})"
 
 
 class DailySendCount(models.Model):

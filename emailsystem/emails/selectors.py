@@ -1,8 +1,8 @@
-"""Reads for templates and the sent-email log."""
+"""Reads for templates, the sent-email log and the suppression list."""
 
 from django.db.models import Prefetch, QuerySet
 
-from emailsystem.emails.models import Delivery, EmailTemplate, SentEmail
+from emailsystem.emails.models import Delivery, DeliveryEvent, EmailTemplate, SentEmail, Suppression
 from emailsystem.users.models import User
 
 
@@ -10,13 +10,27 @@ def email_template_list() -> QuerySet[EmailTemplate]:
     return EmailTemplate.objects.all()
 
 
-def sent_email_list(*, user: User) -> QuerySet[SentEmail]:
-    """The user's own emails, newest first, with their recipients. Nobody else's, ever."""
+def sent_email_list(*, user: User, with_events: bool = False) -> QuerySet[SentEmail]:
+    """The user's own emails, newest first, with their recipients (and their events). Nobody else's, ever."""
     deliveries = Delivery.objects.select_related("recipient").order_by("id")
+    if with_events:
+        deliveries = deliveries.prefetch_related(
+            Prefetch("events", queryset=DeliveryEvent.objects.order_by("occurred_at", "id"))
+        )
     return (
         SentEmail.objects.filter(sender=user)
         .order_by("-created", "-id")
         .prefetch_related(Prefetch("deliveries", queryset=deliveries))
+    )
+
+
+def suppression_list(*, user: User) -> QuerySet[Suppression]:
+    """The user's suppression list, newest first. Nobody else's, ever."""
+    return (
+        Suppression.objects.filter(user=user)
+        .select_related("recipient", "delivery")
+        .only("id", "reason", "created", "recipient__email", "delivery__sent_email_id")
+        .order_by("-created", "-id")
     )
 
 
@@ -33,7 +47,16 @@ LOG_FIELDS = (
     "created",
     "updated",
 )
-LOG_DELIVERY_FIELDS = ("sent_email_id", "recipient__email", "status", "attempts", "reason", "sent_at", "updated")
+LOG_DELIVERY_FIELDS = (
+    "sent_email_id",
+    "recipient__email",
+    "status",
+    "attempts",
+    "reason",
+    "sent_at",
+    "delivered_at",
+    "updated",
+)
 
 
 def sent_email_log_rows(*, user: User) -> QuerySet[SentEmail]:

@@ -9,7 +9,15 @@ from rest_framework import serializers
 from rest_framework.utils import html
 
 from emailsystem.core.plain_sql import instance_get
-from emailsystem.emails.models import SUBJECT_MAX_LENGTH, Delivery, DeliveryStatus, EmailTemplate, SentEmail
+from emailsystem.emails.models import (
+    SUBJECT_MAX_LENGTH,
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    EmailTemplate,
+    SentEmail,
+    Suppression,
+)
 from emailsystem.emails.rendering import validate_no_line_breaks
 from emailsystem.users.models import normalize_email_address
 
@@ -192,7 +200,22 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Delivery
-        fields = ["email", "status", "attempts", "reason", "sent_at", "updated"]
+        fields = ["email", "status", "attempts", "reason", "sent_at", "delivered_at", "updated"]
+
+
+class DeliveryEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryEvent
+        fields = ["event", "occurred_at", "detail"]
+
+
+class DeliveryDetailSerializer(DeliverySerializer):
+    """A recipient on the detail page: its status plus SendGrid's events about it, oldest first."""
+
+    events = DeliveryEventSerializer(many=True, read_only=True)
+
+    class Meta(DeliverySerializer.Meta):
+        fields = [*DeliverySerializer.Meta.fields, "events"]
 
 
 class SentEmailListSerializer(serializers.ModelSerializer):
@@ -216,6 +239,8 @@ class SentEmailListSerializer(serializers.ModelSerializer):
 
 
 class SentEmailSerializer(SentEmailListSerializer):
+    recipients = DeliveryDetailSerializer(source="deliveries", many=True, read_only=True)
+
     class Meta(SentEmailListSerializer.Meta):
         fields = [*SentEmailListSerializer.Meta.fields, "body", "html_body", "context"]
 
@@ -228,8 +253,8 @@ def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
         "status": sent_email.status,
         "created": serializers.DateTimeField().to_representation(sent_email.created),
         "recipients": [
-            {"email": address, "status": DeliveryStatus.QUEUED.value}
-            for address, _delivery_id in sent_email.created_deliveries  # type: ignore[attr-defined]
+            {"email": address, "status": DeliveryStatus(status).value}
+            for address, _delivery_id, status in sent_email.created_deliveries  # type: ignore[attr-defined]
         ],
     }
 
@@ -260,3 +285,13 @@ def sent_email_log_page(rows: list[dict[str, Any]], deliveries: dict[int, list[d
         }
         for row in rows
     ]
+
+
+class SuppressionSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(source="recipient.email", read_only=True)
+    email_id = serializers.IntegerField(source="delivery.sent_email_id", read_only=True, default=None)
+
+    class Meta:
+        model = Suppression
+        fields = ["id", "email", "reason", "email_id", "created"]
+        read_only_fields = fields

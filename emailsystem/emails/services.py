@@ -2,6 +2,7 @@
 
 import datetime
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -13,10 +14,13 @@ from emailsystem.core.plain_sql import instance_insert, rows_insert
 from emailsystem.emails.delivery.outbox import outbox_enqueue
 from emailsystem.emails.models import (
     Delivery,
+    DeliveryStatus,
+    EmailStatus,
     EmailTemplate,
     IdempotencyRecord,
     Recipient,
     SentEmail,
+    Suppression,
 )
 from emailsystem.emails.rendering import RenderError, template_render
 from emailsystem.users.models import User
@@ -70,19 +74,49 @@ def send_quota_consume(*, user: User, count: int) -> None:
         )
 
 
-def recipients_get_or_create(*, addresses: list[str]) -> dict[str, int]:
-    """Map each (normalised) address to its Recipient id, creating the missing ones in bulk.
+@dataclass(frozen=True)
+class ResolvedRecipients:
+    ids: dict[str, int]  # address -> Recipient id
+    suppressed: frozenset[str]  # addresses on the sending user's suppression list
+
+
+def recipients_resolve(*, user: User, addresses: list[str]) -> ResolvedRecipients:
+    """Map each (normalised) address to its Recipient id, creating the missing ones in bulk,
+    and tell which are suppressed for `user`.
 
     Most sends go to addresses seen before, so look them up first (one query) and insert
     only what is missing; a concurrent send may insert the same address first, which the
-    conflict clause absorbs before the second lookup.
+    conflict clause absorbs before the second lookup. A new address cannot be suppressed yet.
     """
-    ids = dict(Recipient.objects.filter(email__in=addresses).values_list("email", "id"))
+    ids: dict[str, int] = {}
+    suppressed = set()
+    for address, recipient_id, is_suppressed in _recipients_lookup(user_id=user.pk, addresses=addresses):
+        ids[address] = recipient_id
+        if is_suppressed:
+            suppressed.add(address)
     missing = [address for address in addresses if address not in ids]
     if missing:
         Recipient.objects.bulk_create([Recipient(email=address) for address in missing], ignore_conflicts=True)
         ids.update(Recipient.objects.filter(email__in=missing).values_list("email", "id"))
-    return ids
+    return ResolvedRecipients(ids=ids, suppressed=frozenset(suppressed))
+
+
+def _recipients_lookup(*, user_id: int, addresses: list[str]) -> list[tuple[str, int, bool]]:
+    """(address, recipient id, suppressed for the user) of the addresses already known: one query.
+
+    The suppression check rides on the lookup every send already makes, as an EXISTS on
+    Suppression's (user, recipient) index: no extra round trip. Plain SQL because compiling
+    the ORM's version of this subquery cost more CPU than running it (README, "Suppression list").
+    """
+    placeholders = ", ".join(["%s"] * len(addresses))  # placeholders only; the values travel as parameters
+    sql = (
+        "SELECT r.email, r.id, EXISTS (SELECT 1 FROM emails_suppression s"  # noqa: S608
+        " WHERE s.user_id = %s AND s.recipient_id = r.id)"
+        f" FROM emails_recipient r WHERE r.email IN ({placeholders})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, *addresses])
+        return [(email, recipient_id, bool(flag)) for email, recipient_id, flag in cursor.fetchall()]
 
 
 @transaction.atomic
@@ -103,8 +137,10 @@ def sent_email_create(
 
     `recipients` must already be validated, normalised and de-duplicated. With a template,
     its subject and bodies are rendered with `context`; without one, `subject`, `body` and
-    `html_body` are sent as given. Raises ApplicationError (400) when rendering fails and
-    QuotaExceededError (429) past the daily quota; in both cases nothing is written.
+    `html_body` are sent as given. Recipients on the user's suppression list get a
+    `suppressed` delivery, are never handed to the sender and do not count against the
+    quota. Raises ApplicationError (400) when rendering fails and QuotaExceededError (429)
+    past the daily quota; in both cases nothing is written.
     """
     context = context or {}
     if template is not None:
@@ -116,8 +152,10 @@ def sent_email_create(
             raise ApplicationError(error.message, field=error.field) from None
         subject, body, html_body = rendered.subject, rendered.body, rendered.html_body
 
-    send_quota_consume(user=user, count=len(recipients))
-    recipient_ids = recipients_get_or_create(addresses=recipients)
+    resolved = recipients_resolve(user=user, addresses=recipients)
+    to_send = len(recipients) - len(resolved.suppressed)
+    if to_send:
+        send_quota_consume(user=user, count=to_send)
     from_email, reply_to = sender_addresses(user=user)
     sent_email = instance_insert(
         SentEmail(
@@ -131,24 +169,34 @@ def sent_email_create(
             from_email=from_email,
             reply_to=reply_to,
             recipient_count=len(recipients),
+            status=EmailStatus.QUEUED if to_send else EmailStatus.SUPPRESSED,
         )
     )
+    statuses = [
+        DeliveryStatus.SUPPRESSED if address in resolved.suppressed else DeliveryStatus.QUEUED for address in recipients
+    ]
     delivery_ids = deliveries_insert(
         sent_email_id=sent_email.pk,
-        recipient_ids=[recipient_ids[address] for address in recipients],
+        recipient_ids=[resolved.ids[address] for address in recipients],
+        statuses=statuses,
         created=sent_email.created,
     )
-    # (address, delivery id), in the request's order: the caller's answer needs no query back.
-    sent_email.created_deliveries = list(zip(recipients, delivery_ids, strict=True))  # type: ignore[attr-defined]
-    outbox_enqueue(
-        sent_email=sent_email,
-        deliveries=[(delivery_id, address) for address, delivery_id in sent_email.created_deliveries],
-    )
+    # (address, delivery id, status), in the request's order: the caller's answer needs no query back.
+    sent_email.created_deliveries = list(zip(recipients, delivery_ids, statuses, strict=True))  # type: ignore[attr-defined]
+    queued = [
+        (delivery_id, address)
+        for address, delivery_id, status in sent_email.created_deliveries  # type: ignore[attr-defined]
+        if status == DeliveryStatus.QUEUED
+    ]
+    if queued:
+        outbox_enqueue(sent_email=sent_email, deliveries=queued)
     return sent_email
 
 
-def deliveries_insert(*, sent_email_id: int, recipient_ids: list[int], created: datetime.datetime) -> list[int]:
-    """Insert one queued delivery per recipient with a single statement; their ids, in order.
+def deliveries_insert(
+    *, sent_email_id: int, recipient_ids: list[int], statuses: list[DeliveryStatus], created: datetime.datetime
+) -> list[int]:
+    """Insert one delivery per recipient (with its status) in a single statement; their ids, in order.
 
     The send's hottest write: a model instance per recipient cost more than the insert
     itself (bench/profiles/README.md).
@@ -156,8 +204,14 @@ def deliveries_insert(*, sent_email_id: int, recipient_ids: list[int], created: 
     return rows_insert(
         Delivery,
         [
-            {"sent_email_id": sent_email_id, "recipient_id": recipient_id, "created": created, "updated": created}
-            for recipient_id in recipient_ids
+            {
+                "sent_email_id": sent_email_id,
+                "recipient_id": recipient_id,
+                "status": status.value,
+                "created": created,
+                "updated": created,
+            }
+            for recipient_id, status in zip(recipient_ids, statuses, strict=True)
         ],
     )
 
@@ -204,3 +258,8 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> dict[str, Any]:
             "This Idempotency-Key was already used with a different request body.", code="idempotency_key_reused"
         )
     return record.response
+
+
+def suppression_delete(*, suppression: Suppression) -> None:
+    """Take an address off a suppression list: later sends to it are attempted again."""
+    suppression.delete()

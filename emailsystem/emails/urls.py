@@ -7,5 +7,6 @@ app_name = "emails"
 router = SimpleRouter()
 router.register("email-template", views.EmailTemplateViewSet, basename="email-template")
 router.register("sent-email", views.SentEmailViewSet, basename="sent-email")
+router.register("suppressions", views.SuppressionViewSet, basename="suppression")
 
 urlpatterns = router.urls

@@ -9,16 +9,23 @@ from rest_framework.serializers import BaseSerializer
 
 from emailsystem.emails.filters import SentEmailFilter
 from emailsystem.emails.permissions import IsAdminOrReadOnly
-from emailsystem.emails.selectors import deliveries_by_email, email_template_list, sent_email_list, sent_email_log_rows
+from emailsystem.emails.selectors import (
+    deliveries_by_email,
+    email_template_list,
+    sent_email_list,
+    sent_email_log_rows,
+    suppression_list,
+)
 from emailsystem.emails.serializers import (
     EmailTemplateSerializer,
     SentEmailCreateSerializer,
     SentEmailListSerializer,
     SentEmailSerializer,
+    SuppressionSerializer,
     send_accepted_answer,
     sent_email_log_page,
 )
-from emailsystem.emails.services import idempotent_send, sent_email_create
+from emailsystem.emails.services import idempotent_send, sent_email_create, suppression_delete
 
 
 class EmailTemplateViewSet(viewsets.ModelViewSet):
@@ -56,7 +63,7 @@ class SentEmailViewSet(
     filterset_class = SentEmailFilter
 
     def get_queryset(self) -> Any:
-        return sent_email_list(user=self.request.user)
+        return sent_email_list(user=self.request.user, with_events=self.action == "retrieve")
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action == "create":
@@ -80,3 +87,19 @@ class SentEmailViewSet(
             send=lambda: send_accepted_answer(sent_email_create(user=request.user, **serializer.validated_data)),
         )
         return Response(answer, status=status.HTTP_202_ACCEPTED)
+
+
+class SuppressionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Addresses your sends skip: they hard-bounced, reported spam or unsubscribed (yours only).
+
+    Sends to them answer `suppressed` and are not attempted. DELETE an entry to send to the
+    address again (after the person asked for it, or the mailbox was fixed).
+    """
+
+    serializer_class = SuppressionSerializer
+
+    def get_queryset(self) -> Any:
+        return suppression_list(user=self.request.user)
+
+    def perform_destroy(self, instance: Any) -> None:
+        suppression_delete(suppression=instance)

@@ -123,7 +123,7 @@ def test_readme_browser_walkthrough(dev_server, walk):
     assert page.title().startswith("Api Root")
     assert page.locator(".page-header h1").inner_text() == "Api Root"
     root = walk.expect_response("HTTP 200 OK")
-    assert set(root) == {"register", "login", "logout", "email-template", "sent-email"}
+    assert set(root) == {"register", "login", "logout", "email-template", "sent-email", "suppressions"}
     assert page.locator("link[href*='bootstrap']").count() > 0
     assert page.locator(".navbar").is_visible()
     walk.screenshot("api-root")

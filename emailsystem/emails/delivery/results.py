@@ -1,19 +1,23 @@
-"""Applying the sender's results to per-recipient statuses, and requeueing failures.
+"""Applying the sender's results to per-recipient statuses, deriving the email's, and requeueing failures.
 
-Every update only moves a delivery out of `queued`, so applying a result twice, or a stale
+Every result only moves a delivery out of `queued`, so applying a result twice, or a stale
 result after a newer one, changes nothing: results are idempotent and never go backwards.
+SendGrid's events (webhook.py) move recipients further, by the order in statuses.py, and
+derive the email's status with the same functions below.
 """
 
+import datetime
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, CharField, Count, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
+from emailsystem.emails.delivery.statuses import DELIVERED, REACHED, UNREACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
 
 logger = logging.getLogger(__name__)
@@ -21,14 +25,20 @@ logger = logging.getLogger(__name__)
 REASON_MAX_CHARS = 1000
 
 
-def sent_email_status_derive(*, queued: int, sent: int, total: int) -> EmailStatus:
-    """An email's status from its recipients': queued until all settle, then sent/partial/failed."""
+def sent_email_status_derive(
+    *, queued: int, sent: int, total: int, delivered: int = 0, suppressed: int = 0
+) -> EmailStatus:
+    """An email's status from its recipients' counts: queued until all settle, then the outcome.
+
+    `sent`: recipients that reached SendGrid (statuses.REACHED), of which `delivered` reached
+    the mailbox's server (statuses.DELIVERED); `suppressed`: recipients never attempted.
+    """
     if queued:
         return EmailStatus.QUEUED
     if sent == total:
-        return EmailStatus.SENT
+        return EmailStatus.DELIVERED if delivered == total else EmailStatus.SENT
     if sent == 0:
-        return EmailStatus.FAILED
+        return EmailStatus.SUPPRESSED if suppressed == total else EmailStatus.FAILED
     return EmailStatus.PARTIAL
 
 
@@ -43,14 +53,16 @@ def sent_email_status_refresh(*, email_ids: Iterable[int]) -> None:
         .annotate(
             total=Count("id"),
             queued=Count("id", filter=Q(status=DeliveryStatus.QUEUED)),
-            sent=Count("id", filter=Q(status=DeliveryStatus.SENT)),
+            sent=Count("id", filter=Q(status__in=REACHED)),
+            delivered=Count("id", filter=Q(status__in=DELIVERED)),
+            suppressed=Count("id", filter=Q(status=DeliveryStatus.SUPPRESSED)),
         )
         .order_by()
     )
     by_status: dict[EmailStatus, list[int]] = defaultdict(list)
     for row in counts:
-        status = sent_email_status_derive(queued=row["queued"], sent=row["sent"], total=row["total"])
-        by_status[status].append(row["sent_email_id"])
+        email_id = row.pop("sent_email_id")
+        by_status[sent_email_status_derive(**row)].append(email_id)
     now = timezone.now()
     for status, email_ids_with_status in by_status.items():
         SentEmail.objects.filter(pk__in=email_ids_with_status).exclude(status=status).update(status=status, updated=now)
@@ -73,9 +85,7 @@ def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
         )
         reason = result.reason[:REASON_MAX_CHARS]
         if result.outcome == "sent":
-            changed += pending.update(
-                status=DeliveryStatus.SENT, sent_at=result.at, attempts=result.attempt, reason="", updated=now
-            )
+            changed += _sent_record(result, now)
         elif result.outcome == "failed":
             changed += pending.update(status=DeliveryStatus.FAILED, attempts=result.attempt, reason=reason, updated=now)
         elif result.outcome == "retrying":
@@ -84,6 +94,27 @@ def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
             logger.error("unknown result outcome %r for email %s", result.outcome, result.email_id)
     sent_email_status_refresh(email_ids=(result.email_id for result in results))
     return changed
+
+
+# SendGrid's events can overtake the sender's result (the webhook is a separate path); a
+# recipient they already moved on still gets its sent_at and attempts, and keeps its status.
+_MOVED_ON_BY_EVENTS = Q(sent_at__isnull=True) & ~Q(status__in=[*UNREACHED, DeliveryStatus.SENT])
+
+
+def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
+    """queued -> sent, with sent_at and the attempt count (one UPDATE)."""
+    still_queued = Q(status=DeliveryStatus.QUEUED)
+    return Delivery.objects.filter(
+        still_queued | _MOVED_ON_BY_EVENTS, pk__in=result.deliveries, sent_email_id=result.email_id
+    ).update(
+        status=Case(
+            When(still_queued, then=Value(DeliveryStatus.SENT.value)), default=F("status"), output_field=CharField()
+        ),
+        reason=Case(When(still_queued, then=Value("")), default=F("reason"), output_field=TextField()),
+        sent_at=result.at,
+        attempts=result.attempt,
+        updated=now,
+    )
 
 
 @transaction.atomic

@@ -51,6 +51,7 @@ def test_the_log_lists_only_my_emails_newest_first(user_client, log):
             "attempts": 0,
             "reason": "",
             "sent_at": None,
+            "delivered_at": None,
             "updated": first["recipients"][0]["updated"],
         }
     ]

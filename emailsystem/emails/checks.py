@@ -1,0 +1,28 @@
+"""System checks for the emails app (shown by `manage.py check`, `runserver` and `migrate`)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from emailsystem.emails.webhooks.signature import PublicKeyError, public_key_load
+
+
+@register()
+def sendgrid_webhook_key_check(app_configs: Any = None, **kwargs: Any) -> list[Warning | Error]:
+    """Unset key: the webhook refuses everything (a warning). A key that cannot be used: an error."""
+    key = settings.SENDGRID_WEBHOOK_PUBLIC_KEY
+    if not key:
+        return [
+            Warning(
+                "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: POST /api/v1/webhooks/sendgrid/ refuses every request "
+                "with 403, so delivery events (bounces, opens, unsubscribes...) are not recorded.",
+                hint="Set it to the verification key SendGrid shows under Mail Settings > Signed Event Webhook.",
+                id="emails.W001",
+            )
+        ]
+    try:
+        public_key_load(key)
+    except PublicKeyError as error:
+        return [Error(f"SENDGRID_WEBHOOK_PUBLIC_KEY is unusable: {error}.", id="emails.E001")]
+    return []

@@ -1,0 +1,141 @@
+"""Reading a SendGrid Event Webhook batch into events we can apply (no database access).
+
+A batch is a JSON array of event objects. Our custom_args (delivery_id, email_id; set by
+emailsender.handler) come back as top-level keys of each event. One malformed or foreign
+event is counted and skipped, never a reason to refuse the batch: SendGrid would retry the
+whole batch forever.
+"""
+
+import datetime
+import json
+from dataclasses import dataclass, field
+
+from emailsystem.emails.models import DeliveryStatus, SuppressionReason
+
+DETAIL_MAX_CHARS = 1000  # DeliveryEvent.detail
+SG_EVENT_ID_MAX_CHARS = 100  # DeliveryEvent.sg_event_id
+
+# SendGrid's event name -> the recipient status it means.
+EVENT_STATUS = {
+    "processed": DeliveryStatus.PROCESSED,
+    "deferred": DeliveryStatus.DEFERRED,
+    "delivered": DeliveryStatus.DELIVERED,
+    "bounce": DeliveryStatus.BOUNCED,
+    "dropped": DeliveryStatus.DROPPED,
+    "open": DeliveryStatus.OPENED,
+    "click": DeliveryStatus.CLICKED,
+    "spamreport": DeliveryStatus.SPAM_REPORTED,
+    "unsubscribe": DeliveryStatus.UNSUBSCRIBED,
+    "group_unsubscribe": DeliveryStatus.UNSUBSCRIBED,
+}
+
+
+class BatchError(ValueError):
+    """The body is not a JSON array of objects (answered 400)."""
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    sg_event_id: str
+    event: str
+    status: DeliveryStatus
+    delivery_id: int
+    email_id: int | None
+    occurred_at: datetime.datetime
+    detail: str
+    suppress: SuppressionReason | None
+
+
+@dataclass
+class ParsedBatch:
+    events: list[ParsedEvent] = field(default_factory=list)
+    received: int = 0
+    ignored: int = 0  # event kinds we do not track, or events missing what we need
+    unknown: int = 0  # no delivery id of ours
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def _moment(value: object) -> datetime.datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _suppression(name: str, item: dict) -> SuppressionReason | None:
+    """Hard bounces, spam reports and unsubscribes suppress the address; a `blocked` bounce is temporary."""
+    if name == "bounce":
+        return None if item.get("type") == "blocked" else SuppressionReason.BOUNCE
+    if name == "spamreport":
+        return SuppressionReason.SPAM_REPORT
+    if name in ("unsubscribe", "group_unsubscribe"):
+        return SuppressionReason.UNSUBSCRIBE
+    return None
+
+
+def _detail(name: str, item: dict) -> str:
+    if name == "click":
+        text = item.get("url")
+    elif name == "bounce" and item.get("type") == "blocked":
+        text = f"blocked: {item.get('reason', '')}"
+    else:
+        text = item.get("reason") or item.get("response")
+    return str(text)[:DETAIL_MAX_CHARS] if text else ""
+
+
+def event_parse(item: object) -> ParsedEvent | str:
+    """One event, or why it is skipped: "ignored" or "unknown"."""
+    if not isinstance(item, dict):
+        return "ignored"
+    name = item.get("event")
+    status = EVENT_STATUS.get(name) if isinstance(name, str) else None
+    sg_event_id = item.get("sg_event_id")
+    occurred_at = _moment(item.get("timestamp"))
+    if status is None or not isinstance(sg_event_id, str) or not sg_event_id or occurred_at is None:
+        return "ignored"
+    if len(sg_event_id) > SG_EVENT_ID_MAX_CHARS:
+        return "ignored"
+    delivery_id = _int(item.get("delivery_id"))
+    if delivery_id is None:
+        return "unknown"  # sent by someone else on the same SendGrid account, or before delivery ids existed
+    return ParsedEvent(
+        sg_event_id=sg_event_id,
+        event=name,
+        status=status,
+        delivery_id=delivery_id,
+        email_id=_int(item.get("email_id")),
+        occurred_at=occurred_at,
+        detail=_detail(name, item),
+        suppress=_suppression(name, item),
+    )
+
+
+def batch_parse(body: bytes) -> ParsedBatch:
+    """Every event of a batch; raises BatchError when the body is not a JSON array."""
+    try:
+        items = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BatchError("The body is not valid JSON.") from None
+    if not isinstance(items, list):
+        raise BatchError("Expected a JSON array of events.")
+    batch = ParsedBatch(received=len(items))
+    for item in items:
+        parsed = event_parse(item)
+        if parsed == "ignored":
+            batch.ignored += 1
+        elif parsed == "unknown":
+            batch.unknown += 1
+        else:
+            batch.events.append(parsed)
+    return batch

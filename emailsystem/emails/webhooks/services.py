@@ -1,0 +1,140 @@
+"""Applying a batch of SendGrid events: history, recipient statuses, suppressions, email statuses.
+
+Built for batches of thousands: a fixed number of statements plus one per BULK_ROWS rows of
+each bulk write, whatever the batch size (tests/test_webhook_apply.py counts them).
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from emailsystem.emails.delivery.results import sent_email_status_refresh
+from emailsystem.emails.delivery.statuses import status_later
+from emailsystem.emails.models import Delivery, DeliveryStatus, Suppression
+from emailsystem.emails.webhooks.parsing import ParsedBatch, ParsedEvent
+
+logger = logging.getLogger(__name__)
+
+# Rows per bulk statement: 1,000 rows x 6 columns stays far below PostgreSQL's 65,535 parameters.
+BULK_ROWS = 1000
+FAILURE_STATUSES = {DeliveryStatus.BOUNCED, DeliveryStatus.DROPPED}
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    received: int
+    applied: int  # new events recorded
+    duplicates: int  # already recorded (SendGrid redelivers)
+    unknown: int  # no delivery of ours
+    ignored: int  # kinds we do not track, or incomplete events
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in ("received", "applied", "duplicates", "unknown", "ignored")}
+
+
+@transaction.atomic
+def sendgrid_events_apply(*, batch: ParsedBatch) -> BatchSummary:
+    """Record a parsed batch's events once each and move statuses forward (never backwards).
+
+    Deliveries are locked (in id order, so concurrent batches cannot deadlock) while their
+    new status is computed from the current one: two batches about one recipient cannot
+    overwrite each other with an older status.
+    """
+    unique = list({event.sg_event_id: event for event in reversed(batch.events)}.values())
+    deliveries = _deliveries_locked({event.delivery_id for event in unique})
+    known = [event for event in unique if _belongs(event, deliveries)]
+    new_ids = _events_insert(known)
+    new = [event for event in known if event.sg_event_id in new_ids]
+    changed = _deliveries_advance(new, deliveries)
+    _suppressions_add(new, deliveries)
+    sent_email_status_refresh(email_ids=(deliveries[delivery_id]["sent_email_id"] for delivery_id in changed))
+    return BatchSummary(
+        received=batch.received,
+        applied=len(new),
+        duplicates=len(batch.events) - len(new) - (len(unique) - len(known)),
+        unknown=batch.unknown + len(unique) - len(known),
+        ignored=batch.ignored,
+    )
+
+
+def _deliveries_locked(ids: set[int]) -> dict[int, dict]:
+    if not ids:
+        return {}
+    rows = (
+        Delivery.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values("pk", "status", "reason", "delivered_at", "sent_email_id", "recipient_id", "sent_email__sender_id")
+    )
+    return {row["pk"]: row for row in rows}
+
+
+def _belongs(event: ParsedEvent, deliveries: dict[int, dict]) -> bool:
+    """The delivery exists and, when the event names an email, is that email's."""
+    row = deliveries.get(event.delivery_id)
+    return row is not None and event.email_id in (None, row["sent_email_id"])
+
+
+def _events_insert(events: list[ParsedEvent]) -> set[str]:
+    """Insert the events' history rows, skipping ids already stored; the ids actually inserted."""
+    inserted: set[str] = set()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    for start in range(0, len(events), BULK_ROWS):
+        chunk = events[start : start + BULK_ROWS]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))  # placeholders only
+        sql = (
+            "INSERT INTO emails_deliveryevent (sg_event_id, delivery_id, event, occurred_at, received_at, detail)"  # noqa: S608
+            f" VALUES {values} ON CONFLICT (sg_event_id) DO NOTHING RETURNING sg_event_id"
+        )
+        params: list[object] = []
+        for event in chunk:
+            occurred = connection.ops.adapt_datetimefield_value(event.occurred_at)
+            params += [event.sg_event_id, event.delivery_id, event.event, occurred, now, event.detail]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted.update(row[0] for row in cursor.fetchall())
+    return inserted
+
+
+def _deliveries_advance(events: list[ParsedEvent], deliveries: dict[int, dict]) -> list[int]:
+    """Move each delivery to the highest-ranked status seen; record the first delivery time. Changed ids."""
+    updates: dict[int, Delivery] = {}
+    for event in sorted(events, key=lambda item: item.occurred_at):
+        row = deliveries[event.delivery_id]
+        target = updates.get(event.delivery_id) or Delivery(
+            pk=event.delivery_id, status=row["status"], reason=row["reason"], delivered_at=row["delivered_at"]
+        )
+        later = status_later(target.status, event.status)
+        if later != target.status:
+            target.status = later
+            if later in FAILURE_STATUSES:
+                target.reason = event.detail
+        if event.status == DeliveryStatus.DELIVERED and target.delivered_at is None:
+            target.delivered_at = event.occurred_at
+        if (target.status, target.reason, target.delivered_at) != (row["status"], row["reason"], row["delivered_at"]):
+            updates[event.delivery_id] = target
+    now = timezone.now()
+    for delivery in updates.values():
+        delivery.updated = now
+    Delivery.objects.bulk_update(
+        list(updates.values()), ["status", "reason", "delivered_at", "updated"], batch_size=BULK_ROWS
+    )
+    return list(updates)
+
+
+def _suppressions_add(events: list[ParsedEvent], deliveries: dict[int, dict]) -> None:
+    """Suppress the address for the email's sender; an existing entry stays as it is."""
+    entries = {}
+    for event in events:
+        if event.suppress is None:
+            continue
+        row = deliveries[event.delivery_id]
+        key = (row["sent_email__sender_id"], row["recipient_id"])
+        entries.setdefault(
+            key,
+            Suppression(user_id=key[0], recipient_id=key[1], reason=event.suppress, delivery_id=event.delivery_id),
+        )
+    if entries:
+        Suppression.objects.bulk_create(list(entries.values()), ignore_conflicts=True, batch_size=BULK_ROWS)
