@@ -42,7 +42,7 @@ class Publisher:
         self._skip_until = 0.0
         self._heartbeat_thread: threading.Thread | None = None
 
-    def publish(self, body: bytes, *, message_id: str) -> None:
+    def publish(self, body: bytes, *, message_id: str, request_id: str | None = None) -> None:
         """Publish one work message and wait for the broker's confirm. Raises PublishError."""
         with self._lock:
             if time.monotonic() < self._skip_until:
@@ -50,7 +50,13 @@ class Publisher:
             # Twice: a connection the broker closed while we were idle fails once, then reconnects.
             for attempt in (1, 2):
                 try:
-                    topology.publish_work(self._channel_or_connect(), body, message_id=message_id, prefix=self._prefix)
+                    topology.publish_work(
+                        self._channel_or_connect(),
+                        body,
+                        message_id=message_id,
+                        prefix=self._prefix,
+                        request_id=request_id,
+                    )
                     return
                 except (pika.exceptions.AMQPError, OSError) as error:
                     self._reset()
