@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
-from django.db.models.functions import Lower, StrIndex, Substr, TruncDay, TruncHour
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Lower, StrIndex, Substr, TruncHour
 from django.utils import timezone
 
 from emailsender import topology
@@ -51,7 +51,8 @@ def _emails_since(since: datetime.datetime) -> QuerySet[SentEmail]:
 
 
 def _deliveries_since(since: datetime.datetime) -> QuerySet[Delivery]:
-    return Delivery.objects.filter(sent_email__in=_emails_since(since).values("pk"))
+    """Deliveries of the emails created since `since`: their ids from the index above, then (sent_email, ...)."""
+    return Delivery.objects.filter(sent_email_id__in=_emails_since(since).values("pk"))
 
 
 def sends_per_hour(*, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
@@ -81,25 +82,25 @@ def sends_per_hour(*, now: datetime.datetime | None = None) -> list[dict[str, An
 def outcomes_per_day(*, now: datetime.datetime | None = None) -> tuple[list[datetime.datetime], dict[str, list[int]]]:
     """Days of the last week (oldest first) and, per delivery status, the recipients in it each day.
 
-    A delivery counts on the day its email was sent, with the status it has now.
+    A delivery counts on the day its email was sent, with the status it has now. One query
+    per day: for a day's emails PostgreSQL probes the deliveries' (sent_email, ...) index,
+    while for a whole week's it estimates a scan of every delivery to be cheaper, and is
+    wrong by 4x with a million emails (README, "Observability").
     """
     now = now or timezone.now()
     first_day = (now - WINDOW + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     days = [first_day + datetime.timedelta(days=n) for n in range(WINDOW.days)]
-    rows = (
-        _deliveries_since(first_day)
-        .annotate(day=TruncDay("sent_email__created"))
-        .values("day", "status")
-        .annotate(count=Count("pk"))
-        .order_by()
-    )
     series: dict[str, list[int]] = {}
-    index = {day: n for n, day in enumerate(days)}
-    for row in rows:
-        position = index.get(row["day"])
-        if position is None:
-            continue
-        series.setdefault(row["status"], [0] * len(days))[position] = row["count"]
+    for position, day in enumerate(days):
+        emails = _emails_since(day).filter(created__lt=day + datetime.timedelta(days=1))
+        rows = (
+            Delivery.objects.filter(sent_email_id__in=emails.values("pk"))
+            .values("status")
+            .annotate(count=Count("pk"))
+            .order_by()
+        )
+        for row in rows:
+            series.setdefault(row["status"], [0] * len(days))[position] = row["count"]
     return days, dict(sorted(series.items(), key=lambda item: _status_order(item[0])))
 
 
@@ -112,7 +113,7 @@ def _domain_rows(since: datetime.datetime) -> QuerySet[Delivery]:
     address = Lower("recipient__email")
     return (
         _deliveries_since(since)
-        .annotate(domain=Substr(address, StrIndex(address, "@") + 1))
+        .annotate(domain=Substr(address, StrIndex(address, Value("@")) + 1))
         .values("domain")
         .annotate(total=Count("pk"))
         .filter(total__gte=DOMAIN_MIN_DELIVERIES)
