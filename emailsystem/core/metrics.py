@@ -12,6 +12,7 @@ Prometheus.
 """
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -52,6 +53,23 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 def method_label(method: str | None) -> str:
     return method if method in _METHODS else "other"
+
+
+# (route, method, status) -> the two series a request updates. `labels()` takes a lock and
+# builds a key each call; routes, methods and statuses are few, so the children are kept.
+_request_series: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+
+
+def request_observed(*, route: str, method: str | None, status: int, seconds: float) -> None:
+    """Count one answered request and its duration (ObservabilityMiddleware)."""
+    key = (route, method, status)
+    series = _request_series.get(key)
+    if series is None:
+        label = method_label(method)
+        series = (HTTP_REQUESTS.labels(route, label, str(status)), HTTP_DURATION.labels(route, label))
+        _request_series[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def sends_accepted(*, recipients: int) -> None:

@@ -2,8 +2,8 @@
 
 import hmac
 import ipaddress
+import os
 import time
-import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -55,7 +55,8 @@ class ObservabilityMiddleware:
         if request.path_info == "/metrics":
             return metrics_response(request)
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if incoming and topology.valid_request_id(incoming) else uuid.uuid4().hex
+        # 128 random bits as hex: the same strength as uuid4().hex at a third of the cost.
+        request_id = incoming if incoming and topology.valid_request_id(incoming) else os.urandom(16).hex()
         request.request_id = request_id  # type: ignore[attr-defined]
         token = current_request_id.set(request_id)
         started = time.perf_counter()
@@ -65,10 +66,12 @@ class ObservabilityMiddleware:
             current_request_id.reset(token)
         elapsed = time.perf_counter() - started
         match = request.resolver_match
-        route = match.view_name if match is not None else "unmatched"
-        method = metrics.method_label(request.method)
-        metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
-        metrics.HTTP_DURATION.labels(route, method).observe(elapsed)
+        metrics.request_observed(
+            route=match.view_name if match is not None else "unmatched",
+            method=request.method,
+            status=response.status_code,
+            seconds=elapsed,
+        )
         response["X-Request-ID"] = request_id
         return response
 
