@@ -9,6 +9,7 @@ import re
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from emailsystem.core.tests.test_browser import walk  # noqa: F401 (the fixture)
 
@@ -60,8 +61,16 @@ def test_the_dashboard_draws_charts_of_real_sends_for_staff_and_refuses_everyone
     walk.open("/admin/dashboard/")
     page.wait_for_url(re.compile(r"/admin/login/\?next=/admin/dashboard/"))
     admin_login(page, base_url, "bob@example.com", "plum-orchard-lantern-7")
-    assert page.get_by_text(STAFF_ONLY).is_visible()
-    assert page.locator("svg").count() == 0
+    expect(page.get_by_text(STAFF_ONLY)).to_be_visible()
+    assert page.locator("#sends-per-hour").count() == 0
+    # Logged in through the browsable API's login instead, bob has a session; the admin still refuses it.
+    walk.open("/api-auth/login/")
+    admin_login(page, base_url, "bob@example.com", "plum-orchard-lantern-7")
+    page.wait_for_url(base_url + "/api/v1/")
+    walk.open("/admin/dashboard/")
+    page.wait_for_url(re.compile(r"/admin/login/\?next=/admin/dashboard/"))
+    expect(page.get_by_text("You are authenticated as bob@example.com, but are not authorized")).to_be_visible()
+    assert page.locator("#sends-per-hour").count() == 0
     walk.screenshot("dashboard-refused-non-staff")
 
     # The admin logs in with the admin's own form, finds the dashboard on the index, opens it.
@@ -69,11 +78,11 @@ def test_the_dashboard_draws_charts_of_real_sends_for_staff_and_refuses_everyone
     admin_login(page, base_url, ADMIN_EMAIL, admin_password)
     page.wait_for_url(base_url + "/admin/")
     link = page.locator("#dashboard-link").get_by_role("link", name="Delivery dashboard")
-    assert link.is_visible()
+    expect(link).to_be_visible()
     walk.screenshot("admin-index-dashboard-link")
     link.click()
     page.wait_for_url(base_url + "/admin/dashboard/")
-    assert page.get_by_role("heading", name="Delivery dashboard").is_visible()
+    expect(page.get_by_role("heading", name="Delivery dashboard")).to_be_visible()
 
     # Sends per hour: visible bars whose values add up to the two emails.
     sends = page.locator("#sends-per-hour svg")
