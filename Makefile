@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Reinstall whenever a requirements file changes.
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-lint.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
-DEV_ENV := DJANGO_DEBUG=1
+# Human-readable logs on a developer's terminal; every deployment logs JSON (the default).
+DEV_ENV := DJANGO_DEBUG=1 LOG_FORMAT=plain
 
 .PHONY: install run run-stack test lint bench
 

@@ -25,6 +25,9 @@ environment (defaults in brackets):
   QUEUE_PREFIX              [emails] exchange and queue name prefix
   SENDER_SHUTDOWN_SECONDS   [25] time allowed to finish in-flight calls on SIGTERM
   LOG_LEVEL                 [INFO]
+  LOG_FORMAT                [json] or plain
+  SENDER_METRICS_PORT       [unset: no metrics server] Prometheus metrics on this port
+  SENDER_METRICS_HOST       [0.0.0.0] the metrics server's address
 
 exit status: 0 after a clean stop, 2 for configuration or broker errors that a restart with
 the same configuration would not fix, 1 for anything unexpected.
@@ -56,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         print(repr(settings))
         return 0
 
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.metrics_port is not None:
+        from emailsender import metrics
+
+        metrics.serve(settings.metrics_port, settings.metrics_host)
     if not settings.uses_sendgrid:
         logging.getLogger("emailsender").warning(
             "SENDGRID_API_KEY is unset: emails are written as .eml files, not sent",

@@ -36,7 +36,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from emailsender import routing, topology
+from emailsender import metrics, routing, topology
 from emailsender.clients import Client, client_from_settings
 from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
 from emailsender.messages import InvalidMessage, parse_work
@@ -76,6 +76,7 @@ class Job:
     headers: dict[str, Any]
     message_id: str | None
     attempt: int
+    request_id: str | None = None  # the API request the send came from (x-request-id header), for logs
     started: float = 0.0
     outcome: Outcome | None = None
 
@@ -88,6 +89,7 @@ class Sender:
             raise FatalError("RABBITMQ_URL is not set")
         self.settings = settings
         self.client = client if client is not None else client_from_settings(settings)
+        self._timed_client = metrics.TimedClient(self.client)
         self.stats: Counter[str] = Counter()
         self.consuming = threading.Event()  # set while a connection is consuming; for tests and probes
         self._stop_requested = False
@@ -101,6 +103,7 @@ class Sender:
         self._connection: pika.BlockingConnection | None = None
         self._consumed_since_connect = False
         self._recently_sent: OrderedDict[tuple[int, tuple[int, ...]], Outcome] = OrderedDict()
+        self._next_queue_depth = 0.0
 
     # -- control --------------------------------------------------------------------------
 
@@ -220,6 +223,7 @@ class Sender:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
             self._drain(publisher, consume_channel)
             self._start_pending()
+            self._measure_queues(publish_channel)
         self._shutdown(connection, consume_channel, publisher, consumer_tag)
 
     # -- receiving and working ------------------------------------------------------------
@@ -233,6 +237,7 @@ class Sender:
             headers=headers,
             message_id=properties.message_id,
             attempt=routing.attempt_from_headers(headers),
+            request_id=routing.request_id_from_headers(headers),
         )
         self._held[job.delivery_tag] = job
         if method.redelivered and self._recently_sent:
@@ -264,7 +269,7 @@ class Sender:
     def _work(self, job: Job, connection: pika.BlockingConnection | None) -> None:
         """Runs on a worker thread: no pika calls here except the thread-safe wake-up."""
         try:
-            job.outcome = handle(job.body, job.attempt, self.client, self.settings)
+            job.outcome = handle(job.body, job.attempt, self._timed_client, self.settings)
         except Exception as exc:  # a bug in a client must not kill the worker or lose the message
             log.exception("unexpected error while sending", extra=self._fields(job))
             job.outcome = unexpected_error(job.body, job.attempt, self.settings, exc)
@@ -340,6 +345,8 @@ class Sender:
         assert outcome is not None
         self._recently_sent.pop((outcome.email_id, outcome.delivery_ids), None)
         self.stats[outcome.kind.value] += 1
+        metrics.record_outcome(outcome.kind.value)
+        metrics.HELD.set(len(self._held))
         fields = {
             **self._fields(job),
             "email_id": outcome.email_id,
@@ -382,9 +389,27 @@ class Sender:
         connection.close()
         self._connection = None
 
+    def _measure_queues(self, channel: Any) -> None:
+        """Every QUEUE_DEPTH_INTERVAL_SECONDS, read each queue's depth with a passive declare (metrics)."""
+        now = time.monotonic()
+        if now < self._next_queue_depth:
+            return
+        self._next_queue_depth = now + metrics.QUEUE_DEPTH_INTERVAL_SECONDS
+        metrics.HELD.set(len(self._held))
+        # The queues declare() created at connect; a missing one closes the channel, and the
+        # loop reconnects and declares it again, as for any channel error.
+        for queue_name in topology.all_queues(self.settings.queue_prefix, self.settings.retry_delays_ms):
+            declared = channel.queue_declare(queue=queue_name, passive=True)
+            metrics.record_queue_depth(queue_name, declared.method.message_count, declared.method.consumer_count)
+
     @staticmethod
     def _fields(job: Job) -> dict[str, Any]:
-        return {"message_id": job.message_id, "delivery_tag": job.delivery_tag, "x_attempt": job.attempt}
+        return {
+            "message_id": job.message_id,
+            "request_id": job.request_id,
+            "delivery_tag": job.delivery_tag,
+            "x_attempt": job.attempt,
+        }
 
 
 def _wake() -> None:

@@ -44,17 +44,22 @@ def _copy_headers(headers: dict[str, Any] | None, **changes: Any) -> dict[str, A
     return copied
 
 
-def _result(outcome: Outcome, settings: Settings, message_id: str | None) -> list[Publish]:
+def _result(
+    outcome: Outcome, settings: Settings, message_id: str | None, headers: dict[str, Any] | None
+) -> list[Publish]:
     result = result_for(outcome)
     if result is None:
         return []
+    request_id = request_id_from_headers(headers)
     return [
         Publish(
             purpose="result",
             exchange=topology.exchange_name(settings.queue_prefix),
             routing_key=topology.RESULT_KEY,
             body=encode_result(result),
+            # The events process logs both, so one id finds the request, the send and the result.
             correlation_id=message_id,
+            headers={topology.REQUEST_ID_HEADER: request_id} if request_id else {},
         )
     ]
 
@@ -100,11 +105,17 @@ def plan(
 ) -> list[Publish]:
     """The publishes the broker must have stored (committed), in order, before the work message is acked."""
     if outcome.kind is OutcomeKind.SENT:
-        return _result(outcome, settings, message_id)
+        return _result(outcome, settings, message_id, headers)
     if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
         # RATE_LIMITED gets no result (see result_for): a long 429 storm would flood the results queue.
-        return [_delayed_copy(outcome, body, headers, settings, message_id), *_result(outcome, settings, message_id)]
-    return [_dead_letter(outcome, body, headers, settings, message_id), *_result(outcome, settings, message_id)]
+        return [
+            _delayed_copy(outcome, body, headers, settings, message_id),
+            *_result(outcome, settings, message_id, headers),
+        ]
+    return [
+        _dead_letter(outcome, body, headers, settings, message_id),
+        *_result(outcome, settings, message_id, headers),
+    ]
 
 
 def attempt_from_headers(headers: dict[str, Any] | None) -> int:
@@ -116,3 +127,11 @@ def attempt_from_headers(headers: dict[str, Any] | None) -> int:
         return max(int(value), 0)
     except (TypeError, ValueError):
         return 0
+
+
+def request_id_from_headers(headers: dict[str, Any] | None) -> str | None:
+    """The x-request-id header (the API request a send came from), if it is a sane id."""
+    value = (headers or {}).get(topology.REQUEST_ID_HEADER)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return value if isinstance(value, str) and topology.valid_request_id(value) else None

@@ -72,6 +72,12 @@ class Settings:
     # Kubernetes sends SIGKILL 30 s after SIGTERM by default; 25 s leaves time to nack and close.
     shutdown_seconds: float = 25.0
     log_level: str = "INFO"
+    # "json" (one object per line, for the cluster's log pipeline) or "plain" (a developer's terminal).
+    log_format: str = "json"
+    # Prometheus metrics over HTTP (metrics.py); None serves none. The manifests set 9100.
+    metrics_port: int | None = None
+    # All interfaces by default, so the cluster's Prometheus reaches the pod; tests bind 127.0.0.1.
+    metrics_host: str = "0.0.0.0"  # noqa: S104
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_broker: bool = True) -> Settings:
@@ -130,6 +136,13 @@ class Settings:
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
 
+        log_format = (get("LOG_FORMAT") or cls.log_format).lower()
+        if log_format not in ("json", "plain"):
+            problems.append(f"LOG_FORMAT must be json or plain (got {log_format!r})")
+        metrics_port = number("SENDER_METRICS_PORT", 0, int, 0) or None
+        if metrics_port is not None and metrics_port > 65535:
+            problems.append(f"SENDER_METRICS_PORT must be a TCP port (got {metrics_port})")
+
         settings = cls(
             rabbitmq_url=rabbitmq_url,
             sendgrid_api_key=get("SENDGRID_API_KEY"),
@@ -144,6 +157,9 @@ class Settings:
             queue_prefix=prefix,
             shutdown_seconds=number("SENDER_SHUTDOWN_SECONDS", cls.shutdown_seconds, float, 0),
             log_level=log_level,
+            log_format=log_format,
+            metrics_port=metrics_port,
+            metrics_host=get("SENDER_METRICS_HOST") or cls.metrics_host,
         )
         if problems:
             raise SettingsError(problems)

@@ -6,6 +6,7 @@ a queue name by hand: use the helpers below. The diagram is in README.md.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pika
@@ -21,8 +22,19 @@ DEFAULT_RETRY_DELAYS_MS = (1_000, 2_000, 8_000, 10_000, 32_000, 60_000, 128_000)
 # Message headers the sender reads or writes.
 ATTEMPT_HEADER = "x-attempt"
 DEATH_REASON_HEADER = "x-death-reason"
+# The id of the API request a work message came from, copied to its retries, dead letter and result.
+REQUEST_ID_HEADER = "x-request-id"
 CONTENT_TYPE = "application/json"
 PERSISTENT = 2
+
+
+# What a request id may look like: a client's X-Request-ID is taken only if it matches.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def valid_request_id(value: str) -> bool:
+    """True for ids safe to log and carry: 1-128 letters, digits, '.', '_', ':' or '-'."""
+    return bool(_REQUEST_ID.match(value))
 
 
 def exchange_name(prefix: str = DEFAULT_PREFIX) -> str:
@@ -111,17 +123,22 @@ def delete(channel: Any, prefix: str, retry_delays_ms: tuple[int, ...] | list[in
     channel.exchange_delete(exchange=exchange_name(prefix))
 
 
-def work_properties(message_id: str, attempt: int = 0) -> pika.BasicProperties:
-    """AMQP properties for a work message: persistent JSON with our message id and attempt count."""
+def work_properties(message_id: str, attempt: int = 0, request_id: str | None = None) -> pika.BasicProperties:
+    """AMQP properties for a work message: persistent JSON with our message id, attempt count and request id."""
+    headers: dict[str, Any] = {ATTEMPT_HEADER: int(attempt)}
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
     return pika.BasicProperties(
         content_type=CONTENT_TYPE,
         delivery_mode=PERSISTENT,
         message_id=message_id,
-        headers={ATTEMPT_HEADER: int(attempt)},
+        headers=headers,
     )
 
 
-def publish_work(channel: Any, body: bytes, *, message_id: str, prefix: str = DEFAULT_PREFIX) -> None:
+def publish_work(
+    channel: Any, body: bytes, *, message_id: str, prefix: str = DEFAULT_PREFIX, request_id: str | None = None
+) -> None:
     """Publish one encoded work message (see `messages.encode_work`).
 
     `mandatory=True` makes an unroutable message an error instead of a silent drop; on a
@@ -131,6 +148,6 @@ def publish_work(channel: Any, body: bytes, *, message_id: str, prefix: str = DE
         exchange=exchange_name(prefix),
         routing_key=WORK_KEY,
         body=body,
-        properties=work_properties(message_id),
+        properties=work_properties(message_id, request_id=request_id),
         mandatory=True,
     )

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times everything below, and answers /metrics before host checks and sessions.
+    "emailsystem.core.middleware.ObservabilityMiddleware",
     "emailsystem.core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -90,7 +92,8 @@ WSGI_APPLICATION = "emailsystem.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides of other apps' templates (the admin index links the dashboard).
+        "DIRS": [BASE_DIR / "emailsystem" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -169,13 +172,34 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# One JSON object per line (emailsender.logs, shared with the sender), with the request id and
+# secrets masked; LOG_FORMAT=plain for a developer's terminal (`make run` sets it).
+LOG_FORMAT = env_str("LOG_FORMAT", "json").lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain (got {LOG_FORMAT!r})")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"line": {"()": "emailsender.logs.formatter_for", "log_format": LOG_FORMAT}},
+    "filters": {
+        "request_id": {"()": "emailsender.logs.RequestIdFilter"},
+        "mask_secrets": {"()": "emailsender.logs.SecretMaskFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["request_id", "mask_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # runserver's own request lines go through the same handler; pika's chatter stays at WARNING.
+    "loggers": {"pika": {"level": "WARNING"}},
 }
+
+# Who may read /metrics (core.middleware.metrics_allowed): unset, direct in-cluster connections
+# only; set, whoever sends "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- The service's own settings (README, "Configuration") ---
 

@@ -98,3 +98,18 @@ def test_attempt_header(headers, attempt):
 def test_retry_tier_picks_the_smallest_tier_that_holds_the_delay():
     tiers = (200, 800, 1000)
     assert [topology.retry_tier(ms, tiers) for ms in (1, 200, 201, 900, 5000)] == [200, 200, 800, 1000, 1000]
+
+
+@pytest.mark.parametrize("kind", [OutcomeKind.SENT, OutcomeKind.RETRY, OutcomeKind.FAILED])
+def test_the_request_id_header_reaches_the_result_and_every_copy(kind):
+    headers = {**INCOMING, topology.REQUEST_ID_HEADER: b"req-7"}
+    publishes = plan(outcome(kind), body=BODY, headers=headers, message_id="m-1", settings=SETTINGS)
+    assert publishes and all(p.headers.get(topology.REQUEST_ID_HEADER) in (b"req-7", "req-7") for p in publishes), (
+        publishes
+    )
+
+
+def test_a_malformed_request_id_header_is_not_carried_into_the_result():
+    headers = {**INCOMING, topology.REQUEST_ID_HEADER: "has spaces and\nnewlines"}
+    [result] = plan(outcome(OutcomeKind.SENT), body=BODY, headers=headers, message_id="m-1", settings=SETTINGS)
+    assert topology.REQUEST_ID_HEADER not in result.headers

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import logging
 from typing import Any
 
 from rest_framework import mixins, status, viewsets
@@ -7,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from emailsystem.core import metrics
 from emailsystem.emails.filters import SentEmailFilter
 from emailsystem.emails.permissions import IsAdminOrReadOnly
 from emailsystem.emails.selectors import (
@@ -26,6 +28,8 @@ from emailsystem.emails.serializers import (
     sent_email_log_page,
 )
 from emailsystem.emails.services import idempotent_send, sent_email_create, suppression_delete
+
+logger = logging.getLogger(__name__)
 
 
 class EmailTemplateViewSet(viewsets.ModelViewSet):
@@ -80,12 +84,18 @@ class SentEmailViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = SentEmailCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        answer, _replayed = idempotent_send(
+        answer, replayed = idempotent_send(
             user=request.user,
             key=request.headers.get("Idempotency-Key"),
             fingerprint=request_fingerprint(request.data),
             send=lambda: send_accepted_answer(sent_email_create(user=request.user, **serializer.validated_data)),
         )
+        if not replayed:
+            metrics.sends_accepted(recipients=len(answer["recipients"]))
+            logger.info(
+                "send accepted",
+                extra={"email_id": answer["id"], "recipients": len(answer["recipients"]), "user_id": request.user.pk},
+            )
         return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 

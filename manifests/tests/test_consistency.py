@@ -66,6 +66,9 @@ OPTIONAL = {
     "SEND_MAX_ATTEMPTS",
     "RETRY_BASE_SECONDS",
     "RETRY_MAX_SECONDS",
+    "SENDER_METRICS_HOST",  # all interfaces, so that Prometheus reaches the pod
+    "METRICS_TOKEN",  # unset: /metrics answers direct in-cluster connections only (README, "Observability")
+    "PROMETHEUS_MULTIPROC_DIR",  # gunicorn.conf.py makes one in /tmp; web/deployment.yaml names it anyway
 }
 
 # How the code reads its environment. Bare calls: the helpers of emailsystem/settings.py and

@@ -42,7 +42,7 @@ class Publisher:
         self._skip_until = 0.0
         self._heartbeat_thread: threading.Thread | None = None
 
-    def publish(self, body: bytes, *, message_id: str) -> None:
+    def publish(self, body: bytes, *, message_id: str, request_id: str | None = None) -> None:
         """Publish one work message and wait for the broker's confirm. Raises PublishError."""
         with self._lock:
             if time.monotonic() < self._skip_until:
@@ -50,7 +50,13 @@ class Publisher:
             # Twice: a connection the broker closed while we were idle fails once, then reconnects.
             for attempt in (1, 2):
                 try:
-                    topology.publish_work(self._channel_or_connect(), body, message_id=message_id, prefix=self._prefix)
+                    topology.publish_work(
+                        self._channel_or_connect(),
+                        body,
+                        message_id=message_id,
+                        prefix=self._prefix,
+                        request_id=request_id,
+                    )
                     return
                 except (pika.exceptions.AMQPError, OSError) as error:
                     self._reset()
@@ -146,3 +152,35 @@ def publishers_close() -> None:
         _publishers.clear()
     for item in publishers:
         item.close()
+
+
+def queue_depths_read(url: str, queues: list[str]) -> list[tuple[str, int | None, int | None, str]]:
+    """(queue, messages, consumers, error) for each queue, from passive declares on a short-lived connection.
+
+    For the admin dashboard. A broker that does not answer within the connect timeout gives
+    every queue the error instead of holding up the page.
+    """
+    parameters = pika.URLParameters(url)
+    parameters.socket_timeout = CONNECT_TIMEOUT_SECONDS
+    parameters.stack_timeout = CONNECT_TIMEOUT_SECONDS * 2
+    parameters.blocked_connection_timeout = CONNECT_TIMEOUT_SECONDS
+    parameters.connection_attempts = 1
+    try:
+        connection = pika.BlockingConnection(parameters)
+    except (pika.exceptions.AMQPError, OSError) as error:
+        return [(queue, None, None, f"broker unreachable: {type(error).__name__}") for queue in queues]
+    depths = []
+    try:
+        channel = connection.channel()
+        for queue in queues:
+            try:
+                declared = channel.queue_declare(queue=queue, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as error:
+                depths.append((queue, None, None, f"not declared ({error.reply_code})"))
+                channel = connection.channel()  # a failed passive declare closes the channel
+                continue
+            depths.append((queue, declared.method.message_count, declared.method.consumer_count, ""))
+    finally:
+        if connection.is_open:
+            connection.close()
+    return depths

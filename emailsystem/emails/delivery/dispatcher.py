@@ -17,6 +17,7 @@ import time
 
 from django.db import DatabaseError, close_old_connections
 
+from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.emails.delivery.broker import PublishError, publisher
 from emailsystem.emails.delivery.outbox import outbox_delete
 
@@ -32,14 +33,15 @@ EXIT_DRAIN_SECONDS = 3.0
 class Dispatcher(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="outbox-dispatcher", daemon=True)
-        self._queue: queue.SimpleQueue[tuple[int, str, bytes]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, str, bytes, str | None]] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
 
-    def submit(self, outbox_id: int, message_id: str, body: bytes) -> None:
+    def submit(self, outbox_id: int, message_id: str, body: bytes, request_id: str | None = None) -> None:
+        """Queue one committed send for publishing; `request_id` travels in its x-request-id header."""
         with self._idle:
             self._pending += 1
-        self._queue.put((outbox_id, message_id, body))
+        self._queue.put((outbox_id, message_id, body, request_id))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is published (or left to the relay)."""
@@ -59,13 +61,19 @@ class Dispatcher(threading.Thread):
                 self._pending -= len(batch)
                 self._idle.notify_all()
 
-    def _dispatch(self, batch: list[tuple[int, str, bytes]]) -> None:
+    def _dispatch(self, batch: list[tuple[int, str, bytes, str | None]]) -> None:
         published = []
-        for outbox_id, message_id, body in batch:
+        for outbox_id, message_id, body, request_id in batch:
             try:
-                publisher().publish(body, message_id=message_id)
+                publisher().publish(body, message_id=message_id, request_id=request_id)
             except PublishError as error:
-                logger.warning("publish of %s left for the relay: %s", message_id, error)
+                QUEUE_PUBLISH_FAILURES.labels("dispatcher").inc()
+                logger.warning(
+                    "publish of %s left for the relay: %s",
+                    message_id,
+                    error,
+                    extra={"message_id": message_id, "request_id": request_id},
+                )
                 continue
             published.append(outbox_id)
         if not published:

@@ -4,12 +4,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import pika
 import pika.exceptions
 from django.db import DatabaseError, close_old_connections
 
-from emailsender import topology
+from emailsender import routing, topology
 from emailsender.messages import InvalidMessage, ResultMessage, parse_result
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.results import delivery_results_apply
@@ -24,6 +25,26 @@ BATCH_WAIT_SECONDS = 0.05
 # Reconnect backoff: starts small, doubles, capped; reset after a healthy connection.
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
+
+
+class Received(NamedTuple):
+    """One result as it came off the queue, with the ids that tie it to its send."""
+
+    delivery_tag: int
+    body: bytes
+    message_id: str | None
+    work_message_id: str | None  # the result's correlation id: the work message it answers
+    request_id: str | None  # the API request the send came from (x-request-id header)
+
+
+def received(method, properties, body: bytes) -> Received:  # type: ignore[no-untyped-def]
+    return Received(
+        delivery_tag=method.delivery_tag,
+        body=body,
+        message_id=properties.message_id,
+        work_message_id=properties.correlation_id,
+        request_id=routing.request_id_from_headers(properties.headers),
+    )
 
 
 class ResultsConsumer:
@@ -62,10 +83,10 @@ class ResultsConsumer:
             channel.basic_qos(prefetch_count=BATCH_SIZE * 2)
             queue = topology.results_queue(self.config.queue_prefix)
             logger.info("events: consuming %s", queue)
-            batch: list[tuple[int, bytes, str | None]] = []
+            batch: list[Received] = []
             for method, properties, body in channel.consume(queue, inactivity_timeout=BATCH_WAIT_SECONDS):
                 if method is not None:
-                    batch.append((method.delivery_tag, body, properties.message_id))
+                    batch.append(received(method, properties, body))
                 if batch and (method is None or len(batch) >= BATCH_SIZE):
                     self._flush(channel, batch)
                     batch = []
@@ -76,13 +97,22 @@ class ResultsConsumer:
             if connection.is_open:
                 connection.close()
 
-    def _flush(self, channel, batch: list[tuple[int, bytes, str | None]]) -> None:  # type: ignore[no-untyped-def]
+    def _flush(self, channel, batch: list[Received]) -> None:  # type: ignore[no-untyped-def]
         results: list[ResultMessage] = []
-        for _tag, body, message_id in batch:
+        readable: list[tuple[Received, ResultMessage]] = []
+        for item in batch:
+            message_id, body = item.message_id, item.body
             try:
-                results.append(parse_result(body))
+                result = parse_result(body)
+                results.append(result)
+                readable.append((item, result))
             except InvalidMessage as error:
-                logger.error("events: dead-lettering unreadable result %s: %s", message_id, error.reason)
+                logger.error(
+                    "events: dead-lettering unreadable result %s: %s",
+                    message_id,
+                    error.reason,
+                    extra={"message_id": item.work_message_id, "request_id": item.request_id},
+                )
                 channel.basic_publish(
                     exchange=topology.exchange_name(self.config.queue_prefix),
                     routing_key=topology.DEAD_KEY,
@@ -93,7 +123,7 @@ class ResultsConsumer:
                         headers={topology.DEATH_REASON_HEADER: f"unreadable result: {error.reason}"},
                     ),
                 )
-        last_tag = batch[-1][0]
+        last_tag = batch[-1].delivery_tag
         try:
             changed = delivery_results_apply(results=results)
         except DatabaseError:
@@ -104,6 +134,17 @@ class ResultsConsumer:
             return
         channel.basic_ack(delivery_tag=last_tag, multiple=True)
         self.applied += len(results)
+        for item, result in readable:
+            logger.info(
+                "result applied",
+                extra={
+                    "request_id": item.request_id,
+                    "message_id": item.work_message_id,
+                    "email_id": result.email_id,
+                    "outcome": result.outcome,
+                    "deliveries": len(result.deliveries),
+                },
+            )
         logger.info("events: applied %d results (%d recipients changed)", len(results), changed)
 
 

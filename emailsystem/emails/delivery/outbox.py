@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from emailsender.logs import current_request_id
+from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.core.plain_sql import instance_insert
 from emailsystem.emails.delivery.broker import PublishError, publisher
 from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build, work_message_for_outbox
@@ -58,7 +60,8 @@ def outbox_enqueue(
     if broker_mode():
         if publish_from_memory:
             body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries))
-            transaction.on_commit(lambda: _publish_after_commit(outbox.pk, sent_email.pk, body))
+            request_id = current_request_id.get()
+            transaction.on_commit(lambda: _publish_after_commit(outbox.pk, sent_email.pk, body, request_id))
         else:
             transaction.on_commit(lambda: _relay_one(outbox.pk, claim=True))
     else:
@@ -68,10 +71,10 @@ def outbox_enqueue(
     return outbox
 
 
-def _publish_after_commit(outbox_id: int, email_id: int, body: bytes) -> None:
+def _publish_after_commit(outbox_id: int, email_id: int, body: bytes, request_id: str | None) -> None:
     from emailsystem.emails.delivery.dispatcher import dispatcher
 
-    dispatcher().submit(outbox_id, message_id_for(outbox_id, email_id), body)
+    dispatcher().submit(outbox_id, message_id_for(outbox_id, email_id), body, request_id)
 
 
 def outbox_claim(*, outbox_id: int, lease: datetime.timedelta = CLAIM_LEASE) -> bool:
@@ -113,6 +116,7 @@ def _relay_one(outbox_id: int, *, claim: bool) -> bool:
         try:
             publisher().publish(encode(message), message_id=message_id)
         except PublishError as error:
+            QUEUE_PUBLISH_FAILURES.labels("relay").inc()
             OutboxMessage.objects.filter(pk=outbox.pk).update(
                 attempts=outbox.attempts + 1, last_error=str(error)[:1000], available_at=timezone.now() + RELAY_GRACE
             )

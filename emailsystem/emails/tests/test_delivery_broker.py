@@ -181,3 +181,12 @@ def test_a_publish_whose_outbox_row_survives_is_published_once_more_by_the_relay
     assert outbox_relay() == 1
     assert [message.email_id for _, message in work_messages(broker)] == [email.pk, email.pk]
     assert not OutboxMessage.objects.exists()
+
+
+def test_the_api_request_id_travels_in_the_work_message_headers(broker, user_client):
+    response = user_client.post(
+        URL, {"recipients": ["a@example.com"], "subject": "s", "body": "b"}, format="json", HTTP_X_REQUEST_ID="req-1"
+    )
+    assert response.status_code == 202 and response["X-Request-ID"] == "req-1"
+    [(properties, _message)] = work_messages(broker)
+    assert properties.headers[topology.REQUEST_ID_HEADER] == "req-1"

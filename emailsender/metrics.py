@@ -1,0 +1,110 @@
+"""The sender's Prometheus metrics, served over HTTP on SENDER_METRICS_PORT.
+
+One sender process is one scrape target (the pod template carries the prometheus.io
+annotations), so the default registry of prometheus_client is enough: no multiprocess mode.
+Labels carry only outcomes, status classes and queue names, never addresses or ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from emailsender.clients import Client, Response, TransportError
+
+log = logging.getLogger("emailsender")
+
+MESSAGES = Counter(
+    "emailsender_messages_total",
+    "Work messages whose outcome was recorded (published and acked), by outcome.",
+    ["outcome"],
+)
+RETRIES = Counter(
+    "emailsender_retries_total",
+    "Work messages sent back to a delay queue: 'retry' (5xx, timeout, connection) or 'rate_limited' (429).",
+    ["reason"],
+)
+DEAD_LETTERS = Counter(
+    "emailsender_dead_letters_total",
+    "Work messages moved to the dead-letter queue: 'failed' (4xx or out of attempts) or 'poison' (unreadable).",
+    ["reason"],
+)
+SENDGRID_SECONDS = Histogram(
+    "emailsender_sendgrid_request_seconds",
+    "Duration of one SendGrid mail/send call, by answer: 2xx, 4xx, 429, 5xx, timeout or connection.",
+    ["result"],
+    # SendGrid answers in 50-500 ms; the top buckets show calls approaching the 10 s timeout.
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+IN_FLIGHT = Gauge("emailsender_in_flight", "SendGrid calls running right now in this process.")
+HELD = Gauge("emailsender_held_messages", "Unacked work messages this process holds (at most SENDER_PREFETCH).")
+QUEUE_MESSAGES = Gauge(
+    "emailsender_queue_messages",
+    "Messages ready in each queue, from a passive declare every QUEUE_DEPTH_INTERVAL_SECONDS. Every sender "
+    "reports the same queues: aggregate with max(), not sum().",
+    ["queue"],
+)
+QUEUE_CONSUMERS = Gauge(
+    "emailsender_queue_consumers", "Consumers on each queue, from the same passive declare.", ["queue"]
+)
+
+# Often enough for an alert on a growing backlog, rare enough to cost the broker nothing.
+QUEUE_DEPTH_INTERVAL_SECONDS = 15.0
+
+
+def _result_label(response: Response | None, error: TransportError | None) -> str:
+    if error is not None:
+        return error.kind
+    assert response is not None
+    if response.status_code == 429:
+        return "429"
+    return f"{response.status_code // 100}xx"
+
+
+class TimedClient:
+    """Wraps a client: counts calls in flight and times each call by its answer."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return repr(self._client)
+
+    def send(self, payload: dict[str, Any]) -> Response:
+        started = time.perf_counter()
+        response: Response | None = None
+        error: TransportError | None = None
+        IN_FLIGHT.inc()
+        try:
+            response = self._client.send(payload)
+            return response
+        except TransportError as exc:
+            error = exc
+            raise
+        finally:
+            IN_FLIGHT.dec()
+            if response is not None or error is not None:
+                SENDGRID_SECONDS.labels(_result_label(response, error)).observe(time.perf_counter() - started)
+
+
+def record_outcome(kind: str) -> None:
+    """Count one recorded outcome (handler.OutcomeKind value) in the matching series."""
+    MESSAGES.labels(kind).inc()
+    if kind in ("retry", "rate_limited"):
+        RETRIES.labels(kind).inc()
+    elif kind in ("failed", "poison"):
+        DEAD_LETTERS.labels(kind).inc()
+
+
+def record_queue_depth(queue: str, messages: int, consumers: int) -> None:
+    QUEUE_MESSAGES.labels(queue).set(messages)
+    QUEUE_CONSUMERS.labels(queue).set(consumers)
+
+
+def serve(port: int, host: str) -> None:
+    """Serve /metrics (any path, in fact) on a daemon thread; stops with the process."""
+    start_http_server(port, addr=host)
+    log.info("metrics served", extra={"port": port, "host": host})
