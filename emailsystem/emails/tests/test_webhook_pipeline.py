@@ -2,7 +2,7 @@
 
 Real PostgreSQL and RabbitMQ, `python -m emailsender` and `manage.py events` as processes, the
 fake SendGrid over HTTP (driven through its control endpoints, as another process would), and
-the webhook served by a live server on 127.0.0.1. Fixtures and helpers: test_pipeline.py.
+the webhook served by a live server on 127.0.0.1. The stack fixture and its functions come from test_pipeline.py.
 """
 
 import pytest
