@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
+from emailsystem.users.authentication import token_is_expired
 from emailsystem.users.models import User
 
 
@@ -12,7 +13,11 @@ def user_create(*, email: str, username: str, password: str) -> User:
 
 
 def token_get_or_create(*, user: User) -> Token:
-    token, _ = Token.objects.get_or_create(user=user)
+    """The user's API token; a new one when there is none or it is older than TOKEN_MAX_AGE."""
+    token, created = Token.objects.get_or_create(user=user)
+    if not created and token_is_expired(token):
+        token.delete()
+        token = Token.objects.create(user=user)
     return token
 
 
