@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from emailsystem.emails.tests.test_idempotency_and_quota import run_concurrently
 from emailsystem.users.authentication import TOKEN_EXPIRED
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD
 
@@ -102,3 +103,15 @@ def test_an_expiring_token_costs_no_extra_query(user, settings):
         assert client.get(LOG).status_code == 200
 
     assert len(with_expiry.captured_queries) == len(without_expiry.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_logins_with_an_expired_token_agree_on_one_new_token(user, settings):
+    settings.TOKEN_MAX_AGE = 3600
+    old = login(user)
+    age(old, 7200)
+
+    keys = run_concurrently(6, lambda _: login(user))
+
+    assert len(set(keys)) == 1 and keys[0] != old
+    assert list(Token.objects.filter(user=user).values_list("key", flat=True)) == [keys[0]]
