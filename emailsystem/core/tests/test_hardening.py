@@ -18,15 +18,20 @@ from emailsystem.users.tests.factories import DEFAULT_PASSWORD
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.django_db
 
-# What a production pod has (manifests/base/config/config.env): DEBUG off, a real secret,
-# HTTPS on behind a TLS-terminating proxy.
+
+def manifest_config() -> dict[str, str]:
+    """The non-secret settings every production pod gets (manifests/base/config/config.env)."""
+    lines = (ROOT / "manifests/base/config/config.env").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+# What a production pod has: the base manifests' config, a real secret, DEBUG off.
 PRODUCTION_ENV = {
+    **manifest_config(),
     "DJANGO_SETTINGS_MODULE": "emailsystem.settings",
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "k7#Qv9!pZ2@xR4$mN8^wL1&cT6*yH3(eB5)uJ0-gF7+dS2=aK9_oI4",
-    "DJANGO_ALLOWED_HOSTS": "mail.example.com",
-    "DJANGO_HTTPS": "1",
-    "DJANGO_TRUST_X_FORWARDED_PROTO": "1",
     "DATABASE_URL": "sqlite:////nonexistent/unused.sqlite3",  # check --deploy opens no connection
 }
 
@@ -145,6 +150,10 @@ def test_x_forwarded_proto_is_not_trusted_by_default(settings):
     assert response.status_code == 301, "a client must not be able to claim HTTPS"
 
 
+# Nothing set: the code's own defaults.
+UNSET_HTTPS = dict.fromkeys(["DJANGO_HTTPS", "DJANGO_TRUST_X_FORWARDED_PROTO", "DJANGO_HSTS_SECONDS"])
+# What the minikube overlay sets (manifests/overlays/minikube/kustomization.yaml).
+MINIKUBE_HTTP = {"DJANGO_HTTPS": "0", "DJANGO_TRUST_X_FORWARDED_PROTO": "0", "DJANGO_HSTS_SECONDS": "0"}
 HTTPS_SETTINGS = ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS"]
 
 
@@ -152,9 +161,9 @@ def test_https_settings_follow_the_environment_and_default_to_on_outside_debug()
     answers = production_settings(
         [*HTTPS_SETTINGS, "SECURE_PROXY_SSL_HEADER", "DEBUG"],
         production={},
-        default={"DJANGO_HTTPS": None, "DJANGO_TRUST_X_FORWARDED_PROTO": None},
-        plain_http={"DJANGO_HTTPS": "0", "DJANGO_TRUST_X_FORWARDED_PROTO": "0"},
-        debug={"DJANGO_HTTPS": None, "DJANGO_TRUST_X_FORWARDED_PROTO": None, "DJANGO_DEBUG": "1"},
+        default=UNSET_HTTPS,
+        plain_http=MINIKUBE_HTTP,
+        debug=UNSET_HTTPS | {"DJANGO_DEBUG": "1"},
     )
     production, default, plain_http, debug = (answers[key] for key in ("production", "default", "plain_http", "debug"))
     off = dict.fromkeys(HTTPS_SETTINGS, False) | {
@@ -220,8 +229,7 @@ def test_csrf_is_enforced_for_session_writes(user):
 
 
 def test_the_minikube_overlay_keeps_plain_http_and_the_base_asks_for_https():
-    base = (ROOT / "manifests/base/config/config.env").read_text().splitlines()
     overlay = (ROOT / "manifests/overlays/minikube/kustomization.yaml").read_text()
 
-    assert "DJANGO_HTTPS=1" in base
-    assert "- DJANGO_HTTPS=0" in overlay and "- DJANGO_HSTS_SECONDS=0" in overlay
+    assert manifest_config()["DJANGO_HTTPS"] == "1"
+    assert all(f"- {name}={value}" in overlay for name, value in MINIKUBE_HTTP.items())
