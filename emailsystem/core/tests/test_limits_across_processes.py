@@ -1,7 +1,11 @@
-"""The daily quota holds across web processes: a real gunicorn with several workers, parallel HTTP sends."""
+"""Limits that must hold across web processes: a real gunicorn with several workers, over HTTP.
+
+The daily quota under parallel sends, and the per-IP throttle of log-in attempts.
+"""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -11,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
@@ -31,9 +36,14 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def gunicorn(transactional_db, tmp_path):
-    """`web` from the Procfile with WORKERS workers on a free port; yields (base url, access log)."""
+@pytest.fixture(scope="module")
+def gunicorn(django_db_setup, tmp_path_factory):
+    """`web` from the Procfile with WORKERS workers on a free port, for this module's tests.
+
+    Yields (base url, access log). Tests using it also request `transactional_db`, so what
+    they create is committed and visible to the workers.
+    """
+    tmp_path = tmp_path_factory.mktemp("gunicorn")
     port = free_port()
     access_log = tmp_path / "access.log"
     env = {
@@ -41,6 +51,7 @@ def gunicorn(transactional_db, tmp_path):
         "DJANGO_SETTINGS_MODULE": "emailsystem.test_settings",
         "DATABASE_URL": database_url(),
         "OUTBOX_DIR": str(tmp_path / "outbox"),
+        "THROTTLE_AUTH": "3/min",
     }
     env.pop("RABBITMQ_URL", None)
     env.pop("SENDGRID_API_KEY", None)
@@ -60,7 +71,7 @@ def gunicorn(transactional_db, tmp_path):
         wait_until_serving(server, base)
         yield base, access_log
     finally:
-        server.terminate()
+        server.send_signal(signal.SIGINT)  # quick shutdown; nothing in flight by now
         server.wait(timeout=30)
 
 
@@ -112,7 +123,7 @@ def in_parallel(count: int, action) -> list[int]:
     return results
 
 
-def test_the_daily_quota_holds_under_parallel_sends_to_several_gunicorn_workers(gunicorn):
+def test_the_daily_quota_holds_under_parallel_sends_to_several_gunicorn_workers(gunicorn, transactional_db):
     base, access_log = gunicorn
     user = UserFactory(daily_quota=QUOTA)
     token = Token.objects.create(user=user).key
@@ -125,3 +136,33 @@ def test_the_daily_quota_holds_under_parallel_sends_to_several_gunicorn_workers(
     assert DailySendCount.objects.get(user=user).count == QUOTA
     served_by = {line.split()[0] for line in access_log.read_text().splitlines() if "/sent-email/" in line}
     assert len(served_by) >= 2, f"the sends must reach several worker processes (pids: {served_by})"
+
+
+def post_login(base: str, email: str) -> int:
+    body = json.dumps({"username": email, "password": "wrong"}).encode()
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{base}/api/v1/users/login/", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return answer.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+@pytest.fixture
+def throttle_counters_cleared(transactional_db):
+    """The counters the server commits to the cache table outlive this test's flush; later tests need them gone."""
+    yield
+    cache.clear()
+
+
+def test_the_login_throttle_counts_across_gunicorn_workers(gunicorn, throttle_counters_cleared):
+    base, access_log = gunicorn
+    user = UserFactory()
+
+    statuses = [post_login(base, user.email) for _ in range(12)]
+
+    assert statuses == [400] * 3 + [429] * 9  # THROTTLE_AUTH=3/min for the server
+    served_by = {line.split()[0] for line in access_log.read_text().splitlines() if "/login/" in line}
+    assert len(served_by) >= 2, f"the attempts must reach several worker processes (pids: {served_by})"
