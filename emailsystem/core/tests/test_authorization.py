@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -45,7 +46,7 @@ def everyone(code: int) -> dict[str, int]:
 # Shapes that repeat: an endpoint for any valid token; one for staff only. Invalid tokens
 # (inactive, revoked) are 401 everywhere DRF authenticates, even on public reads.
 PUBLIC_READ = codes(200, 200, 200, 200, 401, 401)
-TOKEN_ONLY = codes(401, 405, 405, 405, 401, 401)  # a method the route does not have
+SIGNED_IN_MISSING = codes(401, 405, 405, 405, 401, 401)  # a signed-in route without the method
 STAFF_ONLY_MISSING = codes(401, 403, 403, 405, 401, 401)  # staff-only route without the method
 SESSION_ONLY_MISSING = everyone(405)  # register/login ignore tokens: any caller gets 405
 ADMIN_PAGE = codes(302, 302, 302, 200, 302, 302)  # others are sent to the admin's login page
@@ -111,7 +112,7 @@ ROWS = [
     Row("users:login", "post", fixed("/api/v1/users/login/"), codes(200, 200, 200, 200, 400, 200), own_credentials),
     *[Row("users:login", m, fixed("/api/v1/users/login/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
     Row("users:logout", "post", fixed("/api/v1/users/logout/"), codes(401, 200, 200, 200, 401, 401)),
-    *[Row("users:logout", m, fixed("/api/v1/users/logout/"), TOKEN_ONLY) for m in METHODS if m != "post"],
+    *[Row("users:logout", m, fixed("/api/v1/users/logout/"), SIGNED_IN_MISSING) for m in METHODS if m != "post"],
     # email templates: anyone reads, staff writes
     Row("emails:email-template-list", "get", TEMPLATES, PUBLIC_READ),
     Row("emails:email-template-list", "post", TEMPLATES, codes(401, 403, 403, 201, 401, 401), a_template),
@@ -126,9 +127,12 @@ ROWS = [
     # the log: one's own only
     Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 401, 401)),
     Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 401, 401), a_send),
-    *[Row("emails:sent-email-list", m, SENT, TOKEN_ONLY, a_send) for m in ("put", "patch", "delete")],
+    *[Row("emails:sent-email-list", m, SENT, SIGNED_IN_MISSING, a_send) for m in ("put", "patch", "delete")],
     Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 401, 401)),
-    *[Row("emails:sent-email-detail", m, sent_detail, TOKEN_ONLY, a_send) for m in ("post", "put", "patch", "delete")],
+    *[
+        Row("emails:sent-email-detail", m, sent_detail, SIGNED_IN_MISSING, a_send)
+        for m in ("post", "put", "patch", "delete")
+    ],
     # probes and pages that need no credentials (and ignore them)
     Row("healthz", "get", fixed("/healthz"), everyone(200)),
     Row("readyz", "get", fixed("/readyz"), everyone(200)),
@@ -177,13 +181,25 @@ def client_for(role: str, world: World, *, session: bool) -> APIClient:
 CELLS = [pytest.param(row, role, id=f"{row.route}-{row.method}-{role}") for row in ROWS for role in ROLES]
 
 
+def stored_state() -> tuple:
+    """Everything a refused request must leave as it was."""
+    return (
+        list(EmailTemplate.objects.order_by("pk").values()),
+        list(SentEmail.objects.order_by("pk").values_list("pk", "sender_id", "subject")),
+        list(get_user_model().objects.order_by("pk").values_list("pk", "is_active", "is_staff")),
+    )
+
+
 @pytest.mark.parametrize(("row", "role"), CELLS)
 def test_authorization_matrix(world, row, role):
     client = client_for(role, world, session=row.session)
+    before = stored_state()
 
     response = getattr(client, row.method)(row.path(world), row.body(world, role), format="json")
 
     assert response.status_code == row.expected[role], getattr(response, "data", response.content[:200])
+    if response.status_code >= 400:
+        assert stored_state() == before, "a refused request changed stored data"
 
 
 def route_names(resolver: URLResolver, namespace: str = "") -> set[str]:
