@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt re
 # Human-readable logs on a developer's terminal; every deployment logs JSON (the default).
 DEV_ENV := DJANGO_DEBUG=1 LOG_FORMAT=plain
 
-.PHONY: install run run-stack test lint bench
+.PHONY: install run run-stack test lint audit bench
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	manifests/check.sh
+
+## Known vulnerabilities in requirements.txt and emailsender/requirements.txt (pip-audit; ignore list:
+## scripts/audit_ignore.txt). AUDIT_ARGS=--allow-unreachable passes when the vulnerability service cannot answer.
+audit: install
+	$(BIN)/python -m scripts.audit $(AUDIT_ARGS)
 
 ## Benchmarks (bench/run.py): full stack on local PostgreSQL and RabbitMQ; writes bench/results/latest.*.
 ## BENCH_ARGS="--quick" for a short try, "--only api_send,pipeline" for some scenarios.

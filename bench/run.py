@@ -41,6 +41,7 @@ def environment() -> dict[str, str]:
         SENDGRID_API_HOST=f"http://127.0.0.1:{FAKE_PORT}",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
         DJANGO_SETTINGS_MODULE="emailsystem.settings",
+        DJANGO_HTTPS="0",  # plain HTTP on 127.0.0.1
         PORT=str(WEB_PORT),
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",

@@ -22,8 +22,12 @@ from typing import Any, Protocol
 import python_http_client
 import sendgrid
 
+from emailsender.logs import redact_library_loggers
 from emailsender.settings import Settings
 from emailsender.transport import KeepAliveClient
+
+# Whatever process sends through SendGrid (sender, web in embedded mode) logs no API key.
+redact_library_loggers()
 
 
 @dataclass(frozen=True)

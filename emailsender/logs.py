@@ -140,3 +140,26 @@ def configure(level: str = "INFO", log_format: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+# "Authorization: Bearer SG.xxx" however a library prints it (dict repr, header line).
+_BEARER = re.compile(r"(Bearer\s+)[^\s'\",}]+", re.IGNORECASE)
+
+
+class RedactBearerTokens(logging.Filter):
+    """Masks bearer tokens in a record: python_http_client logs every request's headers,
+    SendGrid's API key among them, at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _BEARER.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_library_loggers() -> None:
+    """Install the redaction on the loggers of the libraries that see the API key. Idempotent."""
+    logger = logging.getLogger("python_http_client.client")
+    if not any(isinstance(existing, RedactBearerTokens) for existing in logger.filters):
+        logger.addFilter(RedactBearerTokens())

@@ -147,12 +147,35 @@ LOGIN_REDIRECT_URL = "/api/v1/"
 # Browsers get these without a reverse proxy having to add them.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+
+# HTTPS (README, "Configuration"). On by default outside DEBUG: redirect plain HTTP, send
+# cookies only over TLS, and ask browsers to remember that (HSTS). A deployment served over
+# plain HTTP (Minikube's port-forward) sets DJANGO_HTTPS=0.
+HTTPS = env_bool("DJANGO_HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+# Kubernetes probes call the pods over plain HTTP; a redirect would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)
+# Trust X-Forwarded-Proto only from a TLS-terminating proxy that sets it; anyone else could
+# claim HTTPS with it.
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a submission to browser vendors that is hard to undo: the operator's
+    # decision (DJANGO_HSTS_PRELOAD=1), not a default.
+    "security.W021",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous write gets 401 with a WWW-Authenticate header, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "emailsystem.users.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -171,6 +194,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "emailsystem.core.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# Seconds an API token stays valid after it was issued; unset (0): tokens last until revoked.
+TOKEN_MAX_AGE = env_int("TOKEN_MAX_AGE", 0)
 
 # One JSON object per line (emailsender.logs, shared with the sender), with the request id and
 # secrets masked; LOG_FORMAT=plain for a developer's terminal (`make run` sets it).

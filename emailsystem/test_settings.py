@@ -10,6 +10,8 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emails
 # Background threads (dispatcher, embedded worker) then close their connection after each
 # batch, so nothing holds the test database open when it is dropped.
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+# The test client speaks plain HTTP; test_hardening.py checks the HTTPS settings separately.
+os.environ.setdefault("DJANGO_HTTPS", "0")
 
 from emailsystem.settings import *  # noqa: F403
 

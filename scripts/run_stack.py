@@ -60,6 +60,7 @@ def stack_environment() -> dict[str, str]:
     env.setdefault("SENDGRID_API_HOST", f"http://127.0.0.1:{FAKE_PORT}")
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(40))
     env.setdefault("PORT", "8000")
+    env.setdefault("DJANGO_HTTPS", "0")  # served over plain HTTP on 127.0.0.1
     env["PYTHONUNBUFFERED"] = "1"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env

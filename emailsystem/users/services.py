@@ -1,8 +1,10 @@
 """Writes for accounts and tokens."""
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from emailsystem.users.authentication import token_is_expired
 from emailsystem.users.models import User
 
 
@@ -12,7 +14,16 @@ def user_create(*, email: str, username: str, password: str) -> User:
 
 
 def token_get_or_create(*, user: User) -> Token:
-    token, _ = Token.objects.get_or_create(user=user)
+    """The user's API token; a new one when there is none or it is older than TOKEN_MAX_AGE.
+
+    The row lock makes concurrent logins with an expired token agree on one new token: the
+    second waits, finds the old row gone, and get_or_create returns the first one's token.
+    """
+    with transaction.atomic():
+        token, created = Token.objects.select_for_update().get_or_create(user=user)
+        if not created and token_is_expired(token):
+            token.delete()
+            token = Token.objects.create(user=user)
     return token
 
 

@@ -1,0 +1,226 @@
+"""Who may do what: every route and method of the URLconf against every kind of caller.
+
+One test id per cell (`route-method-role`), each asserting the exact status code. A route is
+one `Row`; adding an endpoint to the URLconf means adding its row here (a test below fails
+when a URL pattern has no row).
+
+Roles, as a client would present itself:
+- anonymous: no credentials;
+- user: the owner of the email and the template read below (a token);
+- other: another ordinary user (a token);
+- staff: an admin, `is_staff` (a token);
+- inactive: a deactivated user presenting the token it had before;
+- revoked: the owner after logging out, presenting the revoked token.
+Admin pages are browser pages: there the same roles hold a session instead of a token.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from emailsystem.emails.models import EmailTemplate, SentEmail
+from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
+from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "user", "other", "staff", "inactive", "revoked")
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def codes(anonymous: int, user: int, other: int, staff: int, inactive: int, revoked: int) -> dict[str, int]:
+    """Expected status per role, in ROLES order."""
+    return dict(zip(ROLES, (anonymous, user, other, staff, inactive, revoked), strict=True))
+
+
+def everyone(code: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, code)
+
+
+# Shapes that repeat: an endpoint for any valid token; one for staff only. Invalid tokens
+# (inactive, revoked) are 401 everywhere DRF authenticates, even on public reads.
+PUBLIC_READ = codes(200, 200, 200, 200, 401, 401)
+SIGNED_IN_MISSING = codes(401, 405, 405, 405, 401, 401)  # a signed-in route without the method
+STAFF_ONLY_MISSING = codes(401, 403, 403, 405, 401, 401)  # staff-only route without the method
+SESSION_ONLY_MISSING = everyone(405)  # register/login ignore tokens: any caller gets 405
+ADMIN_PAGE = codes(302, 302, 302, 200, 302, 302)  # others are sent to the admin's login page
+
+
+@dataclass(frozen=True)
+class World:
+    """The objects a row's path and body refer to."""
+
+    user: Any
+    template: EmailTemplate
+    email: SentEmail
+
+
+@dataclass(frozen=True)
+class Row:
+    route: str  # the URL pattern's name, or its path for unnamed ones
+    method: str
+    path: Callable[[World], str]
+    expected: dict[str, int]
+    body: Callable[[World, str], dict] = lambda world, role: {}
+    session: bool = False  # a browser page: roles hold a session, not a token
+
+
+def fixed(path: str) -> Callable[[World], str]:
+    return lambda world: path
+
+
+TEMPLATES = fixed("/api/v1/emails/email-template/")
+SENT = fixed("/api/v1/emails/sent-email/")
+
+
+def template_detail(world: World) -> str:
+    return f"/api/v1/emails/email-template/{world.template.pk}/"
+
+
+def sent_detail(world: World) -> str:
+    return f"/api/v1/emails/sent-email/{world.email.pk}/"
+
+
+def new_account(world: World, role: str) -> dict:
+    return {"email": f"new-{role}@example.com", "username": f"new-{role}", "password": "plum-orchard-lantern-7"}
+
+
+def own_credentials(world: World, role: str) -> dict:
+    """Each role logs in as itself; anonymous uses the owner's email and password."""
+    email = world.user.email if role in {"anonymous", "revoked"} else f"{role}@example.com"
+    return {"username": email, "password": DEFAULT_PASSWORD}
+
+
+def a_template(world: World, role: str) -> dict:
+    return {"name": f"made-by-{role}", "subject": "Hi {{ name }}", "body": "Hello {{ name }}"}
+
+
+def a_send(world: World, role: str) -> dict:
+    return {"recipients": ["carol@example.com"], "subject": "Hello", "body": "Hi"}
+
+
+ROWS = [
+    # users
+    Row("users:register", "post", fixed("/api/v1/users/register/"), everyone(201), new_account),
+    *[Row("users:register", m, fixed("/api/v1/users/register/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
+    Row("users:login", "post", fixed("/api/v1/users/login/"), codes(200, 200, 200, 200, 400, 200), own_credentials),
+    *[Row("users:login", m, fixed("/api/v1/users/login/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
+    Row("users:logout", "post", fixed("/api/v1/users/logout/"), codes(401, 200, 200, 200, 401, 401)),
+    *[Row("users:logout", m, fixed("/api/v1/users/logout/"), SIGNED_IN_MISSING) for m in METHODS if m != "post"],
+    # email templates: anyone reads, staff writes
+    Row("emails:email-template-list", "get", TEMPLATES, PUBLIC_READ),
+    Row("emails:email-template-list", "post", TEMPLATES, codes(401, 403, 403, 201, 401, 401), a_template),
+    Row("emails:email-template-list", "put", TEMPLATES, STAFF_ONLY_MISSING, a_template),
+    Row("emails:email-template-list", "patch", TEMPLATES, STAFF_ONLY_MISSING, a_template),
+    Row("emails:email-template-list", "delete", TEMPLATES, STAFF_ONLY_MISSING),
+    Row("emails:email-template-detail", "get", template_detail, PUBLIC_READ),
+    Row("emails:email-template-detail", "post", template_detail, STAFF_ONLY_MISSING, a_template),
+    Row("emails:email-template-detail", "put", template_detail, codes(401, 403, 403, 200, 401, 401), a_template),
+    Row("emails:email-template-detail", "patch", template_detail, codes(401, 403, 403, 200, 401, 401), a_template),
+    Row("emails:email-template-detail", "delete", template_detail, codes(401, 403, 403, 204, 401, 401)),
+    # the log: one's own only
+    Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 401, 401)),
+    Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 401, 401), a_send),
+    *[Row("emails:sent-email-list", m, SENT, SIGNED_IN_MISSING, a_send) for m in ("put", "patch", "delete")],
+    Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 401, 401)),
+    *[
+        Row("emails:sent-email-detail", m, sent_detail, SIGNED_IN_MISSING, a_send)
+        for m in ("post", "put", "patch", "delete")
+    ],
+    # probes and pages that need no credentials (and ignore them)
+    Row("healthz", "get", fixed("/healthz"), everyone(200)),
+    Row("readyz", "get", fixed("/readyz"), everyone(200)),
+    Row("api-root", "get", fixed("/api/v1/"), PUBLIC_READ),
+    Row("root", "get", fixed("/"), everyone(302)),
+    Row("rest_framework:login", "get", fixed("/api-auth/login/"), everyone(200)),
+    # the admin: staff sessions only
+    Row("admin:index", "get", fixed("/admin/"), ADMIN_PAGE, session=True),
+    Row("admin:users_user_changelist", "get", fixed("/admin/users/user/"), ADMIN_PAGE, session=True),
+    Row("admin:emails_sentemail_changelist", "get", fixed("/admin/emails/sentemail/"), ADMIN_PAGE, session=True),
+]
+
+
+@pytest.fixture
+def world() -> World:
+    user = UserFactory(username="user", email="user@example.com")
+    return World(user=user, template=EmailTemplateFactory(), email=sent_email(user=user))
+
+
+def client_for(role: str, world: World, *, session: bool) -> APIClient:
+    """A client presenting `role`'s credentials: a token, or for browser pages a session."""
+    client = APIClient()
+    if role == "anonymous":
+        return client
+    people = {
+        "user": lambda: world.user,
+        "revoked": lambda: world.user,
+        "other": lambda: UserFactory(username="other", email="other@example.com"),
+        "staff": lambda: UserFactory(username="staff", email="staff@example.com", is_staff=True, is_superuser=True),
+        "inactive": lambda: UserFactory(username="inactive", email="inactive@example.com"),
+    }
+    person = people[role]()
+    token = Token.objects.create(user=person)
+    if session:
+        client.force_login(person)
+    else:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    if role == "inactive":
+        person.is_active = False
+        person.save()
+    if role == "revoked":  # logs out as a client would: the token and the session end
+        assert client.post("/api/v1/users/logout/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    return client
+
+
+CELLS = [pytest.param(row, role, id=f"{row.route}-{row.method}-{role}") for row in ROWS for role in ROLES]
+
+
+def stored_state() -> tuple:
+    """Everything a refused request must leave as it was."""
+    return (
+        list(EmailTemplate.objects.order_by("pk").values()),
+        list(SentEmail.objects.order_by("pk").values_list("pk", "sender_id", "subject")),
+        list(get_user_model().objects.order_by("pk").values_list("pk", "is_active", "is_staff")),
+    )
+
+
+@pytest.mark.parametrize(("row", "role"), CELLS)
+def test_authorization_matrix(world, row, role):
+    client = client_for(role, world, session=row.session)
+    before = stored_state()
+
+    response = getattr(client, row.method)(row.path(world), row.body(world, role), format="json")
+
+    assert response.status_code == row.expected[role], getattr(response, "data", response.content[:200])
+    if response.status_code >= 400:
+        assert stored_state() == before, "a refused request changed stored data"
+
+
+def route_names(resolver: URLResolver, namespace: str = "") -> set[str]:
+    """Every route of the URLconf: `namespace:name`, or for an unnamed one its path ("root" for "")."""
+    found = set()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            found |= route_names(entry, f"{entry.namespace}:" if entry.namespace else namespace)
+        elif isinstance(entry, URLPattern):
+            found.add(
+                f"{namespace}{entry.name or entry.pattern}" if entry.name or namespace else str(entry.pattern) or "root"
+            )
+    return found
+
+
+# The admin's many model pages share the permission of the admin rows above; the browsable
+# API's log-out link only ends a session.
+NOT_IN_MATRIX = {"rest_framework:logout"}
+
+
+def test_every_route_of_the_urlconf_has_a_row():
+    routes = {name for name in route_names(get_resolver()) if not name.startswith("admin:")}
+
+    assert routes - NOT_IN_MATRIX - {row.route for row in ROWS} == set()
