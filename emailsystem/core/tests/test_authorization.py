@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from emailsystem.emails.models import EmailTemplate, SentEmail
+from emailsystem.emails.models import EmailTemplate, SentEmail, Suppression, SuppressionReason
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -59,6 +59,7 @@ class World:
     user: Any
     template: EmailTemplate
     email: SentEmail
+    suppression: Suppression
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,13 @@ def template_detail(world: World) -> str:
 
 def sent_detail(world: World) -> str:
     return f"/api/v1/emails/sent-email/{world.email.pk}/"
+
+
+SUPPRESSIONS = fixed("/api/v1/emails/suppressions/")
+
+
+def suppression_detail(world: World) -> str:
+    return f"/api/v1/emails/suppressions/{world.suppression.pk}/"
 
 
 def new_account(world: World, role: str) -> dict:
@@ -134,6 +142,17 @@ ROWS = [
         for m in ("post", "put", "patch", "delete")
     ],
     # probes and pages that need no credentials (and ignore them)
+    # The user's suppression list: their own entries only; another's entry is 404, as if absent.
+    Row("emails:suppression-list", "get", SUPPRESSIONS, codes(401, 200, 200, 200, 401, 401)),
+    *[Row("emails:suppression-list", m, SUPPRESSIONS, SIGNED_IN_MISSING) for m in ("post", "put", "patch", "delete")],
+    Row("emails:suppression-detail", "delete", suppression_detail, codes(401, 204, 404, 404, 401, 401)),
+    *[
+        Row("emails:suppression-detail", m, suppression_detail, SIGNED_IN_MISSING)
+        for m in ("get", "post", "put", "patch")
+    ],
+    # SendGrid's Event Webhook: no credentials count, only the signature (none here, so 403).
+    Row("webhooks:sendgrid", "post", fixed("/api/v1/webhooks/sendgrid/"), everyone(403), a_send),
+    *[Row("webhooks:sendgrid", m, fixed("/api/v1/webhooks/sendgrid/"), everyone(405)) for m in METHODS if m != "post"],
     Row("healthz", "get", fixed("/healthz"), everyone(200)),
     Row("readyz", "get", fixed("/readyz"), everyone(200)),
     Row("api-root", "get", fixed("/api/v1/"), PUBLIC_READ),
@@ -141,6 +160,7 @@ ROWS = [
     Row("rest_framework:login", "get", fixed("/api-auth/login/"), everyone(200)),
     # the admin: staff sessions only
     Row("admin:index", "get", fixed("/admin/"), ADMIN_PAGE, session=True),
+    Row("admin-dashboard", "get", fixed("/admin/dashboard/"), ADMIN_PAGE, session=True),
     Row("admin:users_user_changelist", "get", fixed("/admin/users/user/"), ADMIN_PAGE, session=True),
     Row("admin:emails_sentemail_changelist", "get", fixed("/admin/emails/sentemail/"), ADMIN_PAGE, session=True),
 ]
@@ -149,7 +169,11 @@ ROWS = [
 @pytest.fixture
 def world() -> World:
     user = UserFactory(username="user", email="user@example.com")
-    return World(user=user, template=EmailTemplateFactory(), email=sent_email(user=user))
+    email = sent_email(user=user)
+    suppression = Suppression.objects.create(
+        user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
+    )
+    return World(user=user, template=EmailTemplateFactory(), email=email, suppression=suppression)
 
 
 def client_for(role: str, world: World, *, session: bool) -> APIClient:
@@ -187,6 +211,7 @@ def stored_state() -> tuple:
         list(EmailTemplate.objects.order_by("pk").values()),
         list(SentEmail.objects.order_by("pk").values_list("pk", "sender_id", "subject")),
         list(get_user_model().objects.order_by("pk").values_list("pk", "is_active", "is_staff")),
+        list(Suppression.objects.order_by("pk").values_list("pk", "user_id", "recipient_id")),
     )
 
 

@@ -1,5 +1,6 @@
 """Deployment hardening: check --deploy, HTTPS settings, security headers, CORS, password hashing."""
 
+import base64
 import json
 import os
 import subprocess
@@ -7,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import global_settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -78,11 +81,27 @@ def check_deploy(**overrides: str) -> subprocess.CompletedProcess:
     return production_process(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **overrides)
 
 
+def webhook_public_key() -> str:
+    """A fresh P-256 public key in SendGrid's format: production sets the webhook's key."""
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return base64.b64encode(
+        key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+
+
 def test_check_deploy_is_clean_with_production_settings():
-    result = check_deploy()
+    result = check_deploy(SENDGRID_WEBHOOK_PUBLIC_KEY=webhook_public_key())
 
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_while_the_webhook_has_no_key():
+    """Production without SendGrid's key records no delivery events: the check says so."""
+    result = check_deploy(SENDGRID_WEBHOOK_PUBLIC_KEY="")
+
+    assert result.returncode == 1
+    assert "emails.W001" in result.stderr + result.stdout
 
 
 def test_check_deploy_fails_when_https_is_turned_off(settings):

@@ -5,6 +5,7 @@ The daily quota under parallel sends, and the per-IP throttle of log-in attempts
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +37,11 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def served_pids(access_log, path: str) -> set[str]:
+    """The worker pids the access log shows serving `path`."""
+    return set(re.findall(rf"pid=<?(\d+)>? \w+ \S*{re.escape(path)}", access_log.read_text()))
+
+
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup, tmp_path_factory):
     """`web` from the Procfile with WORKERS workers on a free port, for this module's tests.
@@ -59,11 +65,12 @@ def gunicorn(django_db_setup, tmp_path_factory):
         [
             *(sys.executable, "-m", "gunicorn", "emailsystem.wsgi"),
             *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)),
-            *("--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(U)s %(s)s"),
+            # gunicorn.conf.py sends the access log to stdout (JSON lines); the pid is in its message.
+            *("--access-logformat", "pid=%(p)s %(m)s %(U)s %(s)s"),
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=access_log.open("w"),
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
@@ -134,7 +141,7 @@ def test_the_daily_quota_holds_under_parallel_sends_to_several_gunicorn_workers(
     assert sorted(statuses) == [202] * accepted + [429] * (SENDS - accepted)
     assert SentEmail.objects.filter(sender=user).count() == accepted
     assert DailySendCount.objects.get(user=user).count == QUOTA
-    served_by = {line.split()[0] for line in access_log.read_text().splitlines() if "/sent-email/" in line}
+    served_by = served_pids(access_log, "/sent-email/")
     assert len(served_by) >= 2, f"the sends must reach several worker processes (pids: {served_by})"
 
 
@@ -164,5 +171,5 @@ def test_the_login_throttle_counts_across_gunicorn_workers(gunicorn, throttle_co
     statuses = [post_login(base, user.email) for _ in range(12)]
 
     assert statuses == [400] * 3 + [429] * 9  # THROTTLE_AUTH=3/min for the server
-    served_by = {line.split()[0] for line in access_log.read_text().splitlines() if "/login/" in line}
+    served_by = served_pids(access_log, "/login/")
     assert len(served_by) >= 2, f"the attempts must reach several worker processes (pids: {served_by})"
