@@ -161,4 +161,4 @@ def queue_depths() -> list[QueueDepth] | None:
     if not config.rabbitmq_url:
         return None
     names = topology.all_queues(config.queue_prefix, config.retry_delays_ms)
-    return [QueueDepth(name, *counts) for name, counts in queue_depths_read(config.rabbitmq_url, names)]
+    return [QueueDepth(*row) for row in queue_depths_read(config.rabbitmq_url, names)]
