@@ -19,7 +19,8 @@ from pathlib import Path
 
 # Before prometheus_client is imported anywhere (it picks its storage at import time), and in
 # the master, so every worker forked from it inherits the variable.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+_MADE_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _MADE_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="emailsystem-metrics-")
 
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
@@ -90,3 +91,9 @@ def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:  # type: ignore[no-untyped-def]
+    """Remove the metrics directory this file made (a named one is the operator's, and stays)."""
+    if _MADE_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

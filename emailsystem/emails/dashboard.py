@@ -8,8 +8,8 @@ indexes, so the page stays fast with millions of sent emails:
   lets PostgreSQL descend that index once per user and read only the window's rows, instead
   of scanning the whole table. Users are few next to emails; the plan is in README.md
   ("Observability").
-- Deliveries are reached from those emails through `delivery_unique_recipient`
-  (sent_email, recipient).
+- Deliveries are reached from those emails through the index on their `sent_email`
+  foreign key.
 
 Outcomes are grouped by the existing `status` field, so statuses added later (delivered,
 bounced, suppressed...) appear as new series without a change here.
@@ -51,7 +51,7 @@ def _emails_since(since: datetime.datetime) -> QuerySet[SentEmail]:
 
 
 def _deliveries_since(since: datetime.datetime) -> QuerySet[Delivery]:
-    """Deliveries of the emails created since `since`: their ids from the index above, then (sent_email, ...)."""
+    """Deliveries of the emails created since `since`: their ids from the index above, then the sent_email index."""
     return Delivery.objects.filter(sent_email_id__in=_emails_since(since).values("pk"))
 
 
@@ -83,7 +83,7 @@ def outcomes_per_day(*, now: datetime.datetime | None = None) -> tuple[list[date
     """Days of the last week (oldest first) and, per delivery status, the recipients in it each day.
 
     A delivery counts on the day its email was sent, with the status it has now. One query
-    per day: for a day's emails PostgreSQL probes the deliveries' (sent_email, ...) index,
+    per day: for a day's emails PostgreSQL probes the deliveries' sent_email index,
     while for a whole week's it estimates a scan of every delivery to be cheaper, and is
     wrong by 4x with a million emails (README, "Observability").
     """
@@ -161,4 +161,4 @@ def queue_depths() -> list[QueueDepth] | None:
     if not config.rabbitmq_url:
         return None
     names = topology.all_queues(config.queue_prefix, config.retry_delays_ms)
-    return [QueueDepth(name, *counts) for name, counts in queue_depths_read(config.rabbitmq_url, names)]
+    return [QueueDepth(*row) for row in queue_depths_read(config.rabbitmq_url, names)]

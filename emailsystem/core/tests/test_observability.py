@@ -1,10 +1,16 @@
 """Request ids, /metrics and its access rule, and the counters the send path feeds."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from prometheus_client import REGISTRY
 
 from emailsystem.emails.delivery.dispatcher import dispatcher
 
+ROOT = Path(__file__).resolve().parents[3]
 URL = "/api/v1/emails/sent-email/"
 UNREACHABLE = "amqp://guest:guest@127.0.0.1:1/"
 
@@ -78,3 +84,18 @@ def test_a_publish_the_broker_refuses_is_counted_as_a_queue_publish_failure(user
     assert send(user_client, ["a@example.com"]).status_code == 202
     assert dispatcher().flush()
     assert value("emailsystem_queue_publish_failures_total", publisher="dispatcher") == before + 1
+
+
+def test_in_multiprocess_mode_metrics_adds_up_every_worker_and_keeps_a_dead_workers_counts(tmp_path):
+    """What gunicorn.conf.py sets up: two 'workers' write files, a third process serves the sum."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = "from emailsystem.core import metrics; metrics.sends_accepted(recipients=3)"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", worker], env=env, cwd=ROOT, check=True, timeout=60)
+    assert len(list(tmp_path.glob("counter_*.db"))) == 2
+    scrape = "import sys; from emailsystem.core import metrics; sys.stdout.write(metrics.exposition()[0].decode())"
+    text = subprocess.run(
+        [sys.executable, "-c", scrape], env=env, cwd=ROOT, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    assert "emailsystem_emails_accepted_total 2.0" in text
+    assert "emailsystem_recipients_accepted_total 6.0" in text

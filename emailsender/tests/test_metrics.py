@@ -1,0 +1,54 @@
+"""The sender's metrics: SendGrid calls timed by their answer, outcomes counted in their series."""
+
+import pytest
+from prometheus_client import REGISTRY
+
+from emailsender import metrics
+from emailsender.clients import Response, TransportError
+
+
+def value(name, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class Answers:
+    def __init__(self, *answers):
+        self.answers = list(answers)
+
+    def send(self, payload):
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_each_sendgrid_call_is_timed_under_its_answer_and_in_flight_returns_to_zero():
+    client = metrics.TimedClient(
+        Answers(Response(202), Response(429), Response(503), Response(400), TransportError("timeout", "no answer"))
+    )
+    labels = ("2xx", "429", "5xx", "4xx", "timeout")
+    before = {label: value("emailsender_sendgrid_request_seconds_count", result=label) for label in labels}
+    for _ in range(4):
+        client.send({})
+    with pytest.raises(TransportError):
+        client.send({})
+    for label in labels:
+        assert value("emailsender_sendgrid_request_seconds_count", result=label) == before[label] + 1, label
+    assert value("emailsender_in_flight") == 0
+
+
+def test_outcomes_feed_messages_retries_and_dead_letters():
+    before = {
+        "sent": value("emailsender_messages_total", outcome="sent"),
+        "retry": value("emailsender_retries_total", reason="retry"),
+        "limited": value("emailsender_retries_total", reason="rate_limited"),
+        "poison": value("emailsender_dead_letters_total", reason="poison"),
+        "failed": value("emailsender_dead_letters_total", reason="failed"),
+    }
+    for kind in ("sent", "retry", "rate_limited", "poison", "failed", "failed"):
+        metrics.record_outcome(kind)
+    assert value("emailsender_messages_total", outcome="sent") == before["sent"] + 1
+    assert value("emailsender_retries_total", reason="retry") == before["retry"] + 1
+    assert value("emailsender_retries_total", reason="rate_limited") == before["limited"] + 1
+    assert value("emailsender_dead_letters_total", reason="poison") == before["poison"] + 1
+    assert value("emailsender_dead_letters_total", reason="failed") == before["failed"] + 2
