@@ -115,3 +115,29 @@ def test_concurrent_logins_with_an_expired_token_agree_on_one_new_token(user, se
 
     assert len(set(keys)) == 1 and keys[0] != old
     assert list(Token.objects.filter(user=user).values_list("key", flat=True)) == [keys[0]]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["0" * 40, "short", "x" * 300, "bad\x00key", "é" * 10],
+    ids=["unknown", "short", "overlong", "nul", "non-ascii"],
+)
+def test_a_token_that_matches_nothing_gets_401_not_an_error(user, key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+
+    response = client.get("/api/v1/emails/sent-email/")
+
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith("Invalid token")
+
+
+def test_the_token_authenticates_its_own_user(user):
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    response = client.get("/api/v1/emails/sent-email/")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.user == user
