@@ -36,6 +36,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEV_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	manifests/check.sh
 
 ## Benchmarks (bench/run.py): full stack on local PostgreSQL and RabbitMQ; writes bench/results/latest.*.

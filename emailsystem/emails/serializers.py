@@ -5,10 +5,20 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from emailsystem.emails.models import SUBJECT_MAX_LENGTH, Delivery, DeliveryStatus, EmailTemplate, SentEmail
+from emailsystem.core.fields import StrictCharField
+from emailsystem.emails.models import (
+    SUBJECT_MAX_LENGTH,
+    Delivery,
+    DeliveryStatus,
+    EmailStatus,
+    EmailTemplate,
+    SentEmail,
+)
 from emailsystem.emails.rendering import validate_no_line_breaks
 from emailsystem.users.models import normalize_email_address
 
@@ -17,6 +27,12 @@ SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
 
 class EmailTemplateSerializer(serializers.ModelSerializer):
     """Model validators run here too: a template that does not compile is refused with 400."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
 
     class Meta:
         model = EmailTemplate
@@ -49,6 +65,17 @@ class RecipientAddressField(serializers.CharField):
         return address
 
 
+# No line breaks or NUL in a single-line value (ECMA and Python regex alike).
+SINGLE_LINE_PATTERN = "^[^\\r\\n\\x00]*$"
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "format": "email", "maxLength": 254, "pattern": SINGLE_LINE_PATTERN},
+    }
+)
 class RecipientListField(serializers.ListField):
     """A JSON list of addresses. In an HTML form (the browsable API) a textarea of addresses
     separated by commas or new lines, since HTML has no list input."""
@@ -65,6 +92,19 @@ class RecipientListField(serializers.ListField):
                 if item
             ]
         return super().get_value(dictionary)
+
+
+@extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {}})
+class ContextField(serializers.JSONField):
+    """A JSON object (validate_context refuses anything else); documented as one."""
+
+
+@extend_schema_field({"type": "string", "maxLength": SUBJECT_MAX_LENGTH, "pattern": SINGLE_LINE_PATTERN})
+class SubjectField(StrictCharField):
+    """An ad hoc subject: one header line, so no CR, LF or NUL."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=SUBJECT_MAX_LENGTH, validators=[validate_no_line_breaks], **kwargs)
 
 
 # Templates read a few levels at most; deeper contexts only cost time to store and render.
@@ -108,23 +148,17 @@ class SentEmailCreateSerializer(serializers.Serializer):
     template = serializers.PrimaryKeyRelatedField(
         queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
     )
-    context = serializers.JSONField(
+    context = ContextField(
         required=False,
         allow_null=True,
         style={"base_template": "textarea.html", "rows": 3},
         help_text='Values for the template\'s {{ placeholders }}, a JSON object such as {"name": "Ada"}.',
     )
-    subject = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=SUBJECT_MAX_LENGTH,
-        validators=[validate_no_line_breaks],
-        help_text="Ad hoc only.",
-    )
-    body = serializers.CharField(
+    subject = SubjectField(required=False, allow_blank=True, help_text="Ad hoc only; one line.")
+    body = StrictCharField(
         required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
     )
-    html_body = serializers.CharField(
+    html_body = StrictCharField(
         required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
     )
 
@@ -198,6 +232,21 @@ class SentEmailListSerializer(serializers.ModelSerializer):
 class SentEmailSerializer(SentEmailListSerializer):
     class Meta(SentEmailListSerializer.Meta):
         fields = [*SentEmailListSerializer.Meta.fields, "body", "html_body", "context"]
+
+
+class AcceptedRecipientSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+
+
+class SendAcceptedSerializer(serializers.Serializer):
+    """The documented shape of the 202 answer (send_accepted_answer builds it)."""
+
+    message = serializers.CharField(default=SEND_ACCEPTED_MESSAGE)
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=EmailStatus.choices)
+    created = serializers.DateTimeField()
+    recipients = AcceptedRecipientSerializer(many=True)
 
 
 def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
