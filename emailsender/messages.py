@@ -165,7 +165,7 @@ def parse_work(body: bytes) -> WorkMessage:
     if len({d.id for d in deliveries}) != len(deliveries):
         raise invalid("deliveries contain a repeated id")
 
-    return WorkMessage(
+    message = WorkMessage(
         email_id=email_id,
         from_email=data["from_email"],
         reply_to=reply_to,
@@ -174,6 +174,12 @@ def parse_work(body: bytes) -> WorkMessage:
         html=html or None,
         deliveries=tuple(deliveries),
     )
+    try:
+        encode_work(message)
+    except UnicodeEncodeError:
+        # JSON's "\ud800" escape decodes to a lone surrogate, which no email can carry.
+        raise invalid("strings must be valid Unicode (a lone surrogate)") from None
+    return message
 
 
 def build_result(
