@@ -39,6 +39,14 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "subject", "body", "html_body", "created", "modified"]
         read_only_fields = ["id", "created", "modified"]
 
+    def validate_name(self, value: str) -> str:
+        # A name is one line wherever it shows (the admin's lists, the log's template_name).
+        try:
+            validate_no_line_breaks(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+        return value
+
 
 class RecipientAddressField(serializers.CharField):
     """One recipient address: a valid email without line breaks, returned lowercased."""
@@ -46,6 +54,8 @@ class RecipientAddressField(serializers.CharField):
     default_error_messages = {
         "line_break": "Email addresses must not contain line breaks or NUL characters.",
         "invalid_email": "Enter a valid email address.",
+        "non_ascii_local_part": "Only the domain may hold non-ASCII characters (anna@bücher.example); "
+        "the part before the @ must be ASCII.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -58,6 +68,8 @@ class RecipientAddressField(serializers.CharField):
         if any(char in data for char in "\r\n\0"):
             self.fail("line_break")
         address = normalize_email_address(super().to_internal_value(data))
+        if not address.rpartition("@")[0].isascii():
+            self.fail("non_ascii_local_part")
         try:
             EmailValidator()(address)
         except DjangoValidationError:
