@@ -179,6 +179,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Send emails from admin-managed templates (or ad hoc) and read back the log of what you sent.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Tags and operation ids from the path after the version: "users", "emails".
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Anyone may read the schema; it is built from the code, so it holds no secrets.
     "SERVE_AUTHENTICATION": [],

@@ -38,10 +38,11 @@ class ApiRootView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        tags=["root"],
         responses=inline_serializer(
             "ApiRoot",
             {name: serializers.URLField() for name in ("register", "login", "logout", "email-template", "sent-email")},
-        )
+        ),
     )
     def get(self, request: Request) -> Response:
         def link(name: str) -> str:
