@@ -108,7 +108,19 @@ class RecipientListField(serializers.ListField):
 
 @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {}})
 class ContextField(serializers.JSONField):
-    """A JSON object (validate_context refuses anything else); documented as one."""
+    """A JSON object (validate_context refuses anything else); documented as one.
+
+    In a form the context arrives as text that DRF decodes with json.loads, which raises
+    RecursionError (not ValueError, which DRF handles) on deep nesting.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:
+            raise serializers.ValidationError(
+                f"A context may nest objects and lists {CONTEXT_MAX_DEPTH} levels deep."
+            ) from None
 
 
 @extend_schema_field({"type": "string", "maxLength": SUBJECT_MAX_LENGTH, "pattern": SINGLE_LINE_PATTERN})

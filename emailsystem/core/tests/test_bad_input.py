@@ -212,6 +212,21 @@ def test_a_body_over_the_limit_is_413(call, write):
     assert snapshot() == before
 
 
+def test_a_context_nested_too_deeply_for_json_in_a_form_is_400(user_client):
+    template = EmailTemplateFactory()
+    before = snapshot()
+
+    response = user_client.post(
+        SENDS,
+        {"recipients": "a@example.com", "template": str(template.pk), "context": "[" * 100_000 + "]" * 100_000},
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    assert "levels deep" in response.json()["context"][0]
+    assert snapshot() == before
+
+
 # -- recipients --------------------------------------------------------------------------------
 
 
