@@ -99,10 +99,18 @@ def _compiled(source: str, *, autoescape: bool) -> Template:
     return _engine(autoescape=autoescape).from_string(source)
 
 
+def _compile(source: str, *, autoescape: bool) -> Template:
+    """`_compiled`, with blocks nested past Python's recursion limit reported as a syntax error."""
+    try:
+        return _compiled(source, autoescape=autoescape)
+    except RecursionError:
+        raise TemplateSyntaxError("blocks are nested too deeply") from None
+
+
 def validate_template_syntax(value: str) -> None:
     """Model field validator: the text must compile as a template."""
     try:
-        _compiled(value, autoescape=False)
+        _compile(value, autoescape=False)
     except TemplateSyntaxError as error:
         raise ValidationError(f"Template syntax error: {error}", code="template_syntax") from None
 
@@ -129,7 +137,7 @@ class RenderedEmail:
 
 def _render_one(source: str, context: dict[str, Any], *, autoescape: bool, field: str) -> str:
     try:
-        template = _compiled(source, autoescape=autoescape)
+        template = _compile(source, autoescape=autoescape)
     except TemplateSyntaxError as error:
         raise RenderError(f"The template's {field} cannot be rendered: {error}", field="template") from None
     try:

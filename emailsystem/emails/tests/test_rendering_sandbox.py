@@ -103,3 +103,15 @@ def test_sized_filters_still_work_within_bounds(user_client):
 
     assert response.status_code == 202
     assert SentEmail.objects.get().body == "[Ada   ][1.50][001.5]"
+
+
+@pytest.mark.parametrize("tag", ["if a", "for a in b", "with a=b"])
+def test_blocks_nested_past_the_recursion_limit_are_a_syntax_error_not_a_500(admin_client_api, tag):
+    name = tag.split()[0]
+    body = f"{{% {tag} %}}" * 3000 + f"{{% end{name} %}}" * 3000
+
+    response = admin_client_api.post(TEMPLATES, {"name": "t", "subject": "s", "body": body}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["body"] == ["Template syntax error: blocks are nested too deeply"]
+    assert not EmailTemplate.objects.exists()
