@@ -315,3 +315,34 @@ def test_a_page_size_above_the_maximum_counts_as_the_maximum(api_client):
     EmailTemplateFactory.create_batch(3)
 
     assert len(api_client.get(TEMPLATES, {"page_size": "100000"}).json()["results"]) == 3
+
+
+# -- the log's time filters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "9999-12-31T23:59:59-23:59",  # an offset PostgreSQL refuses, and past year 9999 in UTC
+        "0001-01-01T00:00:00+14:00",  # before year 1 in UTC
+        "9999-12-31",  # a date-only end_time includes the whole day: past the last datetime
+    ],
+)
+@pytest.mark.parametrize("name", ["start_time", "end_time"])
+def test_a_moment_out_of_range_is_a_400_on_its_filter(user_client, user, name, moment):
+    sent_email(user=user)
+
+    response = user_client.get(SENDS, {name: moment})
+
+    assert response.status_code == 400
+    assert response.json() == {name: ["Enter a moment between the years 2 and 9998 (in UTC)."]}
+
+
+def test_an_offset_postgresql_would_refuse_is_read_in_utc(user_client, user):
+    sent_email(user=user)
+
+    after = user_client.get(SENDS, {"start_time": "2000-01-01T00:00:00-23:00"})
+    before = user_client.get(SENDS, {"end_time": "2000-01-01T00:00:00-23:00"})
+
+    assert (after.status_code, after.json()["count"]) == (200, 1)
+    assert (before.status_code, before.json()["count"]) == (200, 0)
