@@ -22,6 +22,9 @@ from django.template import Context, Engine, Library, Node, Template, TemplateSy
 
 logger = logging.getLogger(__name__)
 
+# RFC 5322 caps a header line at 998 characters (the stored subject's column, too).
+SUBJECT_MAX_LENGTH = 998
+
 # Tags of the default library that have no business in an email: they reach outside the
 # context (debug dumps sys.modules, url reverses our routes, load pulls in more code), or
 # write as much text as a context value asks for (lorem).
@@ -174,6 +177,8 @@ def template_render(*, subject: str, body: str, html_body: str, context: dict[st
         raise RenderError("A context value puts a line break into the subject.", field="context")
     if not rendered_subject:
         raise RenderError("The rendered subject is empty.", field="context")
+    if len(rendered_subject) > SUBJECT_MAX_LENGTH:
+        raise RenderError(f"The rendered subject is longer than {SUBJECT_MAX_LENGTH} characters.", field="context")
     return RenderedEmail(
         subject=rendered_subject,
         body=_render_one(body, context, autoescape=False, field="body"),

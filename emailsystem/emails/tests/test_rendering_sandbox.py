@@ -115,3 +115,12 @@ def test_blocks_nested_past_the_recursion_limit_are_a_syntax_error_not_a_500(adm
     assert response.status_code == 400
     assert response.json()["body"] == ["Template syntax error: blocks are nested too deeply"]
     assert not EmailTemplate.objects.exists()
+
+
+def test_a_context_that_makes_the_subject_longer_than_a_header_line_is_refused(user_client, template):
+    # Stored, it would overflow the subject's column (a 500 before this was checked).
+    response = send_with(user_client, template, {"name": "x" * 2000})
+
+    assert response.status_code == 400
+    assert response.json()["context"] == ["The rendered subject is longer than 998 characters."]
+    assert not SentEmail.objects.exists()
