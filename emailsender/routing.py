@@ -107,9 +107,9 @@ def plan(
     return [_dead_letter(outcome, body, headers, settings, message_id), *_result(outcome, settings, message_id)]
 
 
-# Past the last attempt every count means the same, and the count is published again (plus
-# one) in the x-attempt header, which AMQP caps at a signed 64-bit integer.
-ATTEMPT_MAX = 1_000_000
+# Past the last attempt every count means the same. The count travels on (plus one) in the
+# x-attempt header and in results, and the web side stores it in a small integer (<= 32767).
+ATTEMPT_MAX = 10_000
 
 
 def attempt_from_headers(headers: dict[str, Any] | None) -> int:

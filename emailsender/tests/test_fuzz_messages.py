@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +22,17 @@ from pika import data as amqp_data
 
 from emailsender import routing, topology
 from emailsender.clients import Response
-from emailsender.handler import OutcomeKind, handle
-from emailsender.messages import InvalidMessage, WorkMessage, encode_work, parse_work
+from emailsender.handler import REASON_MAX_CHARS, OutcomeKind, error_text, handle
+from emailsender.messages import (
+    InvalidMessage,
+    ResultMessage,
+    WorkMessage,
+    build_result,
+    encode_result,
+    encode_work,
+    parse_result,
+    parse_work,
+)
 from emailsender.settings import Settings
 from emailsender.tests.support import wait_for, work_message
 
@@ -112,6 +121,34 @@ def test_parse_work_returns_a_message_or_raises_invalid_message(body):
     assert parse_work(encode_work(message)) == message  # what it accepts, it can pass on
 
 
+@st.composite
+def near_valid_results(draw: Any) -> bytes:
+    """A valid result message (what the events process reads) with some fields spoiled."""
+    result = build_result(email_id=1, delivery_ids=[2, 3], outcome="sent", attempt=1, status_code=202)
+    for key in draw(st.lists(st.sampled_from(sorted(result)), max_size=3, unique=True)):
+        result[key] = draw(json_values)
+    return encode_result(result)
+
+
+@FUZZ
+@given(body=st.binary(max_size=200) | near_valid_results())
+def test_parse_result_returns_a_storable_result_or_raises_invalid_message(body):
+    # The events process applies what parses to PostgreSQL; a value it cannot store would fail
+    # the batch on every redelivery (the old requeue loop), so parsing must rule it out.
+    try:
+        result = parse_result(body)
+    except InvalidMessage as exc:
+        assert exc.reason
+        return
+    assert isinstance(result, ResultMessage)
+    assert all(0 < value < 2**63 for value in (result.email_id, *result.deliveries))
+    assert 0 <= result.attempt <= 32767
+    assert result.status_code is None or 100 <= result.status_code <= 599
+    assert result.at.utcoffset() == timedelta(0)
+    assert "\x00" not in result.reason
+    result.reason.encode("utf-8")
+
+
 @FUZZ
 @given(headers=header_tables)
 def test_any_attempt_header_reads_as_a_publishable_count(headers):
@@ -143,6 +180,17 @@ def test_any_message_is_sent_or_dead_lettered_with_a_reason_never_retried_for_it
             amqp_data.encode_table([], publish.headers)
 
 
+@FUZZ
+@given(body=st.binary(max_size=600) | st.text(max_size=600).map(str.encode))
+def test_a_sendgrid_error_body_becomes_a_short_printable_reason(body):
+    # The reason travels in a header and is stored per recipient: a proxy's page with NUL or
+    # control characters in it must not make the result unstorable.
+    reason = error_text(body)
+
+    assert len(reason) <= REASON_MAX_CHARS
+    assert reason.isprintable()
+
+
 # -- regressions found by the properties above ---------------------------------------------------
 
 
@@ -155,6 +203,27 @@ def test_an_absurd_attempt_header_neither_raises_nor_overflows_the_dead_letter(v
 
     assert outcome.kind is OutcomeKind.POISON
     assert_dead_lettered_once_with_reason(outcome, b"not json", headers)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"attempt": 2**40}, {"attempt": -1}, {"email_id": 2**64}, {"deliveries": [2**63]}, {"status_code": 10**6}],
+)
+def test_a_result_postgresql_could_not_store_is_unreadable(changes):
+    result = build_result(email_id=1, delivery_ids=[2], outcome="sent", attempt=1, status_code=202)
+
+    with pytest.raises(InvalidMessage, match="out of range"):
+        parse_result(encode_result({**result, **changes}))
+
+
+def test_a_results_time_and_reason_are_made_storable():
+    result = build_result(email_id=1, delivery_ids=[2], outcome="failed", attempt=1, reason="bad\x00 \ud800 gateway")
+    result["at"] = "2026-11-22T10:00:00-23:00"
+
+    parsed = parse_result(json.dumps(result).encode())
+
+    assert parsed.at == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert parsed.reason == "bad ? gateway"
 
 
 def test_a_lone_surrogate_is_an_invalid_message_not_a_send():
