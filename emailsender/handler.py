@@ -137,7 +137,8 @@ def error_text(body: bytes) -> str:
                     message = f"{message} ({error['field']})"
                 parts.append(message)
         text = "; ".join(p for p in parts if p) or text
-    text = " ".join(text.split())
+    # One line of printable text: a proxy's error page may carry control characters or NUL.
+    text = " ".join("".join(char if char.isprintable() else " " for char in text).split())
     return text[: REASON_MAX_CHARS - 3] + "..." if len(text) > REASON_MAX_CHARS else text
 
 

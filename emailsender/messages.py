@@ -89,8 +89,14 @@ def _dumps(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# The web side stores ids as 64-bit integers and attempts as 16-bit ones; a result outside
+# those ranges would fail to apply on every redelivery, so it is refused as unreadable.
+_MAX_ID = 2**63 - 1
+_MAX_RESULT_ATTEMPT = 32767
+
+
 def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ID
 
 
 def _valid_address(value: Any) -> bool:
@@ -165,7 +171,7 @@ def parse_work(body: bytes) -> WorkMessage:
     if len({d.id for d in deliveries}) != len(deliveries):
         raise invalid("deliveries contain a repeated id")
 
-    return WorkMessage(
+    message = WorkMessage(
         email_id=email_id,
         from_email=data["from_email"],
         reply_to=reply_to,
@@ -174,6 +180,12 @@ def parse_work(body: bytes) -> WorkMessage:
         html=html or None,
         deliveries=tuple(deliveries),
     )
+    try:
+        encode_work(message)
+    except UnicodeEncodeError:
+        # JSON's "\ud800" escape decodes to a lone surrogate, which no email can carry.
+        raise invalid("strings must be valid Unicode (a lone surrogate)") from None
+    return message
 
 
 def build_result(
@@ -222,21 +234,31 @@ def parse_result(body: bytes) -> ResultMessage:
         or not all(_is_id(d) for d in deliveries)
         or data.get("outcome") not in RESULT_OUTCOMES
         or not isinstance(data.get("attempt"), int)
+        or not 0 <= data["attempt"] <= _MAX_RESULT_ATTEMPT
         or not isinstance(data.get("reason"), str)
-        or not (status_code is None or isinstance(status_code, int))
+        or not (status_code is None or (isinstance(status_code, int) and 100 <= status_code <= 599))
         or not isinstance(data.get("at"), str)
     ):
-        raise InvalidMessage("result fields are missing or of the wrong type")
+        raise InvalidMessage("result fields are missing, of the wrong type or out of range")
     try:
         at = datetime.fromisoformat(data["at"])
-    except ValueError:
-        raise InvalidMessage("result 'at' is not an ISO 8601 timestamp") from None
+        if at.tzinfo is None:
+            raise ValueError("no UTC offset")
+        at = at.astimezone(UTC)  # PostgreSQL refuses offsets beyond ±15:59 that Python parses
+    except (ValueError, OverflowError):
+        raise InvalidMessage("result 'at' is not an ISO 8601 timestamp with an offset") from None
     return ResultMessage(
         email_id=data["email_id"],
         deliveries=tuple(deliveries),
         outcome=data["outcome"],
         attempt=data["attempt"],
-        reason=data["reason"],
+        reason=_storable_text(data["reason"]),
         status_code=status_code,
         at=at,
     )
+
+
+def _storable_text(text: str) -> str:
+    """`text` as PostgreSQL can store it: no NUL, no lone surrogate (a reason is never refused
+    for its characters, or the outcome it carries would be lost)."""
+    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")

@@ -118,14 +118,24 @@ def plan(
     ]
 
 
+# Past the last attempt every count means the same. The count travels on (plus one) in the
+# x-attempt header and in results, and the web side stores it in a small integer (<= 32767).
+ATTEMPT_MAX = 10_000
+
+
 def attempt_from_headers(headers: dict[str, Any] | None) -> int:
-    """The x-attempt header as a non-negative int; absent or garbage counts as 0."""
+    """The x-attempt header as an int in [0, ATTEMPT_MAX]; absent or garbage counts as 0.
+
+    Whatever a publisher put there (infinity, 2**63 - 1, a string of digits) must neither
+    raise nor come back as a count too large to publish, or the message would crash the
+    sender on every redelivery.
+    """
     value = (headers or {}).get(topology.ATTEMPT_HEADER, 0)
     if isinstance(value, bytes):
         value = value.decode("ascii", errors="replace")
     try:
-        return max(int(value), 0)
-    except (TypeError, ValueError):
+        return min(max(int(value), 0), ATTEMPT_MAX)
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 

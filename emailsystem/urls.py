@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from emailsystem.core import views as core_views
 from emailsystem.emails.admin_dashboard import dashboard_view
@@ -13,8 +14,13 @@ urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", core_views.ApiRootView.as_view(), name="api-root"),
     path("api/v1/users/", include("emailsystem.users.urls")),
     path("api/v1/emails/", include("emailsystem.emails.urls")),
     path("api/v1/webhooks/", include("emailsystem.emails.webhooks.urls")),
 ]
+
+# JSON, not Django's HTML page, for a URL under /api/ that matches no route (a non-numeric id).
+handler404 = "emailsystem.core.views.not_found"

@@ -1,5 +1,8 @@
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,11 +25,25 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 
 
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 for a URL no route matches: JSON under /api/ (as every API error), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
 class ApiRootView(APIView):
     """The email service API. Log in (top right) to send; templates are public to read."""
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        tags=["root"],
+        responses=inline_serializer(
+            "ApiRoot",
+            {name: serializers.URLField() for name in ("register", "login", "logout", "email-template", "sent-email")},
+        ),
+    )
     def get(self, request: Request) -> Response:
         def link(name: str) -> str:
             return reverse(name, request=request)

@@ -56,7 +56,9 @@ class DateOrDateTimeField(forms.Field):
         try:
             # Date first: on Python 3.11+ parse_datetime also accepts a bare date, as midnight.
             if _DATE_ONLY.match(text) and (day := parse_date(text)) is not None:
-                return datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC), True
+                return _in_utc_within_range(
+                    datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
+                ), True
             moment = parse_datetime(text)
         except ValueError:  # well formed but impossible, e.g. 2026-02-30
             moment = None
@@ -66,7 +68,25 @@ class DateOrDateTimeField(forms.Field):
             )
         if timezone.is_naive(moment):
             moment = moment.replace(tzinfo=datetime.UTC)
-        return moment, False
+        return _in_utc_within_range(moment), False
+
+
+# Years a moment may fall in once in UTC: one day of margin on each side of Python's range,
+# so that neither the UTC conversion nor a date-only end_time's "+ 1 day" can overflow.
+_FIRST_YEAR, _LAST_YEAR = 2, 9998
+
+
+def _in_utc_within_range(moment: datetime.datetime) -> datetime.datetime:
+    """The moment in UTC (PostgreSQL refuses offsets beyond ±15:59, Python allows ±23:59)."""
+    try:
+        moment = moment.astimezone(datetime.UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not _FIRST_YEAR <= moment.year <= _LAST_YEAR:
+        raise forms.ValidationError(
+            f"Enter a moment between the years {_FIRST_YEAR} and {_LAST_YEAR} (in UTC).", code="out_of_range"
+        )
+    return moment
 
 
 class EmailAddressListFilter(django_filters.Filter):

@@ -2,10 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from emailsystem.emails.rendering import validate_no_line_breaks, validate_template_syntax
-
-# RFC 5322 caps a header line at 998 characters.
-SUBJECT_MAX_LENGTH = 998
+from emailsystem.emails.rendering import SUBJECT_MAX_LENGTH, validate_no_line_breaks, validate_template_syntax
 
 
 class EmailTemplate(models.Model):

@@ -5,15 +5,19 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
+from emailsystem.core.fields import StrictCharField
 from emailsystem.core.plain_sql import instance_get
 from emailsystem.emails.models import (
     SUBJECT_MAX_LENGTH,
     Delivery,
     DeliveryEvent,
     DeliveryStatus,
+    EmailStatus,
     EmailTemplate,
     SentEmail,
     Suppression,
@@ -27,10 +31,24 @@ SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
 class EmailTemplateSerializer(serializers.ModelSerializer):
     """Model validators run here too: a template that does not compile is refused with 400."""
 
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
     class Meta:
         model = EmailTemplate
         fields = ["id", "name", "subject", "body", "html_body", "created", "modified"]
         read_only_fields = ["id", "created", "modified"]
+
+    def validate_name(self, value: str) -> str:
+        # A name is one line wherever it shows (the admin's lists, the log's template_name).
+        try:
+            validate_no_line_breaks(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+        return value
 
 
 class RecipientAddressField(serializers.CharField):
@@ -39,6 +57,8 @@ class RecipientAddressField(serializers.CharField):
     default_error_messages = {
         "line_break": "Email addresses must not contain line breaks or NUL characters.",
         "invalid_email": "Enter a valid email address.",
+        "non_ascii_local_part": "Only the domain may hold non-ASCII characters (anna@bücher.example); "
+        "the part before the @ must be ASCII.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -51,6 +71,8 @@ class RecipientAddressField(serializers.CharField):
         if any(char in data for char in "\r\n\0"):
             self.fail("line_break")
         address = normalize_email_address(super().to_internal_value(data))
+        if not address.rpartition("@")[0].isascii():
+            self.fail("non_ascii_local_part")
         try:
             EmailValidator()(address)
         except DjangoValidationError:
@@ -58,6 +80,17 @@ class RecipientAddressField(serializers.CharField):
         return address
 
 
+# No line breaks or NUL in a single-line value (ECMA and Python regex alike).
+SINGLE_LINE_PATTERN = "^[^\\r\\n\\x00]*$"
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "format": "email", "maxLength": 254, "pattern": SINGLE_LINE_PATTERN},
+    }
+)
 class RecipientListField(serializers.ListField):
     """A JSON list of addresses. In an HTML form (the browsable API) a textarea of addresses
     separated by commas or new lines, since HTML has no list input."""
@@ -74,6 +107,31 @@ class RecipientListField(serializers.ListField):
                 if item
             ]
         return super().get_value(dictionary)
+
+
+@extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {}})
+class ContextField(serializers.JSONField):
+    """A JSON object (validate_context refuses anything else); documented as one.
+
+    In a form the context arrives as text that DRF decodes with json.loads, which raises
+    RecursionError (not ValueError, which DRF handles) on deep nesting.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:
+            raise serializers.ValidationError(
+                f"A context may nest objects and lists {CONTEXT_MAX_DEPTH} levels deep."
+            ) from None
+
+
+@extend_schema_field({"type": "string", "maxLength": SUBJECT_MAX_LENGTH, "pattern": SINGLE_LINE_PATTERN})
+class SubjectField(StrictCharField):
+    """An ad hoc subject: one header line, so no CR, LF or NUL."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=SUBJECT_MAX_LENGTH, validators=[validate_no_line_breaks], **kwargs)
 
 
 # Templates read a few levels at most; deeper contexts only cost time to store and render.
@@ -136,23 +194,17 @@ class SentEmailCreateSerializer(serializers.Serializer):
     template = TemplateField(
         queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
     )
-    context = serializers.JSONField(
+    context = ContextField(
         required=False,
         allow_null=True,
         style={"base_template": "textarea.html", "rows": 3},
         help_text='Values for the template\'s {{ placeholders }}, a JSON object such as {"name": "Ada"}.',
     )
-    subject = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=SUBJECT_MAX_LENGTH,
-        validators=[validate_no_line_breaks],
-        help_text="Ad hoc only.",
-    )
-    body = serializers.CharField(
+    subject = SubjectField(required=False, allow_blank=True, help_text="Ad hoc only; one line.")
+    body = StrictCharField(
         required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
     )
-    html_body = serializers.CharField(
+    html_body = StrictCharField(
         required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
     )
 
@@ -245,6 +297,21 @@ class SentEmailSerializer(SentEmailListSerializer):
         fields = [*SentEmailListSerializer.Meta.fields, "body", "html_body", "context"]
 
 
+class AcceptedRecipientSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+
+
+class SendAcceptedSerializer(serializers.Serializer):
+    """The documented shape of the 202 answer (send_accepted_answer builds it)."""
+
+    message = serializers.CharField(default=SEND_ACCEPTED_MESSAGE)
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=EmailStatus.choices)
+    created = serializers.DateTimeField()
+    recipients = AcceptedRecipientSerializer(many=True)
+
+
 def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
     """The 202 answer to a send (also what an Idempotency-Key replay returns)."""
     return {
@@ -289,7 +356,8 @@ def sent_email_log_page(rows: list[dict[str, Any]], deliveries: dict[int, list[d
 
 class SuppressionSerializer(serializers.ModelSerializer):
     email = serializers.CharField(source="recipient.email", read_only=True)
-    email_id = serializers.IntegerField(source="delivery.sent_email_id", read_only=True, default=None)
+    # The email whose event added the entry; null when that email was deleted (or an admin added it).
+    email_id = serializers.IntegerField(source="delivery.sent_email_id", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = Suppression

@@ -3,13 +3,17 @@ import json
 import logging
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from emailsystem.core import metrics
-from emailsystem.emails.filters import SentEmailFilter
+from emailsystem.core.schema import error_responses
+from emailsystem.emails.filters import RECIPIENT_ONLY_STATUSES, SentEmailFilter
+from emailsystem.emails.models import EmailStatus, SentEmail, Suppression
 from emailsystem.emails.permissions import IsAdminOrReadOnly
 from emailsystem.emails.selectors import (
     deliveries_by_email,
@@ -20,6 +24,7 @@ from emailsystem.emails.selectors import (
 )
 from emailsystem.emails.serializers import (
     EmailTemplateSerializer,
+    SendAcceptedSerializer,
     SentEmailCreateSerializer,
     SentEmailListSerializer,
     SentEmailSerializer,
@@ -31,7 +36,33 @@ from emailsystem.emails.services import idempotent_send, sent_email_create, supp
 
 logger = logging.getLogger(__name__)
 
+# Route any id to the view, so that a malformed one is answered like any other request:
+# 401 or 403 before anything else, then a JSON 404 (DRF's default refuses "." in the URL).
+ANY_ID = "[^/]+"
 
+_ADMIN_WRITE_ERRORS = error_responses(401, 403, 404, 413)
+_BODY_ERRORS = error_responses(400, 415)
+_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The id; any other value is 404.")
+# Reads need no login (a token, if sent, must be valid: an unknown one is 401).
+_ANYONE = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        auth=_ANYONE, responses={200: EmailTemplateSerializer(many=True), **error_responses(400, 401, 404)}
+    ),
+    retrieve=extend_schema(
+        auth=_ANYONE, parameters=[_ID], responses={200: EmailTemplateSerializer, **error_responses(401, 404)}
+    ),
+    create=extend_schema(responses={201: EmailTemplateSerializer, **_BODY_ERRORS, **_ADMIN_WRITE_ERRORS}),
+    update=extend_schema(
+        parameters=[_ID], responses={200: EmailTemplateSerializer, **_BODY_ERRORS, **_ADMIN_WRITE_ERRORS}
+    ),
+    partial_update=extend_schema(
+        parameters=[_ID], responses={200: EmailTemplateSerializer, **_BODY_ERRORS, **_ADMIN_WRITE_ERRORS}
+    ),
+    destroy=extend_schema(parameters=[_ID], responses={204: None, **_ADMIN_WRITE_ERRORS}),
+)
 class EmailTemplateViewSet(viewsets.ModelViewSet):
     """Email templates. Anyone may read them; only admins create, change or delete them.
 
@@ -42,6 +73,7 @@ class EmailTemplateViewSet(viewsets.ModelViewSet):
     queryset = email_template_list()
     serializer_class = EmailTemplateSerializer
     permission_classes = [IsAdminOrReadOnly]
+    lookup_value_regex = ANY_ID
 
 
 def request_fingerprint(data: Any) -> str:
@@ -52,6 +84,48 @@ def request_fingerprint(data: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Makes a retry safe: the same key with the same body within 24 hours returns the first "
+    "answer and sends nothing; with a different body it is 409. 1 to 255 printable characters.",
+)
+
+
+_ISO_MOMENT = "An ISO 8601 date (2026-11-22) or datetime (2026-11-22T09:30:00Z); without an offset it is UTC."
+LOG_FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "recipient",
+        {"type": "array", "items": {"type": "string", "maxLength": 254}},
+        explode=True,
+        style="form",
+        description="Emails sent to any of these addresses (repeat the parameter: ?recipient=a&recipient=b).",
+    ),
+    OpenApiParameter(
+        "status",
+        {"type": "string", "enum": [*EmailStatus.values, *(value for value, _ in RECIPIENT_ONLY_STATUSES), ""]},
+        description="The email's status, or a status only recipients have (the emails with at least one "
+        "recipient in it); empty means any (the browsable API's filter form sends it empty).",
+    ),
+    OpenApiParameter("start_time", OpenApiTypes.STR, description=f"Sent at or after. {_ISO_MOMENT}"),
+    OpenApiParameter(
+        "end_time", OpenApiTypes.STR, description=f"Sent at or before. {_ISO_MOMENT} A date includes that whole day."
+    ),
+]
+
+
+@extend_schema_view(
+    create=extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={202: SendAcceptedSerializer, **error_responses(400, 401, 403, 409, 413, 415, 429)},
+    ),
+    list=extend_schema(
+        parameters=LOG_FILTER_PARAMETERS,
+        responses={200: SentEmailListSerializer(many=True), **error_responses(400, 401, 403, 404)},
+    ),
+    retrieve=extend_schema(parameters=[_ID], responses={200: SentEmailSerializer, **error_responses(401, 403, 404)}),
+)
 class SentEmailViewSet(
     mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -65,8 +139,11 @@ class SentEmailViewSet(
     """
 
     filterset_class = SentEmailFilter
+    lookup_value_regex = ANY_ID
 
     def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return SentEmail.objects.none()
         return sent_email_list(user=self.request.user, with_events=self.action == "retrieve")
 
     def get_serializer_class(self) -> type[BaseSerializer]:
@@ -99,6 +176,10 @@ class SentEmailViewSet(
         return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: SuppressionSerializer(many=True), **error_responses(400, 401, 403, 404)}),
+    destroy=extend_schema(parameters=[_ID], responses={204: None, **error_responses(401, 403, 404)}),
+)
 class SuppressionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Addresses your sends skip: they hard-bounced, reported spam or unsubscribed (yours only).
 
@@ -107,8 +188,11 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
     """
 
     serializer_class = SuppressionSerializer
+    lookup_value_regex = ANY_ID
 
     def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return Suppression.objects.none()
         return suppression_list(user=self.request.user)
 
     def perform_destroy(self, instance: Any) -> None:

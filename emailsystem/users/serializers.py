@@ -6,15 +6,16 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from emailsystem.core.fields import StrictCharField, StrictEmailField
 from emailsystem.users.models import User, normalize_email_address
 
 LOGIN_FAILED = "Unable to log in with the provided credentials."
 
 
 class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
-    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    email = StrictEmailField(max_length=254)
+    username = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    password = StrictCharField(write_only=True, max_length=128, style={"input_type": "password"})
 
     def validate_email(self, value: str) -> str:
         value = normalize_email_address(value)
@@ -39,9 +40,9 @@ class RegisterSerializer(serializers.Serializer):
 class LoginSerializer(serializers.Serializer):
     """{"username": <email or username>, "password"}; "email" is accepted in place of "username"."""
 
-    username = serializers.CharField(required=False, max_length=254, help_text="Your email address (or username).")
-    email = serializers.CharField(required=False, max_length=254, write_only=True)
-    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    username = StrictCharField(required=False, max_length=254, help_text="Your email address (or username).")
+    email = StrictCharField(required=False, max_length=254, write_only=True)
+    password = StrictCharField(write_only=True, max_length=128, style={"input_type": "password"})
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         identifier = attrs.get("username") or attrs.get("email")

@@ -1,11 +1,13 @@
 from django.contrib.auth import logout
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from emailsystem.core.schema import error_responses
 from emailsystem.users.serializers import LoginSerializer, RegisterSerializer
 from emailsystem.users.services import token_get_or_create, token_revoke, user_create
 from emailsystem.users.throttles import AuthRateThrottle
@@ -21,6 +23,15 @@ class RegisterView(APIView):
     throttle_classes = [AuthRateThrottle]
     serializer_class = RegisterSerializer
 
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={
+            201: inline_serializer(
+                "Registered", {"email": serializers.EmailField(), "username": serializers.CharField()}
+            ),
+            **error_responses(400, 403, 413, 415, 429),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -37,6 +48,13 @@ class LoginView(APIView):
     throttle_classes = [AuthRateThrottle]
     serializer_class = LoginSerializer
 
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: inline_serializer("LoggedIn", {"email": serializers.EmailField(), "token": serializers.CharField()}),
+            **error_responses(400, 403, 413, 415, 429),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = LoginSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -50,6 +68,10 @@ class LogoutView(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        request=None,
+        responses={200: inline_serializer("LoggedOut", {}), **error_responses(401, 403, 413)},
+    )
     def post(self, request: Request) -> Response:
         token_revoke(user=request.user)
         logout(request._request)

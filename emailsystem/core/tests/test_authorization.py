@@ -153,6 +153,11 @@ ROWS = [
     # SendGrid's Event Webhook: no credentials count, only the signature (none here, so 403).
     Row("webhooks:sendgrid", "post", fixed("/api/v1/webhooks/sendgrid/"), everyone(403), a_send),
     *[Row("webhooks:sendgrid", m, fixed("/api/v1/webhooks/sendgrid/"), everyone(405)) for m in METHODS if m != "post"],
+    # The OpenAPI schema and Swagger UI: public documents that read no credentials at all.
+    Row("schema", "get", fixed("/api/schema/"), everyone(200)),
+    *[Row("schema", m, fixed("/api/schema/"), everyone(405)) for m in METHODS if m != "get"],
+    Row("swagger-ui", "get", fixed("/api/docs/"), everyone(200)),
+    *[Row("swagger-ui", m, fixed("/api/docs/"), everyone(405)) for m in METHODS if m != "get"],
     Row("healthz", "get", fixed("/healthz"), everyone(200)),
     Row("readyz", "get", fixed("/readyz"), everyone(200)),
     Row("api-root", "get", fixed("/api/v1/"), PUBLIC_READ),

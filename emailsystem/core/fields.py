@@ -1,0 +1,25 @@
+"""Serializer fields shared by the apps."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that takes a string only.
+
+    DRF's CharField turns a JSON number into its text (`"password": 12345678` becomes
+    "12345678"); the API's schema says these fields are strings, and a client sending a
+    number has a bug worth hearing about. Form data is always text, so forms are unaffected.
+    """
+
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(StrictCharField, serializers.EmailField):
+    """An email address given as a string."""

@@ -1,0 +1,242 @@
+"""Schema fuzzing: the real app, fed requests generated from its own OpenAPI schema (/api/schema/).
+
+Every operation is called with data that fits the schema and with data that does not,
+anonymously, as a normal user and (templates) as an admin, through the whole WSGI stack
+against the test PostgreSQL database. Each answer must:
+- never be a 5xx;
+- have a status code, content type and body the schema documents for that operation;
+- refuse what the schema calls invalid with a 4xx (schemathesis' negative_data_rejection);
+- anonymously, refuse every write (other than register and login) with 401 or 403 and change
+  nothing in the database.
+
+Bounded: derandomized (the same examples every run; any edit to `fuzz` reshuffles them), a
+dozen examples per operation and mode, about 25 s in all. The last tests send by hand the
+requests random data rarely gets right (a login, a replay, the quota) through the same checks.
+"""
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from emailsystem.emails.models import (
+    EmailTemplate,
+    IdempotencyRecord,
+    OutboxMessage,
+    SentEmail,
+    Suppression,
+    SuppressionReason,
+)
+from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
+from emailsystem.users.models import User
+from emailsystem.users.tests.factories import DEFAULT_PASSWORD
+from emailsystem.users.throttles import AuthRateThrottle
+
+# Examples per operation and generation mode: small enough for the suite, enough to reach
+# each field's edge cases (hypothesis starts from the simplest values and empty/odd strings).
+MAX_EXAMPLES = 12
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Writes an anonymous client is meant to make.
+ANONYMOUS_WRITES = frozenset({"POST /api/v1/users/register/", "POST /api/v1/users/login/"})
+
+
+@functools.cache
+def api_schema() -> Any:
+    """The schema as /api/schema/ publishes it, bound to the WSGI app the cases are sent to."""
+    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler())
+
+
+def fuzz_targets(*, exclude: frozenset[str] = frozenset()) -> list[tuple[str, GenerationMode]]:
+    """(operation label, mode) pairs; negative data only where the operation takes some input."""
+    targets = []
+    for result in api_schema().get_all_operations():
+        operation = result.ok()
+        if operation.label in exclude:
+            continue
+        targets.append((operation.label, GenerationMode.POSITIVE))
+        # The Authorization header and session cookie come from the security schemes; an
+        # operation with no other input has nothing to make invalid.
+        headers = [header for header in operation.headers if header.name != "Authorization"]
+        if any(len(group) for group in (operation.path_parameters, operation.query, operation.body, headers)):
+            targets.append((operation.label, GenerationMode.NEGATIVE))
+    return targets
+
+
+@pytest.fixture
+def wsgi_requests_in_test_transaction() -> Iterator[None]:
+    """Keep each request on the test's connection and transaction, as Django's test client does.
+
+    The WSGI handler would otherwise close the connection at the end of each request (the
+    request_finished signal), ending the test's transaction.
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def unthrottled(monkeypatch) -> None:
+    """Register and login are throttled per IP; the fuzzer is one IP making hundreds of calls."""
+    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"auth": "100000/min"})
+
+
+def database_counts() -> dict[str, int]:
+    models = (User, EmailTemplate, SentEmail, OutboxMessage, IdempotencyRecord, Token, Suppression)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def fuzz(
+    label: str,
+    mode: GenerationMode,
+    headers: dict[str, str],
+    *,
+    ids: dict[str, int],
+    on_response: Callable | None = None,
+) -> None:
+    """Send MAX_EXAMPLES generated cases to the operation and validate every answer.
+
+    With data that fits the schema, an `{id}` in the path is one that exists (from `ids`, by
+    path prefix), so the operation's own code runs rather than a 404; invalid data invents ids.
+    """
+    method, path = label.split(" ", 1)
+    operation = api_schema()[path][method]
+    path_parameters = None
+    if mode is GenerationMode.POSITIVE and "{id}" in path:
+        path_parameters = {"id": next(pk for prefix, pk in ids.items() if path.startswith(prefix))}
+
+    @hypothesis_settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
+    def run(case: Any) -> None:
+        response = case.call(headers=headers)
+        case.validate_response(response, checks=CHECKS, headers=headers)
+        if on_response is not None:
+            on_response(case, response)
+
+    run()
+
+
+@pytest.fixture
+def ids(user) -> dict[str, int]:
+    """Existing objects for the `{id}` operations: a template, an email the user sent, and an
+    address on the user's suppression list."""
+    email = sent_email(user=user)
+    suppression = Suppression.objects.create(
+        user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
+    )
+    return {
+        "/api/v1/emails/email-template/": EmailTemplateFactory().pk,
+        "/api/v1/emails/sent-email/": email.pk,
+        "/api/v1/emails/suppressions/": suppression.pk,
+    }
+
+
+def token_header(user: User) -> dict[str, str]:
+    token, _ = Token.objects.get_or_create(user=user)
+    return {"Authorization": f"Token {token.key}"}
+
+
+pytestmark = pytest.mark.usefixtures("wsgi_requests_in_test_transaction", "unthrottled")
+
+
+@pytest.mark.parametrize(("label", "mode"), fuzz_targets())
+def test_anonymous_requests_conform_and_never_write(label, mode, ids):
+    before = database_counts()
+
+    def refused(case: Any, response: Any) -> None:
+        if label in ANONYMOUS_WRITES or case.method.upper() not in WRITE_METHODS:
+            return
+        assert response.status_code in (401, 403), f"anonymous {label} answered {response.status_code}"
+        assert database_counts() == before, f"anonymous {label} changed the database"
+
+    fuzz(label, mode, headers={}, ids=ids, on_response=refused)
+
+
+@pytest.mark.parametrize(("label", "mode"), fuzz_targets(exclude=frozenset(ANONYMOUS_WRITES)))
+def test_a_logged_in_users_requests_conform(label, mode, user, ids):
+    fuzz(label, mode, headers=token_header(user), ids=ids)
+
+
+@pytest.mark.parametrize(("label", "mode"), [target for target in fuzz_targets() if "/email-template/" in target[0]])
+def test_an_admins_template_requests_conform(label, mode, admin, ids):
+    """Admins are the only ones whose template writes get past the permission check."""
+    fuzz(label, mode, headers=token_header(admin), ids=ids)
+
+
+def call_and_validate(label: str, **case: Any) -> Any:
+    """One hand-written request, validated against the schema like the generated ones."""
+    method, path = label.split(" ", 1)
+    explicit = api_schema()[path][method].Case(media_type="application/json" if "body" in case else None, **case)
+    response = explicit.call()
+    explicit.validate_response(
+        response,
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
+    return response
+
+
+def test_answers_the_fuzzer_rarely_reaches_match_the_schema(user, admin, settings):
+    """Login, both kinds of send, a replay, a conflict, the quota, a logout and a throttle."""
+    template = EmailTemplateFactory()
+    login = call_and_validate("POST /api/v1/users/login/", body={"username": user.email, "password": DEFAULT_PASSWORD})
+    assert login.status_code == 200
+    auth = {"Authorization": f"Token {login.json()['token']}"}
+    send = "POST /api/v1/emails/sent-email/"
+    templated = {"recipients": ["a@example.com"], "template": template.pk, "context": {"name": "Ada"}}
+
+    assert call_and_validate(send, body=templated, headers=auth).status_code == 202
+    keyed = {**auth, "Idempotency-Key": "k-1"}
+    ad_hoc = {"recipients": ["b@example.com"], "subject": "s", "body": "b"}
+    assert call_and_validate(send, body=ad_hoc, headers=keyed).status_code == 202
+    assert call_and_validate(send, body=ad_hoc, headers=keyed).status_code == 202  # the replay
+    assert call_and_validate(send, body={**ad_hoc, "body": "other"}, headers=keyed).status_code == 409
+    user.daily_quota = 2
+    user.save()
+    assert call_and_validate(send, body=ad_hoc, headers=auth).status_code == 429
+    email_id = SentEmail.objects.filter(sender=user).values_list("pk", flat=True).first()
+    read = call_and_validate("GET /api/v1/emails/sent-email/{id}/", path_parameters={"id": email_id}, headers=auth)
+    assert read.status_code == 200
+    assert call_and_validate("POST /api/v1/users/logout/", headers=auth).status_code == 200
+    assert call_and_validate("GET /api/v1/emails/sent-email/", headers=auth).status_code == 401
+
+
+@pytest.mark.usefixtures("db")
+def test_a_throttled_login_matches_the_schema(monkeypatch):
+    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"auth": "1/min"})
+    wrong = {"username": "nobody@example.com", "password": "wrong-password"}
+
+    assert call_and_validate("POST /api/v1/users/login/", body=wrong).status_code == 400
+    assert call_and_validate("POST /api/v1/users/login/", body=wrong).status_code == 429

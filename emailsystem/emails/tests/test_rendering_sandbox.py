@@ -1,0 +1,126 @@
+"""Templates render in a sandbox: nothing but the JSON context in reach, and bounded work.
+
+Admins write templates, but any user chooses the context, so a context must not be able to
+make a render reach the server's state or run without end.
+"""
+
+import pytest
+from django.conf import settings
+
+from emailsystem.emails.models import EmailTemplate, SentEmail
+from emailsystem.emails.rendering import RENDER_MAX_LOOP_ITERATIONS
+from emailsystem.emails.tests.factories import EmailTemplateFactory
+
+SENDS = "/api/v1/emails/sent-email/"
+TEMPLATES = "/api/v1/emails/email-template/"
+pytestmark = pytest.mark.django_db
+
+
+def send_with(client, template, context):
+    return client.post(
+        SENDS, {"recipients": ["a@example.com"], "template": template.pk, "context": context}, format="json"
+    )
+
+
+def test_settings_request_user_and_orm_are_out_of_reach(user_client, user):
+    body = (
+        "[{{ settings.SECRET_KEY }}][{{ request.user }}][{{ user.password }}][{{ csrf_token }}][{{ perms }}]"
+        "[{{ view }}][{{ sent_email.sender.password }}][{{ template.body }}][{{ name.upper }}]"
+    )
+    template = EmailTemplateFactory(subject="Hi", body=body, html_body=body)
+
+    response = send_with(user_client, template, {"name": "ada"})
+
+    assert response.status_code == 202
+    stored = SentEmail.objects.get()
+    assert stored.body == "[][][][][][][][][ADA]"
+    assert stored.html_body == stored.body
+    assert settings.SECRET_KEY not in stored.body and user.password not in stored.body
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ name.__class__ }}", "{% load static %}", "{% debug %}", "{% lorem 1000000 w %}", "{% include 'x.html' %}"],
+)
+def test_templates_that_reach_outside_the_context_are_refused_when_saved(admin_client_api, source):
+    response = admin_client_api.post(TEMPLATES, {"name": "t", "subject": "s", "body": source}, format="json")
+
+    assert response.status_code == 400
+    assert "Template syntax error" in response.json()["body"][0]
+    assert not EmailTemplate.objects.exists()
+
+
+def test_loops_that_would_run_without_end_are_stopped_and_nothing_is_sent(user_client):
+    # No output at all, so the output cap alone would never stop it: 100**3 iterations.
+    spin = "{% for a in x %}{% for b in x %}{% for c in x %}{% endfor %}{% endfor %}{% endfor %}"
+    template = EmailTemplateFactory(subject="Hi", body=spin)
+
+    response = send_with(user_client, template, {"x": list(range(100))})
+
+    assert response.status_code == 400
+    message = response.json()["context"][0]
+    assert f"loops run more than {RENDER_MAX_LOOP_ITERATIONS} times" in message
+    assert not SentEmail.objects.exists()
+
+
+def test_loops_of_a_real_email_render(user_client):
+    table = "{% for row in rows %}{% for cell in row %}{{ cell }},{% endfor %};{% endfor %}"
+    template = EmailTemplateFactory(subject="Hi", body=table)
+
+    response = send_with(user_client, template, {"rows": [[1, 2, 3]] * 1000})
+
+    assert response.status_code == 202
+    assert SentEmail.objects.get().body == "1,2,3,;" * 1000
+
+
+@pytest.mark.parametrize(
+    ("body", "context"),
+    [
+        ("{{ name|ljust:width }}", {"width": 10**9}),
+        ("{{ name|center:width }}", {"width": "2000000"}),
+        ("{{ name|rjust:width }}", {"width": 10**12}),
+        ("{{ n|floatformat:places }}", {"places": 10**7}),
+        ("{{ n|stringformat:spec }}", {"spec": "0999999999d"}),
+    ],
+    ids=["ljust", "center", "rjust", "floatformat", "stringformat"],
+)
+def test_filters_asked_for_a_huge_size_are_refused(user_client, body, context):
+    template = EmailTemplateFactory(subject="Hi", body=body)
+
+    response = send_with(user_client, template, {"name": "Ada", "n": 1.5, **context})
+
+    assert response.status_code == 400
+    assert "does too much work" in response.json()["context"][0]
+    assert not SentEmail.objects.exists()
+
+
+def test_sized_filters_still_work_within_bounds(user_client):
+    template = EmailTemplateFactory(
+        subject="Hi", body="[{{ name|ljust:6 }}][{{ n|floatformat:2 }}][{{ n|stringformat:'05.1f' }}]"
+    )
+
+    response = send_with(user_client, template, {"name": "Ada", "n": 1.5})
+
+    assert response.status_code == 202
+    assert SentEmail.objects.get().body == "[Ada   ][1.50][001.5]"
+
+
+@pytest.mark.parametrize("tag", ["if a", "for a in b", "with a=b"])
+def test_blocks_nested_past_the_recursion_limit_are_a_syntax_error_not_a_500(admin_client_api, tag):
+    name = tag.split()[0]
+    body = f"{{% {tag} %}}" * 3000 + f"{{% end{name} %}}" * 3000
+
+    response = admin_client_api.post(TEMPLATES, {"name": "t", "subject": "s", "body": body}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["body"] == ["Template syntax error: blocks are nested too deeply"]
+    assert not EmailTemplate.objects.exists()
+
+
+def test_a_context_that_makes_the_subject_longer_than_a_header_line_is_refused(user_client, template):
+    # Stored, it would overflow the subject's column (a 500 before this was checked).
+    response = send_with(user_client, template, {"name": "x" * 2000})
+
+    assert response.status_code == 400
+    assert response.json()["context"] == ["The rendered subject is longer than 998 characters."]
+    assert not SentEmail.objects.exists()
