@@ -1,7 +1,8 @@
 """Publishing to RabbitMQ: after commit only, confirmed, and relayed when the broker was away."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from emailsender import topology
 from emailsender.logs import request_id_bound
@@ -250,3 +251,19 @@ def test_an_admin_requeue_is_published_with_the_admins_request_id(broker, django
     [(properties, message)] = work_messages(broker)
     assert [d.id for d in message.deliveries] == [failed.pk]
     assert properties.headers[topology.REQUEST_ID_HEADER] == "admin-req-1"
+
+
+def test_the_request_id_is_stored_by_the_sends_own_outbox_insert_with_no_extra_statement(broker, user_client):
+    table = OutboxMessage._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        response = user_client.post(
+            URL,
+            {"recipients": ["a@example.com"], "subject": "s", "body": "b"},
+            format="json",
+            HTTP_X_REQUEST_ID="req-8",
+        )
+    assert response.status_code == 202
+    [statement] = [query["sql"] for query in queries if table in query["sql"]]
+    assert statement.startswith(f'INSERT INTO "{table}"') and '"request_id"' in statement
+    assert "'req-8'" in statement
+    dispatched()
