@@ -8,11 +8,13 @@ the same shape: `ts`, `level`, `logger`, `msg`, then the record's extra fields
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,6 +91,16 @@ class RequestIdFilter(logging.Filter):
             if request_id is not None:
                 record.request_id = request_id
         return True
+
+
+@contextlib.contextmanager
+def request_id_bound(request_id: str | None) -> Iterator[None]:
+    """Log with `request_id` (None: without one) while handling work that came from that request."""
+    token = current_request_id.set(request_id)
+    try:
+        yield
+    finally:
+        current_request_id.reset(token)
 
 
 class JsonFormatter(logging.Formatter):

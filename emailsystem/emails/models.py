@@ -227,6 +227,10 @@ class OutboxMessage(models.Model):
     available_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed sends (embedded mode).")
     last_error = models.TextField(blank=True, default="")
+    # The API request (or admin action) that wrote the row, so a send the relay or the embedded
+    # worker handles later still logs and carries it (README, "Request ids"). None for rows
+    # written outside a request: NULL, like the context variable it is read from, rather than "".
+    request_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         indexes = [models.Index(fields=["available_at"], name="outbox_available_at")]

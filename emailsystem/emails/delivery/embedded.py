@@ -16,12 +16,13 @@ from django.utils import timezone
 
 from emailsender.clients import Client, client_from_settings
 from emailsender.handler import Outcome, OutcomeKind, handle, result_for, unexpected_error
+from emailsender.logs import request_id_bound
 from emailsender.messages import encode_result, parse_result
 from emailsender.settings import Settings
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.outbox import outbox_available, outbox_claim
 from emailsystem.emails.delivery.results import delivery_results_apply
-from emailsystem.emails.delivery.work import encode, work_message_for_outbox
+from emailsystem.emails.delivery.work import encode, message_id_for, work_message_for_outbox
 from emailsystem.emails.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -41,23 +42,40 @@ def outbox_process(*, client: Client, config: Settings, limit: int = BATCH) -> i
         outbox = OutboxMessage.objects.select_related("sent_email").filter(pk=outbox_id).first()
         if outbox is None:
             continue
-        message = work_message_for_outbox(outbox)
-        if message.deliveries:
-            body = encode(message)
-            try:
-                outcome = handle(body, outbox.attempts, client, config)
-            except Exception as error:  # a process boundary: a client bug must not kill the worker
-                logger.exception("email %s: unexpected error while sending", outbox.sent_email_id)
-                outcome = unexpected_error(body, outbox.attempts, config, error)
-            _apply(outbox, outcome)
-        else:
-            outbox.delete()
+        # Every line about this row (ours, the results service's) carries the send's request id.
+        with request_id_bound(outbox.request_id):
+            _deliver(outbox, client=client, config=config)
         handled += 1
     return handled
 
 
+def _deliver(outbox: OutboxMessage, *, client: Client, config: Settings) -> None:
+    """Send one claimed row's still-queued deliveries and record the outcome."""
+    message = work_message_for_outbox(outbox)
+    if not message.deliveries:
+        outbox.delete()
+        return
+    body = encode(message)
+    try:
+        outcome = handle(body, outbox.attempts, client, config)
+    except Exception as error:  # a process boundary: a client bug must not kill the worker
+        logger.exception("email %s: unexpected error while sending", outbox.sent_email_id, extra=_fields(outbox))
+        outcome = unexpected_error(body, outbox.attempts, config, error)
+    _apply(outbox, outcome)
+
+
+def _fields(outbox: OutboxMessage) -> dict[str, object]:
+    """The fields the sender and the events process log for the same work, under the same names.
+
+    `request_id` comes from the context `outbox_process` binds, so it is omitted, not null, when
+    the row has none.
+    """
+    return {"message_id": message_id_for(outbox.pk, outbox.sent_email_id), "email_id": outbox.sent_email_id}
+
+
 def _apply(outbox: OutboxMessage, outcome: Outcome) -> None:
     """Record the outcome as the events process would, then retire the row or schedule its retry."""
+    fields = {**_fields(outbox), "outcome": outcome.kind.value}  # before delete() clears the row's pk
     result = result_for(outcome)
     if result is not None:
         delivery_results_apply(results=[parse_result(encode_result(result))])
@@ -71,7 +89,13 @@ def _apply(outbox: OutboxMessage, outcome: Outcome) -> None:
         )
     else:  # sent, failed, or a message we built ourselves that failed validation (recorded as failed)
         outbox.delete()
-    logger.info("email %s: %s (%s)", outbox.sent_email_id, outcome.kind, outcome.reason or outcome.status_code)
+    logger.info(
+        "email %s: %s (%s)",
+        outbox.sent_email_id,
+        outcome.kind,
+        outcome.reason or outcome.status_code,
+        extra=fields,
+    )
 
 
 class EmbeddedWorker(threading.Thread):
@@ -120,13 +144,18 @@ def start_embedded_worker() -> EmbeddedWorker | None:
         return None
     with _worker_lock:
         if _worker is None or not _worker.is_alive():
-            if config.uses_sendgrid:
-                print(f"Embedded delivery: sending through SendGrid at {config.sendgrid_api_host}", flush=True)
-            else:
-                print(f"Embedded delivery: no SENDGRID_API_KEY, emails are written to {config.outbox_dir}", flush=True)
+            _log_where_emails_go(config)
             _worker = EmbeddedWorker()
             _worker.start()
         return _worker
+
+
+def _log_where_emails_go(config: Settings) -> None:
+    """One start-up line, through logging like every other (JSON in production, readable under `make run`)."""
+    if config.uses_sendgrid:
+        logger.info("Embedded delivery: sending through SendGrid at %s", config.sendgrid_api_host)
+    else:
+        logger.info("Embedded delivery: no SENDGRID_API_KEY, emails are written to %s", config.outbox_dir)
 
 
 def wake_embedded_worker() -> None:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from emailsender.logs import current_request_id
+from emailsender.logs import current_request_id, request_id_bound
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.core.plain_sql import instance_insert
 from emailsystem.emails.delivery.broker import PublishError, publisher
@@ -48,6 +48,9 @@ def outbox_enqueue(
     """
     now = timezone.now()
     publish_from_memory = broker_mode() and deliveries is not None
+    # Stored with the row (a column of the same insert), so the relay and the embedded worker,
+    # which handle it after this request, still log and carry it.
+    request_id = current_request_id.get()
     outbox = instance_insert(
         OutboxMessage(
             sent_email=sent_email,
@@ -55,12 +58,12 @@ def outbox_enqueue(
             created=now,
             # The request publishes it itself; the relay waits its turn.
             available_at=now + RELAY_GRACE if publish_from_memory else now,
+            request_id=request_id,
         )
     )
     if broker_mode():
         if publish_from_memory:
             body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries))
-            request_id = current_request_id.get()
             transaction.on_commit(lambda: _publish_after_commit(outbox.pk, sent_email.pk, body, request_id))
         else:
             transaction.on_commit(lambda: _relay_one(outbox.pk, claim=True))
@@ -110,19 +113,26 @@ def _relay_one(outbox_id: int, *, claim: bool) -> bool:
     outbox = OutboxMessage.objects.select_related("sent_email").filter(pk=outbox_id).first()
     if outbox is None:
         return True
+    with request_id_bound(outbox.request_id):
+        return _publish_row(outbox)
+
+
+def _publish_row(outbox: OutboxMessage) -> bool:
+    """Publish a claimed row with the request id it was written with, then delete it."""
     message = work_message_for_outbox(outbox)
     if message.deliveries:
         message_id = message_id_for(outbox.pk, outbox.sent_email_id)
+        fields = {"message_id": message_id, "email_id": outbox.sent_email_id}
         try:
-            publisher().publish(encode(message), message_id=message_id)
+            publisher().publish(encode(message), message_id=message_id, request_id=outbox.request_id)
         except PublishError as error:
             QUEUE_PUBLISH_FAILURES.labels("relay").inc()
             OutboxMessage.objects.filter(pk=outbox.pk).update(
                 attempts=outbox.attempts + 1, last_error=str(error)[:1000], available_at=timezone.now() + RELAY_GRACE
             )
-            logger.warning("relay could not publish %s: %s", message_id, error)
+            logger.warning("relay could not publish %s: %s", message_id, error, extra=fields)
             return False
-        logger.info("relayed %s (%d recipients)", message_id, len(message.deliveries))
+        logger.info("relayed %s (%d recipients)", message_id, len(message.deliveries), extra=fields)
     outbox.delete()
     return True
 

@@ -1,11 +1,15 @@
-"""Broker fixtures for the delivery tests: real RabbitMQ, a unique queue prefix per test."""
+"""Delivery test fixtures: real RabbitMQ with a unique queue prefix per test, the fake SendGrid, the log lines."""
 
+import io
+import json
+import logging
 import os
 
 import pika
 import pika.exceptions
 import pytest
 
+from emailsender import logs
 from emailsender.testing.fake_sendgrid import FakeSendGrid
 from emailsender.tests.support import Broker
 from emailsystem.emails.delivery.broker import publishers_close
@@ -34,3 +38,21 @@ def broker(settings):
 def fake():
     with FakeSendGrid() as server:
         yield server
+
+
+@pytest.fixture
+def delivery_log():
+    """The delivery code's log lines as the processes write them: a handler wired like settings.LOGGING's
+    (JSON formatter, request-id and secret filters) on `emailsystem.emails.delivery`; call it for the parsed lines."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter_for("json"))
+    handler.addFilter(logs.RequestIdFilter())
+    handler.addFilter(logs.SecretMaskFilter())
+    logger = logging.getLogger("emailsystem.emails.delivery")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.removeHandler(handler)
+    logger.setLevel(level)

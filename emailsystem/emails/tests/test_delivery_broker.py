@@ -1,9 +1,11 @@
 """Publishing to RabbitMQ: after commit only, confirmed, and relayed when the broker was away."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from emailsender import topology
+from emailsender.logs import request_id_bound
 from emailsender.messages import parse_work
 from emailsender.tests.support import TcpProxy
 from emailsystem.emails.delivery import broker as broker_module
@@ -190,3 +192,78 @@ def test_the_api_request_id_travels_in_the_work_message_headers(broker, user_cli
     assert response.status_code == 202 and response["X-Request-ID"] == "req-1"
     [(properties, _message)] = work_messages(broker)
     assert properties.headers[topology.REQUEST_ID_HEADER] == "req-1"
+
+
+def test_a_send_the_relay_publishes_carries_the_request_id_of_the_api_request(
+    broker, settings, monkeypatch, user_client, delivery_log
+):
+    # The broker is down when the request is served: the dispatcher cannot publish, and the
+    # relay publishes the row later, outside any request.
+    monkeypatch.setattr(outbox_module, "RELAY_GRACE", outbox_module.RELAY_GRACE * 0)
+    settings.RABBITMQ_URL = UNREACHABLE
+    response = user_client.post(
+        URL, {"recipients": ["a@example.com"], "subject": "s", "body": "b"}, format="json", HTTP_X_REQUEST_ID="req-7"
+    )
+    assert response.status_code == 202
+    dispatched()
+    assert OutboxMessage.objects.get().request_id == "req-7"
+
+    settings.RABBITMQ_URL = RABBITMQ_TEST_URL
+    assert outbox_relay() == 1
+
+    [(properties, message)] = work_messages(broker)
+    assert message.email_id == response.json()["id"]
+    assert properties.headers[topology.REQUEST_ID_HEADER] == "req-7"
+    [relayed] = [line for line in delivery_log() if line["msg"].startswith("relayed ")]
+    assert relayed["request_id"] == "req-7"
+    assert (relayed["message_id"], relayed["email_id"]) == (properties.message_id, message.email_id)
+    assert not OutboxMessage.objects.exists()
+
+
+def test_a_row_written_outside_a_request_is_relayed_without_a_request_id(broker, settings, monkeypatch, delivery_log):
+    monkeypatch.setattr(outbox_module, "RELAY_GRACE", outbox_module.RELAY_GRACE * 0)
+    settings.RABBITMQ_URL = UNREACHABLE
+    email = sent_email(recipients=["a@example.com"])  # a service call with no request around it
+    dispatched()
+    assert OutboxMessage.objects.get().request_id is None
+
+    settings.RABBITMQ_URL = RABBITMQ_TEST_URL
+    assert outbox_relay() == 1
+
+    [(properties, message)] = work_messages(broker)
+    assert message.email_id == email.pk
+    assert topology.REQUEST_ID_HEADER not in (properties.headers or {})
+    [relayed] = [line for line in delivery_log() if line["msg"].startswith("relayed ")]
+    assert "request_id" not in relayed
+
+
+def test_an_admin_requeue_is_published_with_the_admins_request_id(broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        sent_email(recipients=["a@example.com"])
+    work_messages(broker)
+    failed = Delivery.objects.get()
+    Delivery.objects.filter(pk=failed.pk).update(status=DeliveryStatus.FAILED, reason="SendGrid 400")
+
+    # What ObservabilityMiddleware does around the admin's request.
+    with request_id_bound("admin-req-1"), django_capture_on_commit_callbacks(execute=True):
+        deliveries_requeue(delivery_ids=[failed.pk])
+
+    [(properties, message)] = work_messages(broker)
+    assert [d.id for d in message.deliveries] == [failed.pk]
+    assert properties.headers[topology.REQUEST_ID_HEADER] == "admin-req-1"
+
+
+def test_the_request_id_is_stored_by_the_sends_own_outbox_insert_with_no_extra_statement(broker, user_client):
+    table = OutboxMessage._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        response = user_client.post(
+            URL,
+            {"recipients": ["a@example.com"], "subject": "s", "body": "b"},
+            format="json",
+            HTTP_X_REQUEST_ID="req-8",
+        )
+    assert response.status_code == 202
+    [statement] = [query["sql"] for query in queries if table in query["sql"]]
+    assert statement.startswith(f'INSERT INTO "{table}"') and '"request_id"' in statement
+    assert "'req-8'" in statement
+    dispatched()

@@ -1,13 +1,19 @@
 """Embedded mode (no RABBITMQ_URL): the web process delivers with the sender's own code."""
 
 import datetime
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
 from emailsender.clients import OutboxClient, SendGridClient
+from emailsender.logs import current_request_id, request_id_bound
 from emailsystem.emails.delivery import embedded
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.embedded import outbox_process
@@ -15,6 +21,7 @@ from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, Out
 from emailsystem.emails.tests.factories import sent_email
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -147,3 +154,74 @@ def test_the_worker_thread_delivers_a_send_made_through_the_api(settings, tmp_pa
             embedded._worker = None
 
     assert len(list(tmp_path.rglob("*.eml"))) == 2
+
+
+def test_the_delivery_log_line_carries_the_request_id_of_the_send(settings, tmp_path, user_client, delivery_log):
+    settings.OUTBOX_DIR = str(tmp_path)
+    response = user_client.post(
+        "/api/v1/emails/sent-email/",
+        {"recipients": ["a@example.com"], "subject": "s", "body": "b"},
+        format="json",
+        HTTP_X_REQUEST_ID="req-embedded-1",
+    )
+    assert response.status_code == 202
+    email_id = response.json()["id"]
+    outbox_id = OutboxMessage.objects.get().pk
+
+    # The worker handles the row later, in its own thread, outside the request.
+    outbox_process(client=OutboxClient(tmp_path), config=sender_settings())
+
+    [line] = [line for line in delivery_log() if line["msg"].startswith(f"email {email_id}:")]
+    assert line["request_id"] == "req-embedded-1"
+    assert line["outcome"] == "sent"
+    assert (line["email_id"], line["message_id"]) == (email_id, f"email-{email_id}.outbox-{outbox_id}")
+    assert current_request_id.get() is None, "the row's request id must not outlive its delivery"
+
+
+def test_a_retry_logs_the_request_id_too_and_a_row_without_one_logs_none(sendgrid, fake, delivery_log):
+    client, config = sendgrid
+    fake.set_mode(status=500, count=1)
+    with request_id_bound("req-embedded-2"):
+        first = sent_email(recipients=["a@example.com"])
+    second = sent_email(recipients=["b@example.com"])
+
+    outbox_process(client=client, config=config)
+
+    by_email = {line["email_id"]: line for line in delivery_log() if "outcome" in line}
+    assert (by_email[first.pk]["outcome"], by_email[first.pk]["request_id"]) == ("retry", "req-embedded-2")
+    assert by_email[second.pk]["outcome"] == "sent" and "request_id" not in by_email[second.pk]
+
+
+STARTUP = """
+import django
+django.setup()
+from emailsystem.emails.delivery import embedded
+embedded.EmbeddedWorker.run = lambda self: None  # only the start-up line is under test, not a delivery pass
+import emailsystem.wsgi
+"""
+
+
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_the_start_up_line_is_a_log_line_in_the_configured_format(tmp_path, log_format):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "emailsystem.settings",
+        "DJANGO_DEBUG": "1",
+        "LOG_FORMAT": log_format,
+        "RABBITMQ_URL": "",
+        "SENDGRID_API_KEY": "",
+        "OUTBOX_DIR": str(tmp_path),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", STARTUP], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert run.stdout == "", "nothing bypasses logging"
+    expected = f"Embedded delivery: no SENDGRID_API_KEY, emails are written to {tmp_path}"
+    if log_format == "json":
+        lines = [json.loads(line) for line in run.stderr.splitlines()]  # every line is JSON
+        [line] = [line for line in lines if line["msg"] == expected]
+        assert (line["level"], line["logger"]) == ("info", "emailsystem.emails.delivery.embedded")
+    else:
+        [line] = [line for line in run.stderr.splitlines() if expected in line]
+        assert line.endswith(f"INFO emailsystem.emails.delivery.embedded {expected}")
