@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-lint.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
 DEV_ENV := DJANGO_DEBUG=1
 
-.PHONY: install run run-stack test lint bench
+.PHONY: install run run-stack test lint bench chaos
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,8 @@ bench: install
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## Fault injection (chaos/run.py): a private PostgreSQL and RabbitMQ, the full stack, faults under load;
+## writes chaos/results/latest.*. CHAOS_ARGS="--only sender_kill,database_down" for some scenarios.
+chaos: install
+	$(BIN)/python -m chaos.run $(CHAOS_ARGS)

@@ -1,0 +1,110 @@
+"""The faults, one function each. Each injects its fault, undoes it the way an operator or a
+supervisor would, and says when the fault began and when it was cleared."""
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+# How long a supervisor (Kubernetes, systemd) waits before restarting a killed process.
+RESTART_DELAY_SECONDS = 2.0
+DATABASE_DOWN_SECONDS = 10.0
+SENDGRID_500_SECONDS = 20.0
+SENDGRID_429_SECONDS = 10.0
+SENDGRID_HANG_SECONDS = 10.0
+# 429 answers say the window resets this far ahead (X-RateLimit-Reset).
+SENDGRID_429_RESET_SECONDS = 2.0
+
+
+@dataclass
+class Fault:
+    began: float  # time.time()
+    cleared: float = 0.0
+    # Where a crash can duplicate (README, "What a crash can duplicate"): a delivery may reach
+    # SendGrid twice only if its first copy was accepted before this moment.
+    crash_at: float | None = None
+    database_down: tuple[float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def kill_sender(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL one of the two senders with messages in flight; a supervisor restarts it."""
+    stack = ctx["stack"]
+    victim = stack.running["sender"].pop(0)
+    fault = Fault(began=time.time())
+    victim.kill()
+    fault.crash_at = time.time()
+    time.sleep(RESTART_DELAY_SECONDS)
+    stack.start("sender")
+    fault.cleared = time.time()
+    return fault
+
+
+def kill_events(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL the events consumer with results in flight; a supervisor restarts it."""
+    stack = ctx["stack"]
+    victim = stack.running["events"].pop(0)
+    fault = Fault(began=time.time())
+    victim.kill()
+    time.sleep(RESTART_DELAY_SECONDS)
+    stack.start("events")
+    fault.cleared = time.time()
+    return fault
+
+
+def restart_broker(ctx: dict[str, Any]) -> Fault:
+    """Stop the RabbitMQ node and start it again (a restart, an upgrade); queues are durable."""
+    rabbitmq = ctx["servers"].rabbitmq
+    fault = Fault(began=time.time())
+    rabbitmq.stop()
+    fault.crash_at = time.time()
+    rabbitmq.start()
+    fault.cleared = time.time()
+    return fault
+
+
+def database_down(ctx: dict[str, Any]) -> Fault:
+    """Stop PostgreSQL (fast shutdown: sessions are cut) for DATABASE_DOWN_SECONDS, then start it."""
+    postgres = ctx["servers"].postgres
+    fault = Fault(began=time.time())
+    postgres.stop()
+    time.sleep(DATABASE_DOWN_SECONDS)
+    postgres.start()
+    fault.cleared = time.time()
+    fault.database_down = (fault.began, fault.cleared)
+    return fault
+
+
+def sendgrid_errors(ctx: dict[str, Any]) -> Fault:
+    """SendGrid answers 500, then 429 with X-RateLimit-Reset, then hangs; then 202 again."""
+    fake = ctx["fake"]
+    fault = Fault(began=time.time())
+    _fake_mode(fake, status=500)
+    time.sleep(SENDGRID_500_SECONDS)
+    _fake_mode(fake, status=429, reset_seconds=SENDGRID_429_RESET_SECONDS)
+    time.sleep(SENDGRID_429_SECONDS)
+    # Longer than the senders' SENDGRID_TIMEOUT_SECONDS, so every request held times out.
+    _fake_mode(fake, status="hang", hang_seconds=ctx["sendgrid_timeout"] * 2)
+    time.sleep(SENDGRID_HANG_SECONDS)
+    _fake_mode(fake, status=202)
+    fault.cleared = time.time()
+    return fault
+
+
+def _fake_mode(fake: str, **mode: Any) -> None:
+    request = urllib.request.Request(
+        f"{fake}/_fake/mode", data=json.dumps(mode).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        response.read()
+
+
+# (name, what is done, the fault)
+SCENARIOS = [
+    ("sender_kill", "SIGKILL one of two senders, restart it 2 s later", kill_sender),
+    ("events_kill", "SIGKILL the events consumer, restart it 2 s later", kill_events),
+    ("broker_restart", "stop and start the RabbitMQ node", restart_broker),
+    ("database_down", "stop PostgreSQL for 10 s, then start it", database_down),
+    ("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),
+]
