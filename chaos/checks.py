@@ -38,6 +38,9 @@ class Outcome:
     settle_seconds: float = 0.0
     web_5xx: int = 0
     readyz_503: int = 0
+    answers_by_status: dict[str, int] = field(default_factory=dict)
+    # (delivery id, seconds from the fault's start to each accepted copy), for the first few
+    duplicate_examples: list[tuple[int, list[float]]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -107,7 +110,7 @@ def check(
     _check_readyz(outcome, fault, readyz)
 
     close_old_connections()
-    rows = list(_this_scenario(first_delivery_id).values_list("pk", "sent_email_id", "status", "reason"))
+    rows = list(_this_scenario(first_delivery_id).values_list("pk", "sent_email_id", "status", "updated"))
     accepted_rows = [row for row in rows if row[1] in accepted_ids]
     outcome.recipients = len(accepted_rows)
     stuck = [row for row in rows if row[2] == DeliveryStatus.QUEUED]
@@ -144,6 +147,7 @@ def _check_answers(outcome: Outcome, fault: Fault, answers: list[Answer]) -> Non
     """Only 202 while the database is up; 5xx only for requests that overlapped the outage."""
     down = fault.database_down
     outcome.web_5xx = sum(1 for a in answers if a.status >= 500)
+    outcome.answers_by_status = dict(Counter(str(a.status or "no answer") for a in answers))
     bad = Counter()
     for answer in answers:
         during_outage = down is not None and answer.started <= down[1] and answer.ended >= down[0]
@@ -179,11 +183,18 @@ def _check_duplicates(outcome: Outcome, fault: Fault, accepted_at: dict[int, lis
     """A delivery accepted twice is allowed only in the documented crash window: first copy before the crash."""
     duplicates = {pk: sorted(times) for pk, times in accepted_at.items() if len(times) > 1}
     outcome.duplicated = len(duplicates)
+    outcome.duplicate_examples = [
+        (pk, [round(at - fault.began, 2) for at in times]) for pk, times in sorted(duplicates.items())[:10]
+    ]
     if not duplicates:
         return
     if fault.crash_at is None:
         outcome.failures.append(f"{len(duplicates)} deliveries reached SendGrid twice with no crash to explain it")
         return
+    if len(duplicates) > fault.duplicate_bound:
+        outcome.failures.append(
+            f"{len(duplicates)} duplicated deliveries, more than the {fault.duplicate_bound} the crash could hold"
+        )
     unexplained = [pk for pk, times in duplicates.items() if times[0] > fault.crash_at]
     if unexplained:
         outcome.failures.append(
@@ -198,11 +209,11 @@ def _check_recovery(
     accepted_rows: list[tuple],
     accepted_at: dict[int, list[float]],
 ) -> None:
-    """Recovery: from the fault's end until every send accepted by then had reached SendGrid."""
+    """Recovery: from the fault's end until every send accepted by then reached SendGrid and had its status."""
     answered_at = {a.email_id: a.ended for a in answers if a.status == 202}
-    before_clear = [
-        min(accepted_at[pk])
-        for pk, email_id, _status, _reason in accepted_rows
+    done_at = [
+        max(min(accepted_at[pk]), updated.timestamp())
+        for pk, email_id, _status, updated in accepted_rows
         if answered_at.get(email_id, 0) <= fault.cleared and pk in accepted_at
     ]
-    outcome.recovery_seconds = round(max([0.0, *(at - fault.cleared for at in before_clear)]), 1)
+    outcome.recovery_seconds = round(max([0.0, *(at - fault.cleared for at in done_at)]), 1)

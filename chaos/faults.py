@@ -15,6 +15,9 @@ SENDGRID_429_SECONDS = 10.0
 SENDGRID_HANG_SECONDS = 10.0
 # 429 answers say the window resets this far ahead (X-RateLimit-Reset).
 SENDGRID_429_RESET_SECONDS = 2.0
+# While a sender is killed SendGrid answers this slowly, so the victim holds requests that
+# SendGrid has accepted but whose answer it never reads: the documented duplicate window.
+SLOW_SENDGRID_MS = 300
 
 
 @dataclass
@@ -24,17 +27,25 @@ class Fault:
     # Where a crash can duplicate (README, "What a crash can duplicate"): a delivery may reach
     # SendGrid twice only if its first copy was accepted before this moment.
     crash_at: float | None = None
+    # At most this many deliveries may be duplicated (what the crashed process could hold).
+    duplicate_bound: int = 0
     database_down: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
 
 
 def kill_sender(ctx: dict[str, Any]) -> Fault:
-    """SIGKILL one of the two senders with messages in flight; a supervisor restarts it."""
+    """SIGKILL one of the two senders with requests in flight at a slow SendGrid; a supervisor restarts it.
+
+    Duplicates are allowed here, at most what the victim could hold (its prefetch).
+    """
     stack = ctx["stack"]
+    fault = Fault(began=time.time(), duplicate_bound=ctx["sender_prefetch"] * ctx["recipients"])
+    _fake_mode(ctx["fake"], latency_ms=SLOW_SENDGRID_MS)
+    time.sleep(2)  # let the senders fill up with slow requests
     victim = stack.running["sender"].pop(0)
-    fault = Fault(began=time.time())
-    victim.kill()
     fault.crash_at = time.time()
+    victim.kill()
+    _fake_mode(ctx["fake"], latency_ms=0)
     time.sleep(RESTART_DELAY_SECONDS)
     stack.start("sender")
     fault.cleared = time.time()
@@ -56,9 +67,10 @@ def kill_events(ctx: dict[str, Any]) -> Fault:
 def restart_broker(ctx: dict[str, Any]) -> Fault:
     """Stop the RabbitMQ node and start it again (a restart, an upgrade); queues are durable."""
     rabbitmq = ctx["servers"].rabbitmq
-    fault = Fault(began=time.time())
+    # Every sender's unacked messages and every unconfirmed publish lose their connection.
+    fault = Fault(began=time.time(), duplicate_bound=2 * ctx["sender_prefetch"] * ctx["recipients"])
+    fault.crash_at = fault.began
     rabbitmq.stop()
-    fault.crash_at = time.time()
     rabbitmq.start()
     fault.cleared = time.time()
     return fault
@@ -102,7 +114,7 @@ def _fake_mode(fake: str, **mode: Any) -> None:
 
 # (name, what is done, the fault)
 SCENARIOS = [
-    ("sender_kill", "SIGKILL one of two senders, restart it 2 s later", kill_sender),
+    ("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
     ("events_kill", "SIGKILL the events consumer, restart it 2 s later", kill_events),
     ("broker_restart", "stop and start the RabbitMQ node", restart_broker),
     ("database_down", "stop PostgreSQL for 10 s, then start it", database_down),

@@ -46,11 +46,14 @@ def write(outcomes: list[Outcome], settings: dict[str, str], seconds: float, com
         "What each scenario did:",
         "",
     ]
-    lines += [f"- `{o.scenario}`: {o.description}; settled in {o.settle_seconds:.1f} s." for o in outcomes]
+    lines += [
+        f"- `{o.scenario}`: {o.description}; settled in {o.settle_seconds:.1f} s; answers {o.answers_by_status}."
+        for o in outcomes
+    ]
     failures = [(o.scenario, line) for o in outcomes for line in o.failures]
     lines += ["", "Failed checks:" if failures else "Every check passed.", ""]
     lines += [f"- `{scenario}`: {line}" for scenario, line in failures]
-    lines += ["", "Stack settings: " + ", ".join(f"`{k}={v}`" for k, v in sorted(settings.items())), ""]
+    lines += ["Stack settings: " + ", ".join(f"`{k}={v}`" for k, v in sorted(settings.items())), ""]
     markdown = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.md").write_text(markdown)

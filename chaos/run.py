@@ -11,6 +11,7 @@ chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any c
 """
 
 import argparse
+import logging
 import os
 import secrets
 import signal
@@ -143,6 +144,10 @@ def main() -> int:
         django.setup()
         from bench.processes import Stack
         from bench.scenarios import wait_for_http
+        from emailsystem.emails.delivery.config import sender_settings
+
+        # pika logs every refused connection while the broker is down, with a traceback each.
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
 
         ctx: dict[str, Any] = {
             "servers": servers,
@@ -151,6 +156,8 @@ def main() -> int:
             "fake": f"http://127.0.0.1:{fake_port}",
             "prefix": STACK_SETTINGS["QUEUE_PREFIX"],
             "sendgrid_timeout": float(STACK_SETTINGS["SENDGRID_TIMEOUT_SECONDS"]),
+            "sender_prefetch": sender_settings().prefetch,
+            "recipients": RECIPIENTS,
         }
         stack = Stack(env, logs=LOGS)
         ctx["stack"] = stack
