@@ -4,6 +4,7 @@ Evidence comes from the database (statuses), the fake SendGrid's record (what ac
 arrived, per delivery id from `custom_args`) and the broker (the dead-letter queue).
 """
 
+import itertools
 import json
 import time
 import urllib.request
@@ -14,7 +15,7 @@ from typing import Any
 import pika.exceptions
 from django.db import DatabaseError, close_old_connections, connections
 
-from chaos.faults import Fault
+from chaos.faults import SENDGRID_429_RESET_SECONDS, Fault
 from chaos.load import Answer
 from emailsender import topology
 from emailsystem.emails.delivery.config import sender_settings
@@ -39,6 +40,7 @@ class Outcome:
     web_5xx: int = 0
     readyz_503: int = 0
     answers_by_status: dict[str, int] = field(default_factory=dict)
+    sendgrid_by_status: dict[str, int] = field(default_factory=dict)  # the fake's answers to this scenario
     # (delivery id, seconds from the fault's start to each accepted copy), for the first few
     duplicate_examples: list[tuple[int, list[float]]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -121,6 +123,7 @@ def check(
         failures.append(f"{len(failed)} deliveries failed although every fault was temporary (e.g. {failed[:3]})")
 
     requests = _fake_requests(ctx["fake"], fake_since)
+    outcome.sendgrid_by_status = dict(Counter(str(request["status"]) for request in requests))
     accepted_at: dict[int, list[float]] = {}
     for request in requests:
         if request["status"] == 202:
@@ -136,6 +139,7 @@ def check(
     if sent_not_seen:
         failures.append(f"{len(sent_not_seen)} deliveries say sent but SendGrid never accepted them")
     _check_duplicates(outcome, fault, {pk: times for pk, times in accepted_at.items() if pk in ours})
+    _check_retry_spacing(outcome, requests, ours, sendgrid_timeout=ctx["sendgrid_timeout"])
     _check_recovery(outcome, fault, answers, accepted_rows, accepted_at)
 
     dead_now = queue_depths(ctx)[topology.dead_queue(sender_settings().queue_prefix)]
@@ -200,6 +204,40 @@ def _check_duplicates(outcome: Outcome, fault: Fault, accepted_at: dict[int, lis
         outcome.failures.append(
             f"{len(unexplained)} duplicates whose first copy was accepted after the crash (ids {unexplained[:5]})"
         )
+
+
+# Slack for the time between the fake recording a request and the sender reading its answer.
+SPACING_SLACK_SECONDS = 0.25
+
+
+def _check_retry_spacing(
+    outcome: Outcome, requests: list[dict[str, Any]], ours: set[int], *, sendgrid_timeout: float
+) -> None:
+    """A failed request is retried only after its wait: the backoff's floor after a 5xx, the
+    window's reset after a 429 (X-RateLimit-Reset), the timeout plus the backoff after a hang."""
+    settings = sender_settings()
+    backoff_floor = settings.backoff_seconds(1) / 2  # jitter keeps at least half the nominal delay
+    seen: dict[int, list[tuple[float, Any]]] = {}
+    for request in requests:
+        for delivery_id in request["delivery_ids"]:
+            if delivery_id in ours:
+                seen.setdefault(delivery_id, []).append((request["at"], request["status"]))
+    early = Counter()
+    for attempts in seen.values():
+        attempts.sort(key=lambda attempt: attempt[0])
+        for (at, status), (next_at, _next_status) in itertools.pairwise(attempts):
+            if status == 429:
+                floor = SENDGRID_429_RESET_SECONDS
+            elif status == "hang":
+                floor = sendgrid_timeout + backoff_floor
+            elif isinstance(status, int) and status >= 500:
+                floor = backoff_floor
+            else:
+                continue
+            if next_at - at < floor - SPACING_SLACK_SECONDS:
+                early[str(status)] += 1
+    for status, count in early.items():
+        outcome.failures.append(f"{count} retries after a {status} came before their wait was over")
 
 
 def _check_recovery(

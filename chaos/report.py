@@ -47,7 +47,8 @@ def write(outcomes: list[Outcome], settings: dict[str, str], seconds: float, com
         "",
     ]
     lines += [
-        f"- `{o.scenario}`: {o.description}; settled in {o.settle_seconds:.1f} s; answers {o.answers_by_status}."
+        f"- `{o.scenario}`: {o.description}; settled in {o.settle_seconds:.1f} s; "
+        f"web answers {o.answers_by_status}; SendGrid answers {o.sendgrid_by_status}."
         for o in outcomes
     ]
     failures = [(o.scenario, line) for o in outcomes for line in o.failures]

@@ -1,6 +1,6 @@
 """The chaos checks must be able to fail: each broken guarantee, fed in by hand, is reported."""
 
-from chaos.checks import Outcome, _check_answers, _check_duplicates, _check_readyz
+from chaos.checks import Outcome, _check_answers, _check_duplicates, _check_readyz, _check_retry_spacing
 from chaos.faults import Fault
 from chaos.load import Answer
 
@@ -68,3 +68,21 @@ def test_more_duplicates_than_the_crash_could_hold_is_a_failure():
     outcome = Outcome("sender_kill", "")
     _check_duplicates(outcome, crash, {7: [BEGAN, BEGAN + 3], 8: [BEGAN, BEGAN + 3]})
     assert outcome.failures == ["2 duplicated deliveries, more than the 1 the crash could hold"]
+
+
+def test_a_retry_before_its_wait_is_a_failure():
+    def request(at: float, status: int | str) -> dict:
+        return {"at": BEGAN + at, "status": status, "delivery_ids": [7]}
+
+    on_time = [request(0, 500), request(1, 429), request(3.5, "hang"), request(8, 202)]
+    outcome = Outcome("sendgrid_errors", "")
+    _check_retry_spacing(outcome, on_time, {7}, sendgrid_timeout=3)
+    assert outcome.passed
+
+    hurried = [request(0, 429), request(0.5, "hang"), request(1.0, 202)]
+    outcome = Outcome("sendgrid_errors", "")
+    _check_retry_spacing(outcome, hurried, {7}, sendgrid_timeout=3)
+    assert outcome.failures == [
+        "1 retries after a 429 came before their wait was over",
+        "1 retries after a hang came before their wait was over",
+    ]
