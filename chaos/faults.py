@@ -69,8 +69,12 @@ def restart_broker(ctx: dict[str, Any]) -> Fault:
     rabbitmq = ctx["servers"].rabbitmq
     # Every sender's unacked messages and every unconfirmed publish lose their connection.
     fault = Fault(began=time.time(), duplicate_bound=2 * ctx["sender_prefetch"] * ctx["recipients"])
-    fault.crash_at = fault.began
+    _fake_mode(ctx["fake"], latency_ms=SLOW_SENDGRID_MS)
+    time.sleep(2)  # senders hold slow requests when the broker goes
     rabbitmq.stop()
+    # The node closes client connections late in its shutdown: the acks are lost up to here.
+    fault.crash_at = time.time()
+    _fake_mode(ctx["fake"], latency_ms=0)
     rabbitmq.start()
     fault.cleared = time.time()
     return fault
@@ -116,7 +120,7 @@ def _fake_mode(fake: str, **mode: Any) -> None:
 SCENARIOS = [
     ("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
     ("events_kill", "SIGKILL the events consumer, restart it 2 s later", kill_events),
-    ("broker_restart", "stop and start the RabbitMQ node", restart_broker),
+    ("broker_restart", "SendGrid slowed to 300 ms; stop and start the RabbitMQ node", restart_broker),
     ("database_down", "stop PostgreSQL for 10 s, then start it", database_down),
     ("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),
 ]
