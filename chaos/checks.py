@@ -148,14 +148,14 @@ def check(
 
 
 def _check_answers(outcome: Outcome, fault: Fault, answers: list[Answer]) -> None:
-    """Only 202 while the database is up; 5xx only for requests that overlapped the outage."""
+    """Only 202 while the database is up; 503 (never another 5xx) only for requests that overlapped the outage."""
     down = fault.database_down
     outcome.web_5xx = sum(1 for a in answers if a.status >= 500)
     outcome.answers_by_status = dict(Counter(str(a.status or "no answer") for a in answers))
     bad = Counter()
     for answer in answers:
         during_outage = down is not None and answer.started <= down[1] and answer.ended >= down[0]
-        if answer.status == 202 or (answer.status >= 500 and during_outage):
+        if answer.status == 202 or (answer.status == 503 and during_outage):
             continue
         bad[f"{answer.status or answer.error[:60]}{' during the outage' if during_outage else ''}"] += 1
     for what, count in bad.items():

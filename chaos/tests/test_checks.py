@@ -15,14 +15,20 @@ def answer(started: float, status: int) -> Answer:
     return Answer(started=started, ended=started + 0.05, status=status, email_id=1 if status == 202 else None)
 
 
-def test_5xx_during_the_outage_is_expected_and_outside_it_is_a_failure():
+def test_503_during_the_outage_is_expected_and_outside_it_is_a_failure():
     outcome = Outcome("database_down", "")
-    _check_answers(outcome, outage(), [answer(BEGAN - 5, 202), answer(BEGAN + 5, 500)])
+    _check_answers(outcome, outage(), [answer(BEGAN - 5, 202), answer(BEGAN + 5, 503)])
     assert outcome.passed and outcome.web_5xx == 1
 
     outcome = Outcome("database_down", "")
-    _check_answers(outcome, outage(), [answer(BEGAN + 5, 500), answer(BEGAN + 20, 500)])
-    assert outcome.failures == ["web answered 500 to 1 sends"]
+    _check_answers(outcome, outage(), [answer(BEGAN + 5, 503), answer(BEGAN + 20, 503)])
+    assert outcome.failures == ["web answered 503 to 1 sends"]
+
+
+def test_a_500_even_during_the_outage_is_a_failure():
+    outcome = Outcome("database_down", "")
+    _check_answers(outcome, outage(), [answer(BEGAN + 5, 503), answer(BEGAN + 6, 500)])
+    assert outcome.failures == ["web answered 500 during the outage to 1 sends"]
 
 
 def test_an_outage_with_no_5xx_is_reported_as_suspect():
