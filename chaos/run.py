@@ -6,7 +6,7 @@ relay), then runs each scenario in chaos/faults.py under a steady load of sends,
 stack settle and checks the outcome (chaos/checks.py). Prints the table, writes
 chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any check failed.
 
-    python -m chaos.run                        # every scenario (about 5 minutes)
+    python -m chaos.run                        # every scenario (about 3 minutes)
     python -m chaos.run --only sender_kill     # some of them, comma separated
 """
 
