@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt re
 # Human-readable logs on a developer's terminal; every deployment logs JSON (the default).
 DEV_ENV := DJANGO_DEBUG=1 LOG_FORMAT=plain
 
-.PHONY: install run run-stack test lint audit bench
+.PHONY: install run run-stack test lint audit bench chaos
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,3 +51,8 @@ bench: install
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## Fault injection (chaos/run.py): a private PostgreSQL and RabbitMQ, the full stack, faults under load;
+## writes chaos/results/latest.*. CHAOS_ARGS="--only sender_kill,database_down" for some scenarios.
+chaos: install
+	$(BIN)/python -m chaos.run $(CHAOS_ARGS)

@@ -33,10 +33,10 @@ def children(pid: int) -> list[int]:
 
 
 class Process:
-    def __init__(self, name: str, command: str, env: dict[str, str]) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
+    def __init__(self, name: str, command: str, env: dict[str, str], logs: Path = LOGS) -> None:
+        logs.mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.log_path = LOGS / f"{name}.log"
+        self.log_path = logs / f"{name}.log"
         self.popen = subprocess.Popen(
             ["bash", "-c", f"exec {command}"],
             cwd=ROOT,
@@ -55,6 +55,12 @@ class Process:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL the process and its children at once, as the kernel's OOM killer or a node loss would."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
     def worker_pids(self) -> list[int]:
         """The processes doing the work: gunicorn's workers, or the process itself."""
         return children(self.popen.pid) or [self.popen.pid]
@@ -63,8 +69,9 @@ class Process:
 class Stack:
     """Start and stop the stack's processes; a sampler thread keeps each role's peak RSS per process."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], logs: Path = LOGS) -> None:
         self.env = env
+        self.logs = logs
         self.commands = procfile()
         self.running: dict[str, list[Process]] = {}
         self.peak_rss: dict[str, float] = {}
@@ -73,7 +80,7 @@ class Stack:
 
     def start(self, role: str, command: str | None = None, env: dict[str, str] | None = None) -> Process:
         command = command or self.commands[role]
-        process = Process(role, command, {**self.env, **(env or {})})
+        process = Process(role, command, {**self.env, **(env or {})}, self.logs)
         self.running.setdefault(role, []).append(process)
         return process
 

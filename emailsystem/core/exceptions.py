@@ -3,9 +3,14 @@
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+# What a client should wait before retrying while the database is unreachable: about as long
+# as a PostgreSQL restart or failover takes.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ApplicationError(Exception):
@@ -50,7 +55,11 @@ def request_too_large_response(limit: int) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus ApplicationError and oversized bodies."""
+    """DRF's handler, plus ApplicationError, oversized bodies and an unreachable database.
+
+    A database that refuses connections is a 503 with Retry-After and a JSON body, not
+    Django's HTML 500 page: the request changed nothing, and the client should retry.
+    """
     if isinstance(exc, ApplicationError):
         body: dict[str, Any] = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
         body["code"] = exc.code
@@ -60,5 +69,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
         return Response(
             request_too_large_response(settings.REQUEST_MAX_BYTES), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        return Response(
+            {"detail": "The database is unavailable; try again shortly.", "code": "database_unavailable"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     return drf_exception_handler(exc, context)

@@ -1,5 +1,6 @@
 """Probes, the browsable API through a session login, the admin, and the demo admin command."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,29 @@ def test_readyz_is_503_when_the_database_is_unreachable():
     status, _, body = result.stdout.strip().partition(" ")
     assert status == "503"
     assert "database unreachable" in body
+
+
+def test_an_api_request_while_the_database_is_unreachable_is_a_json_503_with_retry_after():
+    # A real process pointed at a port where no database listens: the token lookup cannot connect.
+    env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere", "DATABASE_CONN_MAX_AGE": "0"}
+    script = (
+        "import django, json; django.setup();"
+        "from django.test import Client;"
+        "r = Client(raise_request_exception=False).post('/api/v1/emails/sent-email/',"
+        " {'recipients': ['a@example.com'], 'subject': 's', 'body': 'b'}, content_type='application/json',"
+        " HTTP_HOST='localhost', HTTP_AUTHORIZATION='Token 0123456789abcdef');"
+        "print(r.status_code, r.get('Retry-After'), r.content.decode())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+
+    status, retry_after, body = result.stdout.strip().split(" ", 2)
+    assert (status, retry_after) == ("503", "5")
+    assert json.loads(body) == {
+        "detail": "The database is unavailable; try again shortly.",
+        "code": "database_unavailable",
+    }
 
 
 @override_settings(REQUEST_MAX_BYTES=1024)

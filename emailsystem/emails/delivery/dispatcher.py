@@ -6,6 +6,11 @@ confirm) and deletes the published rows in one statement per batch. Whatever it 
 published when the process dies stays in the outbox, and the relay publishes it after
 RELAY_GRACE: a crash delays those sends, it never loses them. A crash between a confirm
 and the batch's delete re-publishes that batch (README, "What a crash can duplicate").
+
+When the delete fails because the database is unreachable, the thread keeps the published
+ids and retries the delete every DELETE_RETRY_SECONDS, so an outage shorter than
+RELAY_GRACE re-publishes nothing (`make chaos`, database_down, found the relay sending such
+rows a second time).
 """
 
 import atexit
@@ -28,6 +33,11 @@ logger = logging.getLogger(__name__)
 BATCH = 100
 # On a clean exit, how long to keep publishing what is queued before leaving it to the relay.
 EXIT_DRAIN_SECONDS = 3.0
+# While published rows could not be deleted, how often to try again: well inside RELAY_GRACE.
+DELETE_RETRY_SECONDS = 0.5
+# Published ids kept for another delete; past this the oldest are left to the relay (which
+# publishes them once more), so a DELETE that never succeeds cannot grow memory without end.
+UNDELETED_MAX = 10_000
 
 
 class Dispatcher(threading.Thread):
@@ -36,6 +46,7 @@ class Dispatcher(threading.Thread):
         self._queue: queue.SimpleQueue[tuple[int, str, bytes, str | None]] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
+        self._undeleted: list[int] = []  # published, but the delete failed: retried by this thread
 
     def submit(self, outbox_id: int, message_id: str, body: bytes, request_id: str | None = None) -> None:
         """Queue one committed send for publishing; `request_id` travels in its x-request-id header."""
@@ -50,7 +61,12 @@ class Dispatcher(threading.Thread):
 
     def run(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            try:
+                first = self._queue.get(timeout=DELETE_RETRY_SECONDS if self._undeleted else None)
+            except queue.Empty:
+                self._delete_published([])
+                continue
+            batch = [first]
             while len(batch) < BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -76,13 +92,24 @@ class Dispatcher(threading.Thread):
                 )
                 continue
             published.append(outbox_id)
-        if not published:
+        self._delete_published(published)
+
+    def _delete_published(self, published: list[int]) -> None:
+        """Delete the rows just published, and any whose earlier delete failed."""
+        ids = self._undeleted + published
+        if not ids:
             return
         try:
-            outbox_delete(outbox_ids=published)
-        except DatabaseError:
-            # Published but still in the outbox: the relay will publish these once more.
-            logger.exception("could not delete %d published outbox rows", len(published))
+            outbox_delete(outbox_ids=ids)
+        except DatabaseError as error:
+            # Still in the outbox: retried here; if this process dies first, the relay publishes them once more.
+            if not self._undeleted:
+                logger.warning("could not delete %d published outbox rows (%s); retrying", len(ids), error)
+            self._undeleted = ids[-UNDELETED_MAX:]
+        else:
+            if self._undeleted:
+                logger.info("deleted %d published outbox rows after the database came back", len(self._undeleted))
+            self._undeleted = []
         finally:
             close_old_connections()
 

@@ -164,8 +164,8 @@ def test_a_publish_whose_outbox_row_survives_is_published_once_more_by_the_relay
     broker, monkeypatch, django_capture_on_commit_callbacks
 ):
     # The documented duplicate window on the web side: the broker confirmed, then the
-    # process could not delete the row (here the database refuses the DELETE; a SIGKILL at
-    # that instant has the same effect). The relay publishes it again: twice, never zero.
+    # process died before deleting the row. Here every DELETE of the dispatcher's fails, as if
+    # it had been SIGKILLed at that instant. The relay publishes it again: twice, never zero.
     from django.db import DatabaseError
 
     from emailsystem.emails.delivery import dispatcher as dispatcher_module
@@ -177,10 +177,9 @@ def test_a_publish_whose_outbox_row_survives_is_published_once_more_by_the_relay
     with django_capture_on_commit_callbacks(execute=True):
         email = sent_email(recipients=["a@example.com"])
     dispatched()
-    monkeypatch.undo()
     OutboxMessage.objects.update(available_at=OutboxMessage.objects.get().created)  # the grace period has passed
 
-    assert outbox_relay() == 1
+    assert outbox_relay() == 1  # the relay deletes its row with the model's delete, not QuerySet.delete
     assert [message.email_id for _, message in work_messages(broker)] == [email.pk, email.pk]
     assert not OutboxMessage.objects.exists()
 
@@ -267,3 +266,37 @@ def test_the_request_id_is_stored_by_the_sends_own_outbox_insert_with_no_extra_s
     assert statement.startswith(f'INSERT INTO "{table}"') and '"request_id"' in statement
     assert "'req-8'" in statement
     dispatched()
+
+
+def test_a_published_row_whose_delete_failed_is_deleted_when_the_database_answers_again(
+    broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The database went away between the broker's confirm and the delete (make chaos,
+    # database_down): the dispatcher retries the delete, so the relay has nothing to send again.
+    import time
+
+    from django.db import OperationalError
+
+    from emailsystem.emails.delivery import dispatcher as dispatcher_module
+
+    original_delete = dispatcher_module.outbox_delete
+    refused = []
+
+    def delete_refused_once(*, outbox_ids):
+        if not refused:
+            refused.append(outbox_ids)
+            raise OperationalError("the database system is shutting down")
+        return original_delete(outbox_ids=outbox_ids)
+
+    monkeypatch.setattr(dispatcher_module, "outbox_delete", delete_refused_once)
+    with django_capture_on_commit_callbacks(execute=True):
+        email = sent_email(recipients=["a@example.com"])
+    dispatched()
+    deadline = time.monotonic() + 5
+    while OutboxMessage.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert refused, "the first delete should have been refused"
+    assert not OutboxMessage.objects.exists()
+    assert outbox_relay() == 0
+    assert [message.email_id for _, message in work_messages(broker)] == [email.pk]

@@ -1,0 +1,126 @@
+"""The faults, one function each. Each injects its fault, undoes it the way an operator or a
+supervisor would, and says when the fault began and when it was cleared."""
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+# How long a supervisor (Kubernetes, systemd) waits before restarting a killed process.
+RESTART_DELAY_SECONDS = 2.0
+DATABASE_DOWN_SECONDS = 10.0
+SENDGRID_500_SECONDS = 20.0
+SENDGRID_429_SECONDS = 10.0
+SENDGRID_HANG_SECONDS = 10.0
+# 429 answers say the window resets this far ahead (X-RateLimit-Reset).
+SENDGRID_429_RESET_SECONDS = 2.0
+# While a sender is killed SendGrid answers this slowly, so the victim holds requests that
+# SendGrid has accepted but whose answer it never reads: the documented duplicate window.
+SLOW_SENDGRID_MS = 300
+
+
+@dataclass
+class Fault:
+    began: float  # time.time()
+    cleared: float = 0.0
+    # Where a crash can duplicate (README, "What a crash can duplicate"): a delivery may reach
+    # SendGrid twice only if its first copy was accepted before this moment.
+    crash_at: float | None = None
+    # At most this many deliveries may be duplicated (what the crashed process could hold).
+    duplicate_bound: int = 0
+    database_down: tuple[float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def kill_sender(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL one of the two senders with requests in flight at a slow SendGrid; a supervisor restarts it.
+
+    Duplicates are allowed here, at most what the victim could hold (its prefetch).
+    """
+    stack = ctx["stack"]
+    fault = Fault(began=time.time(), duplicate_bound=ctx["sender_prefetch"] * ctx["recipients"])
+    _fake_mode(ctx["fake"], latency_ms=SLOW_SENDGRID_MS)
+    time.sleep(2)  # let the senders fill up with slow requests
+    victim = stack.running["sender"].pop(0)
+    fault.crash_at = time.time()
+    victim.kill()
+    _fake_mode(ctx["fake"], latency_ms=0)
+    time.sleep(RESTART_DELAY_SECONDS)
+    stack.start("sender")
+    fault.cleared = time.time()
+    return fault
+
+
+def kill_events(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL the events consumer with results in flight; a supervisor restarts it."""
+    stack = ctx["stack"]
+    victim = stack.running["events"].pop(0)
+    fault = Fault(began=time.time())
+    victim.kill()
+    time.sleep(RESTART_DELAY_SECONDS)
+    stack.start("events")
+    fault.cleared = time.time()
+    return fault
+
+
+def restart_broker(ctx: dict[str, Any]) -> Fault:
+    """Stop the RabbitMQ node and start it again (a restart, an upgrade); queues are durable."""
+    rabbitmq = ctx["servers"].rabbitmq
+    # Every sender's unacked messages and every unconfirmed publish lose their connection.
+    fault = Fault(began=time.time(), duplicate_bound=2 * ctx["sender_prefetch"] * ctx["recipients"])
+    _fake_mode(ctx["fake"], latency_ms=SLOW_SENDGRID_MS)
+    time.sleep(2)  # senders hold slow requests when the broker goes
+    rabbitmq.stop()
+    # The node closes client connections late in its shutdown: the acks are lost up to here.
+    fault.crash_at = time.time()
+    _fake_mode(ctx["fake"], latency_ms=0)
+    rabbitmq.start()
+    fault.cleared = time.time()
+    return fault
+
+
+def database_down(ctx: dict[str, Any]) -> Fault:
+    """Stop PostgreSQL (fast shutdown: sessions are cut) for DATABASE_DOWN_SECONDS, then start it."""
+    postgres = ctx["servers"].postgres
+    fault = Fault(began=time.time())
+    postgres.stop()
+    time.sleep(DATABASE_DOWN_SECONDS)
+    postgres.start()
+    fault.cleared = time.time()
+    fault.database_down = (fault.began, fault.cleared)
+    return fault
+
+
+def sendgrid_errors(ctx: dict[str, Any]) -> Fault:
+    """SendGrid answers 500, then 429 with X-RateLimit-Reset, then hangs; then 202 again."""
+    fake = ctx["fake"]
+    fault = Fault(began=time.time())
+    _fake_mode(fake, status=500)
+    time.sleep(SENDGRID_500_SECONDS)
+    _fake_mode(fake, status=429, reset_seconds=SENDGRID_429_RESET_SECONDS)
+    time.sleep(SENDGRID_429_SECONDS)
+    # Longer than the senders' SENDGRID_TIMEOUT_SECONDS, so every request held times out.
+    _fake_mode(fake, status="hang", hang_seconds=ctx["sendgrid_timeout"] * 2)
+    time.sleep(SENDGRID_HANG_SECONDS)
+    _fake_mode(fake, status=202)
+    fault.cleared = time.time()
+    return fault
+
+
+def _fake_mode(fake: str, **mode: Any) -> None:
+    request = urllib.request.Request(
+        f"{fake}/_fake/mode", data=json.dumps(mode).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        response.read()
+
+
+# (name, what is done, the fault)
+SCENARIOS = [
+    ("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
+    ("events_kill", "SIGKILL the events consumer, restart it 2 s later", kill_events),
+    ("broker_restart", "SendGrid slowed to 300 ms; stop and start the RabbitMQ node", restart_broker),
+    ("database_down", "stop PostgreSQL for 10 s, then start it", database_down),
+    ("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),
+]

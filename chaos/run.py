@@ -1,0 +1,193 @@
+"""`make chaos`: inject faults into a real stack under load and check that nothing accepted is lost.
+
+Starts a private PostgreSQL and a private RabbitMQ node (never the machine's shared ones),
+the fake SendGrid and every Procfile process (gunicorn with 2 workers, 2 senders, events,
+relay), then runs each scenario in chaos/faults.py under a steady load of sends, lets the
+stack settle and checks the outcome (chaos/checks.py). Prints the table, writes
+chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any check failed.
+
+    python -m chaos.run                        # every scenario (about 3 minutes)
+    python -m chaos.run --only sender_kill     # some of them, comma separated
+"""
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chaos.faults import SCENARIOS  # noqa: E402
+from chaos.servers import PrivateServers, free_port  # noqa: E402
+
+LOGS = ROOT / "chaos" / "results" / "logs"
+# Sends per second and recipients per send: a steady load well inside what the stack sustains,
+# so what the table shows is the fault, not saturation.
+RATE = 25.0
+RECIPIENTS = 3
+# Load before the fault (to have work in flight) and after it is cleared.
+LEAD_SECONDS = 5.0
+TAIL_SECONDS = 5.0
+# The stack's settings that differ from the defaults, and why.
+STACK_SETTINGS = {
+    "QUEUE_PREFIX": "chaos",
+    # Hung SendGrid requests are abandoned sooner, so the hang scenario stays short.
+    "SENDGRID_TIMEOUT_SECONDS": "3",
+    # Backoff 0.5-1, 2-4, 8-16, 15-30 s: five attempts span at least 25 s, longer than the
+    # 20 s SendGrid outage, and the longest wait stays under a minute to keep the run short.
+    "RETRY_BASE_SECONDS": "1",
+    "RETRY_MAX_SECONDS": "30",
+    "WEB_CONCURRENCY": "2",
+}
+
+
+def stack_environment(servers: PrivateServers, web_port: int, fake_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(STACK_SETTINGS)
+    env.update(
+        DATABASE_URL=servers.postgres.url,
+        RABBITMQ_URL=servers.rabbitmq.url,
+        SENDGRID_API_KEY="SG.chaos-fake-key",
+        SENDGRID_API_HOST=f"http://127.0.0.1:{fake_port}",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        DJANGO_SETTINGS_MODULE="emailsystem.settings",
+        DJANGO_HTTPS="0",  # plain HTTP on 127.0.0.1
+        PORT=str(web_port),
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("DJANGO_DEBUG", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def prepare() -> str:
+    """Migrate the private database and create the sending user; return its token."""
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from emailsystem.users.models import User
+
+    call_command("migrate", "--noinput", verbosity=0)
+    user = User.objects.create(email="chaos@example.com", username="chaos", daily_quota=2_000_000_000)
+    return Token.objects.create(user=user).key
+
+
+def run_scenario(ctx: dict[str, Any], name: str, description: str, inject) -> "Outcome":  # type: ignore[no-untyped-def]  # noqa: F821
+    from chaos import checks
+    from chaos.load import ReadyzProbe, SteadyLoad
+    from emailsystem.emails.models import Delivery
+
+    print(f"chaos: {name}: {description}", flush=True)
+    outcome = checks.Outcome(scenario=name, description=description)
+    first_delivery_id = (Delivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+    fake_since = checks.fake_count(ctx["fake"])
+    dead_before = checks.queue_depths(ctx)[f"{ctx['prefix']}.dead"]
+    probe = ReadyzProbe(ctx["web"]).start()
+    load = SteadyLoad(web=ctx["web"], token=ctx["token"], rate=RATE, recipients=RECIPIENTS, label=name).start()
+    time.sleep(LEAD_SECONDS)
+    fault = inject(ctx)
+    time.sleep(TAIL_SECONDS)
+    answers = load.stop()
+    outcome.settle_seconds = round(checks.settle(ctx, first_delivery_id), 1)
+    readyz = probe.stop()
+    if outcome.settle_seconds < 0:
+        outcome.failures.append(f"did not settle within {checks.SETTLE_SECONDS}s: {checks.queue_depths(ctx)}")
+    checks.check(
+        ctx=ctx,
+        outcome=outcome,
+        fault=fault,
+        answers=answers,
+        readyz=readyz,
+        first_delivery_id=first_delivery_id,
+        fake_since=fake_since,
+        dead_before=dead_before,
+    )
+    verdict = "pass" if outcome.passed else "FAIL: " + "; ".join(outcome.failures)
+    print(
+        f"chaos: {name}: {outcome.accepted} accepted, {outcome.delivered}/{outcome.recipients} recipients delivered, "
+        f"{outcome.duplicated} duplicated, {outcome.lost} lost, recovery {outcome.recovery_seconds}s, "
+        f"{outcome.web_5xx} 5xx; {verdict}",
+        flush=True,
+    )
+    return outcome
+
+
+def main() -> int:
+    names = [name for name, _description, _inject in SCENARIOS]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(names), help=f"comma separated, of {names}")
+    args = parser.parse_args()
+    only = args.only.split(",")
+    if set(only) - set(names):
+        parser.error(f"unknown scenarios: {sorted(set(only) - set(names))}")
+    # SIGTERM (CI's timeout, Ctrl-C's cousin) must still run the teardown in the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    started = time.monotonic()
+    servers = PrivateServers()
+    outcomes = []
+    try:
+        print(f"chaos: private PostgreSQL and RabbitMQ in {servers.base}", flush=True)
+        servers.start()
+        web_port, fake_port = free_port(), free_port()
+        env = stack_environment(servers, web_port, fake_port)
+        # The stack logs at INFO to its files; this process only prints its own lines.
+        os.environ.update({**env, "LOG_LEVEL": "WARNING"})
+        import django
+
+        django.setup()
+        from bench.processes import Stack
+        from bench.scenarios import wait_for_http
+        from emailsystem.emails.delivery.config import sender_settings
+
+        # pika logs every refused connection while the broker is down, with a traceback each.
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+        ctx: dict[str, Any] = {
+            "servers": servers,
+            "token": prepare(),
+            "web": f"http://127.0.0.1:{web_port}",
+            "fake": f"http://127.0.0.1:{fake_port}",
+            "prefix": STACK_SETTINGS["QUEUE_PREFIX"],
+            "sendgrid_timeout": float(STACK_SETTINGS["SENDGRID_TIMEOUT_SECONDS"]),
+            "sender_prefetch": sender_settings().prefetch,
+            "recipients": RECIPIENTS,
+        }
+        stack = Stack(env, logs=LOGS)
+        ctx["stack"] = stack
+        try:
+            stack.start("fake", f"{sys.executable} -m emailsender.testing.fake_sendgrid --port {fake_port} --no-bodies")
+            for role in ("web", "events", "relay", "sender", "sender"):
+                stack.start(role)
+            wait_for_http(f"{ctx['web']}/healthz")
+            wait_for_http(f"{ctx['fake']}/_fake/health")
+            for name, description, inject in SCENARIOS:
+                if name in only:
+                    outcomes.append(run_scenario(ctx, name, description, inject))
+        finally:
+            stack.stop_all()
+            from django.db import connections
+
+            connections.close_all()
+    finally:
+        servers.close()
+
+    from chaos import report
+
+    seconds = time.monotonic() - started
+    command = "make chaos" + ("" if set(only) == set(names) else f' CHAOS_ARGS="--only {args.only}"')
+    markdown = report.write(outcomes, STACK_SETTINGS, seconds, command)
+    print(markdown, flush=True)
+    print(f"chaos: done in {seconds:.0f}s; logs in {LOGS}", flush=True)
+    return 0 if outcomes and all(o.passed for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

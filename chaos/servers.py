@@ -1,0 +1,189 @@
+"""A private PostgreSQL and a private RabbitMQ node in a temporary directory, for fault injection.
+
+The machine's shared servers (5432, 5672) serve other people's tests and CI, so the chaos run
+never stops them: it starts its own on free ports, stops and starts those to inject faults,
+and removes them at the end. Both bind 127.0.0.1 only.
+"""
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pika
+import pika.exceptions
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _run(command: list[str], *, user: str | None = None, timeout: float = 60, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    if user is not None:
+        command = ["runuser", "-u", user, "--", *command]
+    subprocess.run(command, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+
+
+class PrivatePostgres:
+    """initdb into a temporary directory; trust auth; TCP on a free port, its unix socket in the directory.
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+    """
+
+    def __init__(self, base: Path) -> None:
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+        if not binaries:
+            raise RuntimeError("no /usr/lib/postgresql/*/bin/initdb: install the postgresql package")
+        self.bin = Path(binaries[-1]).parent
+        self.dir = base / "postgres"
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/chaos"
+
+    def start(self) -> None:
+        if not self.data.exists():
+            self.dir.mkdir(parents=True)
+            if self.user:
+                entry = pwd.getpwnam(self.user)
+                os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+            _run(
+                [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                user=self.user,
+            )
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+        pg_ctl = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log")]
+        _run(
+            [*pg_ctl, "-w", "-t", "60", "-o", options, "start"],
+            user=self.user,
+            timeout=90,
+        )
+
+    def stop(self) -> None:
+        """Fast shutdown: open sessions are ended, new connections refused until start()."""
+        if (self.data / "postmaster.pid").exists():
+            _run(
+                [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop"], user=self.user
+            )
+
+    def create_database(self) -> None:
+        _run(
+            [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "chaos"],
+            user=self.user,
+        )
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of its own (name, ports, data, logs, cookie), run from /usr/lib/rabbitmq/bin.
+
+    The Debian wrappers in /usr/sbin switch to the `rabbitmq` user and read /etc/rabbitmq, whose
+    config pins the shared node's port; calling the real scripts with our own HOME (for the
+    Erlang cookie), config file and env file keeps this node apart from the shared one.
+    """
+
+    SCRIPTS = Path("/usr/lib/rabbitmq/bin")
+
+    def __init__(self, base: Path) -> None:
+        if not (self.SCRIPTS / "rabbitmq-server").exists():
+            raise RuntimeError("no /usr/lib/rabbitmq/bin/rabbitmq-server: install the rabbitmq-server package")
+        self.dir = base / "rabbitmq"
+        self.port = free_port()
+        self.node = f"chaos-{os.getpid()}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.process: subprocess.Popen | None = None
+        home = self.dir / "home"
+        home.mkdir(parents=True)
+        cookie = home / ".erlang.cookie"
+        cookie.write_text(os.urandom(20).hex().upper())
+        cookie.chmod(0o400)
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "rabbitmq-env.conf").write_text("")
+        self.env = {
+            **os.environ,
+            "HOME": str(home),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+
+    def start(self, timeout: float = 90) -> None:
+        self.process = subprocess.Popen(
+            [str(self.SCRIPTS / "rabbitmq-server")],
+            env=self.env,
+            cwd=self.dir,
+            stdout=(self.dir / "server.out").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"private RabbitMQ did not start; see {self.dir / 'server.out'}")
+            time.sleep(0.3)
+
+    def answers(self) -> bool:
+        try:
+            parameters = pika.URLParameters(self.url)
+            parameters.connection_attempts = 1
+            parameters.socket_timeout = 1
+            pika.BlockingConnection(parameters).close()
+            return True
+        except (pika.exceptions.AMQPError, OSError):
+            return False
+
+    def stop(self) -> None:
+        """Stop the node cleanly (as a restart or upgrade does); durable queues and persistent messages stay."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            _run([str(self.SCRIPTS / "rabbitmqctl"), "-n", self.node, "stop"], env=self.env, timeout=60)
+            self.process.wait(timeout=30)
+        except (subprocess.SubprocessError, OSError):
+            os.killpg(self.process.pid, 9)
+            self.process.wait(timeout=10)
+
+    def queue_depth(self, queue: str) -> int:
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        try:
+            return connection.channel().queue_declare(queue=queue, passive=True).method.message_count
+        finally:
+            connection.close()
+
+
+class PrivateServers:
+    """Both servers in one temporary directory, removed by close() whatever happened."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="chaos-"))
+        self.base.chmod(0o755)  # the postgres user must reach its directory inside
+        self.postgres = PrivatePostgres(self.base)
+        self.rabbitmq = PrivateRabbitMQ(self.base)
+
+    def start(self) -> None:
+        self.postgres.start()
+        self.postgres.create_database()
+        self.rabbitmq.start()
+
+    def close(self) -> None:
+        for stop in (self.rabbitmq.stop, self.postgres.stop):
+            try:
+                stop()
+            except (subprocess.SubprocessError, OSError) as error:
+                print(f"chaos: teardown: {error}", flush=True)
+        shutil.rmtree(self.base, ignore_errors=True)
