@@ -250,6 +250,8 @@ def test_a_timestamp_inside_the_window_is_accepted(client, signer, first):
         ("A" * 500, "now"),  # longer than any signature
         (None, "x"),  # a valid signature, a timestamp that is not a number
         (None, "-5"),
+        (None, "9" * 400),  # digits only, but too large for the age arithmetic (was a 500)
+        (None, "9" * 5000),  # past Python's int-from-string digit limit (was a 500)
     ],
 )
 def test_malformed_signature_headers_are_refused(client, signer, first, signature, timestamp):
