@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from emailsystem.core import metrics
 from emailsystem.emails.delivery.dispatcher import dispatcher
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,6 +44,18 @@ def test_requests_are_counted_by_route_name_method_and_status_never_by_raw_path(
     assert value("emailsystem_http_request_duration_seconds_count", route="emails:sent-email-detail", method="GET") >= 1
     text = user_client.get("/metrics").content.decode()
     assert 'route="unmatched"' in text and "987654321" not in text and "/no/such/page/" not in text
+
+
+@pytest.mark.django_db
+def test_invented_methods_share_one_other_series_and_grow_no_cache(client):
+    before = value("emailsystem_http_requests_total", route="healthz", method="other", status="200")
+    client.generic("INVENTED0", "/healthz")
+    cached = len(metrics._request_series)
+    for n in range(1, 50):
+        client.generic(f"INVENTED{n}", "/healthz")
+
+    assert value("emailsystem_http_requests_total", route="healthz", method="other", status="200") == before + 50
+    assert len(metrics._request_series) == cached
 
 
 @pytest.mark.django_db
