@@ -142,7 +142,14 @@ def post_login(base: str, email: str) -> int:
 
 @pytest.fixture
 def throttle_counters_cleared(transactional_db):
-    """The counters the server commits to the cache table outlive this test's flush; later tests need them gone."""
+    """No login throttle counters before or after this test.
+
+    The throttle's counters live in the database cache table, which a transactional test's
+    flush does not empty (it is no model's table). Before: an earlier transactional test that
+    logged in from 127.0.0.1 (test_tokens' concurrent logins) would otherwise have used up
+    this test's allowance. After: this test's own counters must not reach later tests.
+    """
+    cache.clear()
     yield
     cache.clear()
 
