@@ -43,10 +43,18 @@ def sent_email_status_derive(
 
 
 def sent_email_status_refresh(*, email_ids: Iterable[int]) -> None:
-    """Recompute the stored status of these emails from their deliveries (a few queries for any number)."""
+    """Recompute the stored status of these emails from their deliveries (a few queries for any number).
+
+    Call inside the transaction that changed the deliveries. The emails are locked first, in
+    id order: two transactions that each changed a different recipient of one email would
+    otherwise each count the other's recipient as it was, and the last to commit would store
+    a status neither saw whole. Under READ COMMITTED the count runs once the lock is granted,
+    so it sees what the other transaction committed.
+    """
     ids = sorted(set(email_ids))
     if not ids:
         return
+    list(SentEmail.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
     counts = (
         Delivery.objects.filter(sent_email_id__in=ids)
         .values("sent_email_id")
