@@ -1,5 +1,6 @@
 """Request ids, /metrics and its access rule, and the counters the send path feeds."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -112,3 +113,25 @@ def test_in_multiprocess_mode_metrics_adds_up_every_worker_and_keeps_a_dead_work
     ).stdout
     assert "emailsystem_emails_accepted_total 2.0" in text
     assert "emailsystem_recipients_accepted_total 6.0" in text
+
+
+def test_gunicorn_start_removes_only_prometheus_files_from_a_named_metrics_directory(tmp_path, monkeypatch):
+    """PROMETHEUS_MULTIPROC_DIR may be a folder the operator named: only the metrics files go."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # named: gunicorn.conf.py makes none
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", ROOT / "gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    for name in ("counter_101.db", "histogram_101.db", "gauge_livesum_102.db"):
+        (tmp_path / name).write_bytes(b"old run")
+    (tmp_path / "notes.txt").write_text("the operator's")
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "data.db").write_text("the operator's")
+
+    conf.on_starting(server=None)
+
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "keep",
+        "keep/data.db",
+        "notes.txt",
+    ]
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
