@@ -103,8 +103,6 @@ class Sender:
         self._connection: pika.BlockingConnection | None = None
         self._consumed_since_connect = False
         self._recently_sent: OrderedDict[tuple[int, tuple[int, ...]], Outcome] = OrderedDict()
-        self._next_queue_depth = 0.0
-        self._metrics_channel: Any = None  # the current connection's channel for queue depths
 
     # -- control --------------------------------------------------------------------------
 
@@ -201,7 +199,9 @@ class Sender:
         connection = self._connect()
         self._connection = connection
         self._generation += 1
-        self._metrics_channel = None
+        queue_depths = metrics.QueueDepthReader(
+            topology.all_queues(self.settings.queue_prefix, self.settings.retry_delays_ms)
+        )
         consume_channel = connection.channel()
         publish_channel = connection.channel()
         prefix = self.settings.queue_prefix
@@ -225,7 +225,8 @@ class Sender:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
             self._drain(publisher, consume_channel)
             self._start_pending()
-            self._measure_queues(connection)
+            metrics.HELD.set(len(self._held))
+            queue_depths.read_when_due(connection)
         self._shutdown(connection, consume_channel, publisher, consumer_tag)
 
     # -- receiving and working ------------------------------------------------------------
@@ -390,29 +391,6 @@ class Sender:
         self.consuming.clear()
         connection.close()
         self._connection = None
-
-    def _measure_queues(self, connection: pika.BlockingConnection) -> None:
-        """Every QUEUE_DEPTH_INTERVAL_SECONDS, read each queue's depth with a passive declare (metrics).
-
-        On a channel of its own: a passive declare of a missing queue closes the channel it
-        runs on, and a metrics read must not take down the publish channel, and with it the
-        connection and every message held. A missing queue is logged and skipped; the
-        publisher declares the topology again when a publish finds no route.
-        """
-        now = time.monotonic()
-        if now < self._next_queue_depth:
-            return
-        self._next_queue_depth = now + metrics.QUEUE_DEPTH_INTERVAL_SECONDS
-        metrics.HELD.set(len(self._held))
-        for queue_name in topology.all_queues(self.settings.queue_prefix, self.settings.retry_delays_ms):
-            if self._metrics_channel is None or not self._metrics_channel.is_open:
-                self._metrics_channel = connection.channel()
-            try:
-                declared = self._metrics_channel.queue_declare(queue=queue_name, passive=True)
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                log.warning("queue depth not read", extra={"queue": queue_name, "error": exc.reply_text})
-                continue
-            metrics.record_queue_depth(queue_name, declared.method.message_count, declared.method.consumer_count)
 
     @staticmethod
     def _fields(job: Job) -> dict[str, Any]:
