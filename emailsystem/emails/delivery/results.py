@@ -12,13 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, Q, TextField, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, TextField, Value, When
 from django.utils import timezone
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
 from emailsystem.emails.delivery.statuses import DELIVERED, REACHED, UNREACHED
-from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail, Suppression
 
 logger = logging.getLogger(__name__)
 
@@ -129,16 +129,26 @@ def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
 def deliveries_requeue(*, delivery_ids: Iterable[int]) -> int:
     """Put failed deliveries back in the queue and hand them to the sender again.
 
-    Only `failed` deliveries move; others are ignored. Returns how many were requeued.
+    Only `failed` deliveries move; others are ignored, and so are recipients the email's
+    sender has since suppressed (a send would skip them too). Returns how many were requeued.
     """
     from emailsystem.emails.delivery.outbox import outbox_enqueue
 
-    failed = Delivery.objects.select_for_update().filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+    suppressed = Suppression.objects.filter(
+        user_id=OuterRef("sent_email__sender_id"), recipient_id=OuterRef("recipient_id")
+    )
+    failed = (
+        Delivery.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+        .exclude(Exists(suppressed))
+    )
     by_email: dict[int, list[int]] = defaultdict(list)
     for delivery_id, email_id in failed.values_list("pk", "sent_email_id"):
         by_email[email_id].append(delivery_id)
     if not by_email:
-        raise ApplicationError("None of the selected recipients has failed; nothing to requeue.")
+        raise ApplicationError(
+            "None of the selected recipients has failed, or they are now suppressed; nothing to requeue."
+        )
     requeued = Delivery.objects.filter(pk__in=[pk for pks in by_email.values() for pk in pks]).update(
         status=DeliveryStatus.QUEUED, reason="", attempts=0, updated=timezone.now()
     )
