@@ -91,7 +91,9 @@ def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
         pending = Delivery.objects.filter(
             pk__in=result.deliveries, sent_email_id=result.email_id, status=DeliveryStatus.QUEUED
         )
-        reason = result.reason[:REASON_MAX_CHARS]
+        # The reason quotes SendGrid's error body; PostgreSQL text cannot hold NUL, and one
+        # unstorable result would fail its whole batch on every redelivery.
+        reason = result.reason.replace("\x00", "")[:REASON_MAX_CHARS]
         if result.outcome == "sent":
             changed += _sent_record(result, now)
         elif result.outcome == "failed":

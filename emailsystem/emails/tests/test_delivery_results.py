@@ -109,6 +109,12 @@ def test_status_derivation(queued, sent, total, expected):
     assert sent_email_status_derive(queued=queued, sent=sent, total=total) == expected
 
 
+def test_a_nul_in_a_failure_reason_is_dropped_not_a_database_error(email):
+    delivery_results_apply(results=[result(email, "failed", attempt=1, reason="SendGrid 400: bad\u0000value")])
+
+    assert statuses(email)[1][0] == (DeliveryStatus.FAILED, 1, "SendGrid 400: badvalue")
+
+
 def test_requeue_puts_failed_recipients_back_and_enqueues_only_them(email):
     first, second = email.deliveries.order_by("pk")
     delivery_results_apply(
