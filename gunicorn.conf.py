@@ -75,15 +75,16 @@ logconfig_dict = _logconfig()
 
 
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
-    """Empty the metrics directory: files left by an earlier run would be added to this one's counters."""
+    """Remove prometheus_client's files from the metrics directory: an earlier run's would be added to this one's.
+
+    Only its `<type>_<pid>.db` files: the directory may be one the operator named, and
+    anything else in it is theirs.
+    """
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    if directory.exists():
-        for entry in directory.iterdir():
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
     directory.mkdir(parents=True, exist_ok=True)
+    for entry in directory.glob("*.db"):
+        if entry.is_file():
+            entry.unlink()
 
 
 def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]

@@ -103,7 +103,6 @@ class Sender:
         self._connection: pika.BlockingConnection | None = None
         self._consumed_since_connect = False
         self._recently_sent: OrderedDict[tuple[int, tuple[int, ...]], Outcome] = OrderedDict()
-        self._next_queue_depth = 0.0
 
     # -- control --------------------------------------------------------------------------
 
@@ -200,6 +199,9 @@ class Sender:
         connection = self._connect()
         self._connection = connection
         self._generation += 1
+        queue_depths = metrics.QueueDepthReader(
+            topology.all_queues(self.settings.queue_prefix, self.settings.retry_delays_ms)
+        )
         consume_channel = connection.channel()
         publish_channel = connection.channel()
         prefix = self.settings.queue_prefix
@@ -223,7 +225,8 @@ class Sender:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
             self._drain(publisher, consume_channel)
             self._start_pending()
-            self._measure_queues(publish_channel)
+            metrics.HELD.set(len(self._held))
+            queue_depths.read_when_due(connection)
         self._shutdown(connection, consume_channel, publisher, consumer_tag)
 
     # -- receiving and working ------------------------------------------------------------
@@ -388,19 +391,6 @@ class Sender:
         self.consuming.clear()
         connection.close()
         self._connection = None
-
-    def _measure_queues(self, channel: Any) -> None:
-        """Every QUEUE_DEPTH_INTERVAL_SECONDS, read each queue's depth with a passive declare (metrics)."""
-        now = time.monotonic()
-        if now < self._next_queue_depth:
-            return
-        self._next_queue_depth = now + metrics.QUEUE_DEPTH_INTERVAL_SECONDS
-        metrics.HELD.set(len(self._held))
-        # The queues declare() created at connect; a missing one closes the channel, and the
-        # loop reconnects and declares it again, as for any channel error.
-        for queue_name in topology.all_queues(self.settings.queue_prefix, self.settings.retry_delays_ms):
-            declared = channel.queue_declare(queue=queue_name, passive=True)
-            metrics.record_queue_depth(queue_name, declared.method.message_count, declared.method.consumer_count)
 
     @staticmethod
     def _fields(job: Job) -> dict[str, Any]:

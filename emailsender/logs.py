@@ -30,6 +30,9 @@ MASK = "***"
 # "key": "value" text, in query strings.
 _SECRET_NAME = r"(?:password|passwd|secret|token|api[_-]?key|apikey|authorization|sessionid|csrftoken|cookie)"  # noqa: S105 (a pattern of names, not a password)
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # A whole Authorization header value, scheme and credential, however short the credential:
+    # "Authorization: Bearer SG.x" (the key=value rule below would mask only the scheme).
+    (re.compile(r"""(?i)\b(authorization\s*[=:]\s*)(?!["'])(?:[A-Za-z]+\s+)?[^\s&,;"']+"""), rf"\1{MASK}"),
     # Authorization header values: "Token abc", "Bearer abc", "Basic abc".
     (re.compile(r"(?i)\b(token|bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1\2{MASK}"),
     # SendGrid API keys: SG.<22>.<43>, anywhere.
@@ -154,24 +157,13 @@ def configure(level: str = "INFO", log_format: str = "json") -> None:
     logging.getLogger("pika").setLevel(logging.WARNING)
 
 
-# "Authorization: Bearer SG.xxx" however a library prints it (dict repr, header line).
-_BEARER = re.compile(r"(Bearer\s+)[^\s'\",}]+", re.IGNORECASE)
-
-
-class RedactBearerTokens(logging.Filter):
-    """Masks bearer tokens in a record: python_http_client logs every request's headers,
-    SendGrid's API key among them, at DEBUG."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _BEARER.sub(r"\1***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
 def redact_library_loggers() -> None:
-    """Install the redaction on the loggers of the libraries that see the API key. Idempotent."""
+    """Mask secrets on the loggers of the libraries that see the API key, whatever handler. Idempotent.
+
+    python_http_client logs every request's headers, SendGrid's API key among them, at DEBUG.
+    A logger filter masks them before any handler (a test's caplog, a handler that some
+    process configured without SecretMaskFilter) can see them.
+    """
     logger = logging.getLogger("python_http_client.client")
-    if not any(isinstance(existing, RedactBearerTokens) for existing in logger.filters):
-        logger.addFilter(RedactBearerTokens())
+    if not any(isinstance(existing, SecretMaskFilter) for existing in logger.filters):
+        logger.addFilter(SecretMaskFilter())

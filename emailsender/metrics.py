@@ -11,6 +11,8 @@ import logging
 import time
 from typing import Any
 
+import pika
+import pika.exceptions
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from emailsender.clients import Client, Response, TransportError
@@ -102,6 +104,36 @@ def record_outcome(kind: str) -> None:
 def record_queue_depth(queue: str, messages: int, consumers: int) -> None:
     QUEUE_MESSAGES.labels(queue).set(messages)
     QUEUE_CONSUMERS.labels(queue).set(consumers)
+
+
+class QueueDepthReader:
+    """Reads every queue's depth and consumers with passive declares, at most every QUEUE_DEPTH_INTERVAL_SECONDS.
+
+    One per connection, on a channel of its own: a passive declare of a missing queue closes
+    the channel it runs on, and a metrics read must not take down the sender's publish
+    channel, and with it the connection and every message held. A missing queue is logged
+    and skipped; the publisher declares the topology again when a publish finds no route.
+    """
+
+    def __init__(self, queues: list[str]) -> None:
+        self._queues = queues
+        self._channel: Any = None
+        self._next_read = 0.0
+
+    def read_when_due(self, connection: pika.BlockingConnection) -> None:
+        now = time.monotonic()
+        if now < self._next_read:
+            return
+        self._next_read = now + QUEUE_DEPTH_INTERVAL_SECONDS
+        for queue in self._queues:
+            if self._channel is None or not self._channel.is_open:
+                self._channel = connection.channel()
+            try:
+                declared = self._channel.queue_declare(queue=queue, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                log.warning("queue depth not read", extra={"queue": queue, "error": exc.reply_text})
+                continue
+            record_queue_depth(queue, declared.method.message_count, declared.method.consumer_count)
 
 
 def serve(port: int, host: str) -> None:

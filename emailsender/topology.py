@@ -29,12 +29,13 @@ PERSISTENT = 2
 
 
 # What a request id may look like: a client's X-Request-ID is taken only if it matches.
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def valid_request_id(value: str) -> bool:
     """True for ids safe to log and carry: 1-128 letters, digits, '.', '_', ':' or '-'."""
-    return bool(_REQUEST_ID.match(value))
+    # fullmatch, not match with "$": "$" also matches before a trailing newline.
+    return bool(_REQUEST_ID.fullmatch(value))
 
 
 def exchange_name(prefix: str = DEFAULT_PREFIX) -> str:

@@ -3,7 +3,7 @@
 import logging
 
 from emailsender.clients import SendGridClient
-from emailsender.logs import RedactBearerTokens
+from emailsender.logs import SecretMaskFilter
 
 KEY = "SG.recognisable-sender-key.5d1f"
 
@@ -31,9 +31,10 @@ def test_a_debug_log_of_a_sendgrid_call_shows_no_api_key(fake, caplog):
 def test_the_filter_masks_bearer_tokens_in_any_shape():
     def masked(message, *args):
         record = logging.LogRecord("x", logging.DEBUG, __file__, 1, message, args, None)
-        RedactBearerTokens().filter(record)
+        SecretMaskFilter().filter(record)
         return record.getMessage()
 
-    assert masked("HEADERS: {'Authorization': 'Bearer SG.abc.def'}") == "HEADERS: {'Authorization': 'Bearer ***'}"
-    assert masked("Authorization: bearer %s", "SG.abc") == "Authorization: bearer ***"
+    assert masked("HEADERS: {'Authorization': 'Bearer SG.abc.def'}") == "HEADERS: {'Authorization': '***'}"
+    assert masked("Authorization: bearer %s", "SG.abc") == "Authorization: ***"
+    assert masked("authorization=Token %s&x=1", "short") == "authorization=***&x=1"
     assert masked("nothing secret %d", 3) == "nothing secret 3"

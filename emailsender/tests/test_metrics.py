@@ -1,10 +1,11 @@
-"""The sender's metrics: SendGrid calls timed by their answer, outcomes counted in their series."""
+"""The sender's metrics: SendGrid calls timed by their answer, outcomes counted in their series, queue depths."""
 
 import pytest
 from prometheus_client import REGISTRY
 
-from emailsender import metrics
+from emailsender import metrics, topology
 from emailsender.clients import Response, TransportError
+from emailsender.tests.support import wait_for, work_message
 
 
 def value(name, **labels) -> float:
@@ -52,3 +53,27 @@ def test_outcomes_feed_messages_retries_and_dead_letters():
     assert value("emailsender_retries_total", reason="rate_limited") == before["limited"] + 1
     assert value("emailsender_dead_letters_total", reason="poison") == before["poison"] + 1
     assert value("emailsender_dead_letters_total", reason="failed") == before["failed"] + 2
+
+
+@pytest.mark.rabbitmq
+def test_a_missing_queue_costs_the_sender_neither_its_connection_nor_the_other_queues_depths(
+    broker, fake, start_sender, monkeypatch
+):
+    monkeypatch.setattr(metrics, "QUEUE_DEPTH_INTERVAL_SECONDS", 0.05)
+    settings = broker.settings(fake)
+    running = start_sender(settings)
+    dead = topology.dead_queue(broker.prefix)
+    broker.channel.queue_delete(dead)
+    others = [name for name in topology.all_queues(broker.prefix, settings.retry_delays_ms) if name != dead]
+    for name in others:
+        metrics.record_queue_depth(name, -1, -1)  # read again only by a depth read after the deletion
+    messages = [work_message() for _ in range(3)]
+    for message in messages:
+        broker.publish(message)
+
+    results = broker.collect_results(lambda r: len(r) >= len(messages))
+    wait_for(lambda: all(value("emailsender_queue_consumers", queue=name) >= 0 for name in others))
+
+    assert sorted(r["email_id"] for r in results) == sorted(m.email_id for m in messages)
+    assert running.sender.stats["connections"] == 1  # the passive declare did not close the publish channel
+    assert value("emailsender_queue_consumers", queue=topology.work_queue(broker.prefix)) == 1

@@ -8,7 +8,7 @@ import pytest
 
 from emailsender import topology
 from emailsender.handler import Outcome, OutcomeKind
-from emailsender.routing import attempt_from_headers, plan
+from emailsender.routing import attempt_from_headers, plan, request_id_from_headers
 from emailsender.settings import Settings
 
 SETTINGS = Settings(queue_prefix="p", retry_base_seconds=0.2, retry_max_seconds=5, max_attempts=4)
@@ -113,3 +113,9 @@ def test_a_malformed_request_id_header_is_not_carried_into_the_result():
     headers = {**INCOMING, topology.REQUEST_ID_HEADER: "has spaces and\nnewlines"}
     [result] = plan(outcome(OutcomeKind.SENT), body=BODY, headers=headers, message_id="m-1", settings=SETTINGS)
     assert topology.REQUEST_ID_HEADER not in result.headers
+
+
+@pytest.mark.parametrize("value", ["req-7\n", "req-7\r\n", "", "x" * 129, "a b"])
+def test_a_request_id_with_a_trailing_newline_or_other_junk_is_not_valid(value):
+    assert not topology.valid_request_id(value)
+    assert request_id_from_headers({topology.REQUEST_ID_HEADER: value}) is None

@@ -17,7 +17,23 @@ MARGIN_BOTTOM = 28
 MARGIN_TOP = 12
 # Colour per series, in order; a status added later takes the next one.
 PALETTE = ("#417690", "#2e7d32", "#c62828", "#f9a825", "#6a1b9a", "#00838f", "#8d6e63", "#546e7a")
-STATUS_COLOURS = {"queued": "#9e9e9e", "sent": "#417690", "failed": "#c62828"}
+# One distinct colour per delivery status (emails.models.DeliveryStatus): the outcomes chart
+# can show all thirteen at once, more than PALETTE's spare colours.
+STATUS_COLOURS = {
+    "queued": "#9e9e9e",
+    "sent": "#417690",
+    "failed": "#c62828",
+    "suppressed": "#5d4037",
+    "processed": "#90caf9",
+    "deferred": "#f9a825",
+    "delivered": "#2e7d32",
+    "opened": "#66bb6a",
+    "clicked": "#00838f",
+    "bounced": "#ef6c00",
+    "dropped": "#ad1457",
+    "unsubscribed": "#6a1b9a",
+    "spam_reported": "#212121",
+}
 
 
 @dataclass(frozen=True)

@@ -55,17 +55,19 @@ def method_label(method: str | None) -> str:
     return method if method in _METHODS else "other"
 
 
-# (route, method, status) -> the two series a request updates. `labels()` takes a lock and
-# builds a key each call; routes, methods and statuses are few, so the children are kept.
-_request_series: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+# (route, method label, status) -> the two series a request updates. `labels()` takes a lock
+# and builds a key each call; routes, method labels and statuses are few, so the children are
+# kept. Keyed by the label, not the raw method: a client inventing a new method per request
+# must not grow this cache without bound.
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def request_observed(*, route: str, method: str | None, status: int, seconds: float) -> None:
     """Count one answered request and its duration (ObservabilityMiddleware)."""
-    key = (route, method, status)
+    label = method_label(method)
+    key = (route, label, status)
     series = _request_series.get(key)
     if series is None:
-        label = method_label(method)
         series = (HTTP_REQUESTS.labels(route, label, str(status)), HTTP_DURATION.labels(route, label))
         _request_series[key] = series
     series[0].inc()

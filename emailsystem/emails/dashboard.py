@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from emailsender import topology
 from emailsystem.emails.delivery.config import sender_settings
+from emailsystem.emails.delivery.statuses import DELIVERY_FAILED
 from emailsystem.emails.models import Delivery, DeliveryStatus, SentEmail
 
 WINDOW = datetime.timedelta(days=7)
@@ -122,11 +123,15 @@ def _domain_rows(since: datetime.datetime) -> QuerySet[Delivery]:
 
 
 def domains_most_failing(*, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
-    """The recipient domains with the most failed deliveries in the last day: [{domain, total, failed, rate}]."""
+    """The recipient domains with the most failed deliveries in the last day: [{domain, total, failed, rate}].
+
+    Failed means refused by SendGrid (`failed`) or, as its events report later, by the
+    receiving server (`bounced`) or by SendGrid's own lists (`dropped`): statuses.DELIVERY_FAILED.
+    """
     since = (now or timezone.now()) - DOMAIN_WINDOW
     rows = (
         _domain_rows(since)
-        .annotate(failed=Count("pk", filter=Q(status=DeliveryStatus.FAILED)))
+        .annotate(failed=Count("pk", filter=Q(status__in=DELIVERY_FAILED)))
         .filter(failed__gt=0)
         .order_by("-failed", "domain")[:DOMAIN_ROWS]
     )

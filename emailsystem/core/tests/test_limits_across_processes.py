@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from emailsystem.core.tests.concurrency import run_concurrently
 from emailsystem.core.tests.conftest import free_port
 from emailsystem.emails.models import DailySendCount, SentEmail
 from emailsystem.users.tests.factories import UserFactory
@@ -113,29 +113,12 @@ def post_send(base: str, token: str, index: int) -> int:
         return refused.code
 
 
-def in_parallel(count: int, action) -> list[int]:
-    """Run `action(i)` in `count` threads released at once."""
-    barrier = threading.Barrier(count)
-    results: list[int] = [0] * count
-
-    def worker(index: int) -> None:
-        barrier.wait(timeout=30)
-        results[index] = action(index)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 def test_the_daily_quota_holds_under_parallel_sends_to_several_gunicorn_workers(gunicorn, transactional_db):
     base, access_log = gunicorn
     user = UserFactory(daily_quota=QUOTA)
     token = Token.objects.create(user=user).key
 
-    statuses = in_parallel(SENDS, lambda index: post_send(base, token, index))
+    statuses = run_concurrently(SENDS, lambda index: post_send(base, token, index))
 
     accepted = QUOTA // RECIPIENTS_PER_SEND
     assert sorted(statuses) == [202] * accepted + [429] * (SENDS - accepted)
@@ -159,7 +142,14 @@ def post_login(base: str, email: str) -> int:
 
 @pytest.fixture
 def throttle_counters_cleared(transactional_db):
-    """The counters the server commits to the cache table outlive this test's flush; later tests need them gone."""
+    """No login throttle counters before or after this test.
+
+    The throttle's counters live in the database cache table, which a transactional test's
+    flush does not empty (it is no model's table). Before: an earlier transactional test that
+    logged in from 127.0.0.1 (test_tokens' concurrent logins) would otherwise have used up
+    this test's allowance. After: this test's own counters must not reach later tests.
+    """
+    cache.clear()
     yield
     cache.clear()
 

@@ -1,5 +1,6 @@
 """Request ids, /metrics and its access rule, and the counters the send path feeds."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from emailsystem.core import metrics
 from emailsystem.emails.delivery.dispatcher import dispatcher
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,6 +45,18 @@ def test_requests_are_counted_by_route_name_method_and_status_never_by_raw_path(
     assert value("emailsystem_http_request_duration_seconds_count", route="emails:sent-email-detail", method="GET") >= 1
     text = user_client.get("/metrics").content.decode()
     assert 'route="unmatched"' in text and "987654321" not in text and "/no/such/page/" not in text
+
+
+@pytest.mark.django_db
+def test_invented_methods_share_one_other_series_and_grow_no_cache(client):
+    before = value("emailsystem_http_requests_total", route="healthz", method="other", status="200")
+    client.generic("INVENTED0", "/healthz")
+    cached = len(metrics._request_series)
+    for n in range(1, 50):
+        client.generic(f"INVENTED{n}", "/healthz")
+
+    assert value("emailsystem_http_requests_total", route="healthz", method="other", status="200") == before + 50
+    assert len(metrics._request_series) == cached
 
 
 @pytest.mark.django_db
@@ -99,3 +113,25 @@ def test_in_multiprocess_mode_metrics_adds_up_every_worker_and_keeps_a_dead_work
     ).stdout
     assert "emailsystem_emails_accepted_total 2.0" in text
     assert "emailsystem_recipients_accepted_total 6.0" in text
+
+
+def test_gunicorn_start_removes_only_prometheus_files_from_a_named_metrics_directory(tmp_path, monkeypatch):
+    """PROMETHEUS_MULTIPROC_DIR may be a folder the operator named: only the metrics files go."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # named: gunicorn.conf.py makes none
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", ROOT / "gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    for name in ("counter_101.db", "histogram_101.db", "gauge_livesum_102.db"):
+        (tmp_path / name).write_bytes(b"old run")
+    (tmp_path / "notes.txt").write_text("the operator's")
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "data.db").write_text("the operator's")
+
+    conf.on_starting(server=None)
+
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "keep",
+        "keep/data.db",
+        "notes.txt",
+    ]
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)

@@ -12,13 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, Q, TextField, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, TextField, Value, When
 from django.utils import timezone
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
 from emailsystem.emails.delivery.statuses import DELIVERED, REACHED, UNREACHED
-from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail, Suppression
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,18 @@ def sent_email_status_derive(
 
 
 def sent_email_status_refresh(*, email_ids: Iterable[int]) -> None:
-    """Recompute the stored status of these emails from their deliveries (a few queries for any number)."""
+    """Recompute the stored status of these emails from their deliveries (a few queries for any number).
+
+    Call inside the transaction that changed the deliveries. The emails are locked first, in
+    id order: two transactions that each changed a different recipient of one email would
+    otherwise each count the other's recipient as it was, and the last to commit would store
+    a status neither saw whole. Under READ COMMITTED the count runs once the lock is granted,
+    so it sees what the other transaction committed.
+    """
     ids = sorted(set(email_ids))
     if not ids:
         return
+    list(SentEmail.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
     counts = (
         Delivery.objects.filter(sent_email_id__in=ids)
         .values("sent_email_id")
@@ -83,7 +91,9 @@ def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
         pending = Delivery.objects.filter(
             pk__in=result.deliveries, sent_email_id=result.email_id, status=DeliveryStatus.QUEUED
         )
-        reason = result.reason[:REASON_MAX_CHARS]
+        # The reason quotes SendGrid's error body; PostgreSQL text cannot hold NUL, and one
+        # unstorable result would fail its whole batch on every redelivery.
+        reason = result.reason.replace("\x00", "")[:REASON_MAX_CHARS]
         if result.outcome == "sent":
             changed += _sent_record(result, now)
         elif result.outcome == "failed":
@@ -121,16 +131,26 @@ def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
 def deliveries_requeue(*, delivery_ids: Iterable[int]) -> int:
     """Put failed deliveries back in the queue and hand them to the sender again.
 
-    Only `failed` deliveries move; others are ignored. Returns how many were requeued.
+    Only `failed` deliveries move; others are ignored, and so are recipients the email's
+    sender has since suppressed (a send would skip them too). Returns how many were requeued.
     """
     from emailsystem.emails.delivery.outbox import outbox_enqueue
 
-    failed = Delivery.objects.select_for_update().filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+    suppressed = Suppression.objects.filter(
+        user_id=OuterRef("sent_email__sender_id"), recipient_id=OuterRef("recipient_id")
+    )
+    failed = (
+        Delivery.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+        .exclude(Exists(suppressed))
+    )
     by_email: dict[int, list[int]] = defaultdict(list)
     for delivery_id, email_id in failed.values_list("pk", "sent_email_id"):
         by_email[email_id].append(delivery_id)
     if not by_email:
-        raise ApplicationError("None of the selected recipients has failed; nothing to requeue.")
+        raise ApplicationError(
+            "None of the selected recipients has failed, or they are now suppressed; nothing to requeue."
+        )
     requeued = Delivery.objects.filter(pk__in=[pk for pks in by_email.values() for pk in pks]).update(
         status=DeliveryStatus.QUEUED, reason="", attempts=0, updated=timezone.now()
     )

@@ -67,6 +67,25 @@ def test_domains_rank_by_failures_and_by_time_to_sendgrid(user):
 
 
 @pytest.mark.django_db
+def test_bounces_and_drops_count_as_failures_of_their_domain_and_suppressions_do_not(user):
+    email = sent_email(user=user, recipients=[f"r{n}@bouncy.example" for n in range(6)])
+    statuses = [
+        DeliveryStatus.BOUNCED,
+        DeliveryStatus.DROPPED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.SUPPRESSED,
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.OPENED,
+    ]
+    for delivery, status in zip(Delivery.objects.filter(sent_email=email).order_by("pk"), statuses, strict=True):
+        Delivery.objects.filter(pk=delivery.pk).update(status=status)
+
+    [row] = dashboard.domains_most_failing()
+
+    assert (row["domain"], row["failed"], row["total"]) == ("bouncy.example", 3, 6)
+
+
+@pytest.mark.django_db
 def test_the_page_is_for_staff_only(client, user, admin):
     assert client.get(PAGE).status_code == 302
     client.force_login(user)

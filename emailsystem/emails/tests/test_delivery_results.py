@@ -11,7 +11,7 @@ from emailsystem.emails.delivery.results import (
     delivery_results_apply,
     sent_email_status_derive,
 )
-from emailsystem.emails.models import DeliveryStatus, EmailStatus, OutboxMessage
+from emailsystem.emails.models import DeliveryStatus, EmailStatus, OutboxMessage, Suppression, SuppressionReason
 from emailsystem.emails.tests.factories import sent_email
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +109,12 @@ def test_status_derivation(queued, sent, total, expected):
     assert sent_email_status_derive(queued=queued, sent=sent, total=total) == expected
 
 
+def test_a_nul_in_a_failure_reason_is_dropped_not_a_database_error(email):
+    delivery_results_apply(results=[result(email, "failed", attempt=1, reason="SendGrid 400: bad\u0000value")])
+
+    assert statuses(email)[1][0] == (DeliveryStatus.FAILED, 1, "SendGrid 400: badvalue")
+
+
 def test_requeue_puts_failed_recipients_back_and_enqueues_only_them(email):
     first, second = email.deliveries.order_by("pk")
     delivery_results_apply(
@@ -121,6 +127,20 @@ def test_requeue_puts_failed_recipients_back_and_enqueues_only_them(email):
     assert requeued == 1
     assert statuses(email) == (EmailStatus.QUEUED, [(DeliveryStatus.SENT, 1, ""), (DeliveryStatus.QUEUED, 0, "")])
     assert list(OutboxMessage.objects.values_list("sent_email_id", "delivery_ids")) == [(email.pk, [second.pk])]
+
+
+def test_requeue_skips_a_recipient_its_sender_has_since_suppressed(email):
+    first, second = email.deliveries.order_by("pk")
+    delivery_results_apply(results=[result(email, "failed", attempt=5, reason="gave up")])
+    Suppression.objects.create(user=email.sender, recipient=second.recipient, reason=SuppressionReason.BOUNCE)
+    OutboxMessage.objects.all().delete()
+
+    assert deliveries_requeue(delivery_ids=[first.pk, second.pk]) == 1
+
+    assert statuses(email)[1] == [(DeliveryStatus.QUEUED, 0, ""), (DeliveryStatus.FAILED, 5, "gave up")]
+    assert list(OutboxMessage.objects.values_list("sent_email_id", "delivery_ids")) == [(email.pk, [first.pk])]
+    with pytest.raises(ApplicationError):
+        deliveries_requeue(delivery_ids=[second.pk])
 
 
 def test_requeue_without_failures_is_refused(email):

@@ -1,14 +1,13 @@
 """Idempotency-Key replays and the daily quota, including under concurrent requests."""
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
 from emailsystem.conftest import token_client
+from emailsystem.core.tests.concurrency import run_concurrently
 from emailsystem.emails.models import DailySendCount, IdempotencyRecord, SentEmail
 
 URL = "/api/v1/emails/sent-email/"
@@ -99,26 +98,6 @@ def test_an_idempotent_replay_does_not_count_against_the_quota(user_client):
     assert send(user_client, "k").status_code == 202
     assert send(user_client, "k").status_code == 202
     assert DailySendCount.objects.get().count == 2
-
-
-def run_concurrently(count, action):
-    """Run `action(i)` in `count` threads, each with its own database connection, released together."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = action(index)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

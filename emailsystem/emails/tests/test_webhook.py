@@ -250,6 +250,8 @@ def test_a_timestamp_inside_the_window_is_accepted(client, signer, first):
         ("A" * 500, "now"),  # longer than any signature
         (None, "x"),  # a valid signature, a timestamp that is not a number
         (None, "-5"),
+        (None, "9" * 400),  # digits only, but too large for the age arithmetic (was a 500)
+        (None, "9" * 5000),  # past Python's int-from-string digit limit (was a 500)
     ],
 )
 def test_malformed_signature_headers_are_refused(client, signer, first, signature, timestamp):
@@ -343,3 +345,30 @@ def test_admins_see_a_deliverys_events(client, admin, signer, first):
     assert page.status_code == 200
     assert bounce["sg_event_id"].encode() in page.content, "the events inline lists it"
     assert b"550 mailbox unavailable" in page.content
+
+
+def test_a_nul_in_a_bounce_reason_or_clicked_url_is_dropped_and_the_batch_applied(client, signer, first):
+    response = post(
+        client,
+        signer,
+        [
+            event(first, "click", at=10, url="https://example.com/a\u0000b"),
+            event(first, "bounce", at=20, reason="550 no\u0000such user"),
+        ],
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["applied"] == 2
+    assert state(first) == DeliveryStatus.BOUNCED
+    assert sorted(DeliveryEvent.objects.values_list("detail", flat=True)) == [
+        "550 nosuch user",
+        "https://example.com/ab",
+    ]
+
+
+def test_an_event_id_with_a_nul_is_ignored_and_the_rest_of_the_batch_applied(client, signer, first):
+    response = post(client, signer, [event(first, "open", sg_event_id="evt\u0000x"), event(first, "delivered", at=5)])
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["applied"], response.json()["ignored"]) == (1, 1)
+    assert state(first) == DeliveryStatus.DELIVERED

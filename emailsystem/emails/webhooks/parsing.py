@@ -85,13 +85,18 @@ def _suppression(name: str, item: dict) -> SuppressionReason | None:
 
 
 def _detail(name: str, item: dict) -> str:
+    """The reason, SMTP response or clicked URL, bounded; NUL removed (PostgreSQL text cannot hold it).
+
+    These texts come from the receiving mail server or the email's own links, not from
+    SendGrid: a NUL in one must not fail the whole batch (SendGrid would retry it forever).
+    """
     if name == "click":
         text = item.get("url")
     elif name == "bounce" and item.get("type") == "blocked":
         text = f"blocked: {item.get('reason', '')}"
     else:
         text = item.get("reason") or item.get("response")
-    return str(text)[:DETAIL_MAX_CHARS] if text else ""
+    return str(text).replace("\x00", "")[:DETAIL_MAX_CHARS] if text else ""
 
 
 def event_parse(item: object) -> ParsedEvent | str:
@@ -104,7 +109,7 @@ def event_parse(item: object) -> ParsedEvent | str:
     occurred_at = _moment(item.get("timestamp"))
     if status is None or not isinstance(sg_event_id, str) or not sg_event_id or occurred_at is None:
         return "ignored"
-    if len(sg_event_id) > SG_EVENT_ID_MAX_CHARS:
+    if len(sg_event_id) > SG_EVENT_ID_MAX_CHARS or "\x00" in sg_event_id:
         return "ignored"
     delivery_id = _int(item.get("delivery_id"))
     if delivery_id is None:

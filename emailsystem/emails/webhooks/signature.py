@@ -19,6 +19,9 @@ SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # A DER ECDSA P-256 signature is at most 72 bytes; anything longer is not one.
 SIGNATURE_MAX_CHARS = 200
+# Unix seconds have 10 digits until the year 2286; a longer "timestamp" is not one (and a
+# few hundred digits would overflow the float arithmetic of the age check).
+TIMESTAMP_MAX_DIGITS = 12
 
 
 class SignatureError(Exception):
@@ -59,7 +62,12 @@ def signature_verify(
         raise SignatureError("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: every request is refused")
     if not signature or not timestamp:
         raise SignatureError("unsigned request")
-    if len(signature) > SIGNATURE_MAX_CHARS or not timestamp.isascii() or not timestamp.isdigit():
+    if (
+        len(signature) > SIGNATURE_MAX_CHARS
+        or len(timestamp) > TIMESTAMP_MAX_DIGITS
+        or not timestamp.isascii()
+        or not timestamp.isdigit()
+    ):
         raise SignatureError("malformed signature headers")
     age = (time.time() if now is None else now) - int(timestamp)
     if abs(age) > max_age_seconds:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from emailsystem.emails.tests.test_idempotency_and_quota import run_concurrently
+from emailsystem.core.tests.concurrency import run_concurrently
 from emailsystem.users.authentication import TOKEN_EXPIRED
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD
 
