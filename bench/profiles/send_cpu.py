@@ -49,6 +49,20 @@ def prepare() -> dict:
     return {"token": Token.objects.get_or_create(user=user)[0].key, "template_id": template.pk}
 
 
+def purge_work_queue() -> None:
+    """Drop the messages published here: nothing will ever send them."""
+    import pika
+
+    from emailsystem.emails.delivery.config import sender_settings
+
+    config = sender_settings()
+    connection = pika.BlockingConnection(pika.URLParameters(config.rabbitmq_url))
+    try:
+        connection.channel().queue_purge(f"{config.queue_prefix}.send")
+    finally:
+        connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sends", type=int, default=2000)
@@ -59,6 +73,8 @@ def main() -> None:
     env["DATABASE_URL"] = os.environ.get(
         "SEND_CPU_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emailsystem_sendcpu"
     )
+    # Queues of its own, purged at the end: no sender drains them, and the bench's must stay empty.
+    env["QUEUE_PREFIX"] = "sendcpu"
     os.environ.update(env)
     import django
 
@@ -111,6 +127,7 @@ def main() -> None:
         send()
     dispatcher().flush()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    purge_work_queue()
     if profiler is not None:
         profiler.stop()
         report = profiler.output_text(color=False) if args.profile.endswith(".txt") else profiler.output_html()
