@@ -9,6 +9,7 @@ spin without writing anything), and the filters that build text of a size their 
 chooses (center, ljust, rjust, floatformat, stringformat) refuse sizes past the output cap.
 """
 
+import copy
 import logging
 import re
 from collections.abc import Callable
@@ -171,8 +172,12 @@ def template_render(*, subject: str, body: str, html_body: str, context: dict[st
 
     Raises RenderError naming the request field at fault: `context` when a value made the
     subject multi-line or the output too long, `template` when the template itself fails.
+
+    Each part renders from its own copy of `context`: templates call methods that take no
+    argument, and `{{ items.pop }}` or `{{ data.clear }}` would otherwise change what the next
+    part sees and what the log stores as the send's context.
     """
-    rendered_subject = _render_one(subject, context, autoescape=False, field="subject").strip()
+    rendered_subject = _render_one(subject, copy.deepcopy(context), autoescape=False, field="subject").strip()
     if any(char in rendered_subject for char in "\r\n\0"):
         raise RenderError("A context value puts a line break into the subject.", field="context")
     if not rendered_subject:
@@ -181,6 +186,8 @@ def template_render(*, subject: str, body: str, html_body: str, context: dict[st
         raise RenderError(f"The rendered subject is longer than {SUBJECT_MAX_LENGTH} characters.", field="context")
     return RenderedEmail(
         subject=rendered_subject,
-        body=_render_one(body, context, autoescape=False, field="body"),
-        html_body=_render_one(html_body, context, autoescape=True, field="html_body") if html_body else "",
+        body=_render_one(body, copy.deepcopy(context), autoescape=False, field="body"),
+        html_body=_render_one(html_body, copy.deepcopy(context), autoescape=True, field="html_body")
+        if html_body
+        else "",
     )

@@ -124,3 +124,22 @@ def test_a_context_that_makes_the_subject_longer_than_a_header_line_is_refused(u
     assert response.status_code == 400
     assert response.json()["context"] == ["The rendered subject is longer than 998 characters."]
     assert not SentEmail.objects.exists()
+
+
+def test_a_template_calling_a_mutating_method_changes_neither_the_other_parts_nor_the_stored_context(user_client):
+    # Templates call methods that take no argument: list.pop, dict.clear, ...
+    template = EmailTemplateFactory(
+        subject="Last: {{ items.pop }}{{ data.clear }}",
+        body="Items {{ items }}, data {{ data }}",
+        html_body="<p>{{ items.pop }} {{ items }}</p>",
+    )
+    context = {"items": [1, 2, 3], "data": {"a": 1}}
+
+    response = send_with(user_client, template, context)
+
+    assert response.status_code == 202, response.json()
+    email = SentEmail.objects.get()
+    assert email.subject == "Last: 3None"  # dict.clear() returns None
+    assert email.body == "Items [1, 2, 3], data {'a': 1}"
+    assert email.html_body == "<p>3 [1, 2]</p>"
+    assert email.context == context
