@@ -41,6 +41,8 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
         model = EmailTemplate
         fields = ["id", "name", "subject", "body", "html_body", "created", "modified"]
         read_only_fields = ["id", "created", "modified"]
+        # Bodies are kept exactly as written: DRF's default strip would drop a closing newline.
+        extra_kwargs = {"body": {"trim_whitespace": False}, "html_body": {"trim_whitespace": False}}
 
     def validate_name(self, value: str) -> str:
         # A name is one line wherever it shows (the admin's lists, the log's template_name).
@@ -201,11 +203,20 @@ class SentEmailCreateSerializer(serializers.Serializer):
         help_text='Values for the template\'s {{ placeholders }}, a JSON object such as {"name": "Ada"}.',
     )
     subject = SubjectField(required=False, allow_blank=True, help_text="Ad hoc only; one line.")
+    # Bodies are sent exactly as written: DRF's default strip would drop a closing newline.
     body = StrictCharField(
-        required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        style={"base_template": "textarea.html"},
+        help_text="Ad hoc only.",
     )
     html_body = StrictCharField(
-        required=False, allow_blank=True, style={"base_template": "textarea.html"}, help_text="Ad hoc only."
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        style={"base_template": "textarea.html"},
+        help_text="Ad hoc only.",
     )
 
     def validate_recipients(self, value: list[str]) -> list[str]:

@@ -346,3 +346,24 @@ def test_an_offset_postgresql_would_refuse_is_read_in_utc(user_client, user):
 
     assert (after.status_code, after.json()["count"]) == (200, 1)
     assert (before.status_code, before.json()["count"]) == (200, 0)
+
+
+def test_bodies_keep_their_leading_and_closing_whitespace(user_client, admin_client_api):
+    body, html_body = "\n  Hi,\n\nsee you.\n", "<p>Hi</p>\n"
+
+    sent = user_client.post(
+        "/api/v1/emails/sent-email/",
+        {"recipients": ["a@example.com"], "subject": "s", "body": body, "html_body": html_body},
+        format="json",
+    )
+    template = admin_client_api.post(
+        "/api/v1/emails/email-template/",
+        {"name": "kept", "subject": "s", "body": body, "html_body": html_body},
+        format="json",
+    )
+
+    assert sent.status_code == 202, sent.json()
+    assert template.status_code == 201, template.json()
+    email = SentEmail.objects.get(pk=sent.json()["id"])
+    assert (email.body, email.html_body) == (body, html_body)
+    assert (template.json()["body"], template.json()["html_body"]) == (body, html_body)
