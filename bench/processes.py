@@ -1,6 +1,7 @@
 """The benchmark's stack: Procfile processes and the fake SendGrid as children, with peak RSS sampling."""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,6 +13,30 @@ from scripts.run_stack import procfile
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "bench" / "results" / "logs"
+
+
+def local_stack_environment(
+    *, database_url: str, rabbitmq_url: str, queue_prefix: str, fake_port: int, web_port: int, log_level: str
+) -> dict[str, str]:
+    """What every process of a local stack (bench, chaos) runs with: the production settings
+    (DEBUG off, a fresh secret), plain HTTP on 127.0.0.1, and the fake SendGrid on `fake_port`."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        RABBITMQ_URL=rabbitmq_url,
+        QUEUE_PREFIX=queue_prefix,
+        SENDGRID_API_KEY=f"SG.{queue_prefix}-fake-key",
+        SENDGRID_API_HOST=f"http://127.0.0.1:{fake_port}",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        DJANGO_SETTINGS_MODULE="emailsystem.settings",
+        DJANGO_HTTPS="0",  # plain HTTP on 127.0.0.1
+        PORT=str(web_port),
+        LOG_LEVEL=log_level,
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("DJANGO_DEBUG", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
 
 
 def rss_mb(pid: int) -> float:

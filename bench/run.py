@@ -12,7 +12,6 @@ by `api_list_p99_ms_1m` is seeded once into the `emailsystem_bench` database and
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.processes import local_stack_environment  # noqa: E402
 from scripts.run_stack import ensure_database  # noqa: E402
 
 WEB_PORT = 8300
@@ -32,23 +32,14 @@ SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_list", "e2e",
 
 
 def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emailsystem_bench"),
-        RABBITMQ_URL=os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-        QUEUE_PREFIX=QUEUE_PREFIX,
-        SENDGRID_API_KEY="SG.bench-fake-key",
-        SENDGRID_API_HOST=f"http://127.0.0.1:{FAKE_PORT}",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
-        DJANGO_SETTINGS_MODULE="emailsystem.settings",
-        DJANGO_HTTPS="0",  # plain HTTP on 127.0.0.1
-        PORT=str(WEB_PORT),
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
+    return local_stack_environment(
+        database_url=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emailsystem_bench"),
+        rabbitmq_url=os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        queue_prefix=QUEUE_PREFIX,
+        fake_port=FAKE_PORT,
+        web_port=WEB_PORT,
+        log_level="WARNING",
     )
-    env.pop("DJANGO_DEBUG", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
 
 
 class Bench:

@@ -13,7 +13,6 @@ chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any c
 import argparse
 import logging
 import os
-import secrets
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.processes import local_stack_environment  # noqa: E402
 from chaos.faults import SCENARIOS  # noqa: E402
 from chaos.servers import PrivateServers, free_port  # noqa: E402
 
@@ -48,22 +48,15 @@ STACK_SETTINGS = {
 
 
 def stack_environment(servers: PrivateServers, web_port: int, fake_port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(STACK_SETTINGS)
-    env.update(
-        DATABASE_URL=servers.postgres.url,
-        RABBITMQ_URL=servers.rabbitmq.url,
-        SENDGRID_API_KEY="SG.chaos-fake-key",
-        SENDGRID_API_HOST=f"http://127.0.0.1:{fake_port}",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
-        DJANGO_SETTINGS_MODULE="emailsystem.settings",
-        DJANGO_HTTPS="0",  # plain HTTP on 127.0.0.1
-        PORT=str(web_port),
-        LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
+    env = local_stack_environment(
+        database_url=servers.postgres.url,
+        rabbitmq_url=servers.rabbitmq.url,
+        queue_prefix=STACK_SETTINGS["QUEUE_PREFIX"],
+        fake_port=fake_port,
+        web_port=web_port,
+        log_level="INFO",
     )
-    env.pop("DJANGO_DEBUG", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(STACK_SETTINGS)
     return env
 
 
