@@ -8,6 +8,9 @@ SQLite >= 3.35 both return a multi-row VALUES insert's rows in order. They send 
 use them only for models nothing listens to.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
@@ -87,24 +90,46 @@ def instance_get(model: type[Model], pk: Any) -> Model | None:
         low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
         if not low <= value <= high:
             return None  # no such row can exist (and PostgreSQL would refuse the comparison)
-    fields = model._meta.concrete_fields
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {quote(pk_field.column)} = %s"  # noqa: S608
+    reader = _reader(model, connection.ops)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value])
+        cursor.execute(reader.sql, [value])
         row = cursor.fetchone()
     if row is None:
         return None
-    return model.from_db(connection.alias, [field.attname for field in fields], _from_db(model, row))
+    return model.from_db(connection.alias, reader.attnames, reader.convert(row))
 
 
-def _from_db(model: type[Model], row: tuple[Any, ...]) -> list[Any]:
-    """Apply the converters the ORM would (SQLite's datetimes, JSON fields, ...) to a raw row."""
-    values = []
-    for field, value in zip(model._meta.concrete_fields, row, strict=True):
+@dataclass(frozen=True)
+class _Reader:
+    """How to read one model's row by primary key: built once per model and backend, since the
+    statement and the ORM's value converters never change (instance_get runs on every request)."""
+
+    sql: str
+    attnames: list[str]
+    columns: list[tuple[Any, list[Callable[..., Any]]]]  # (column expression, its converters)
+
+    def convert(self, row: tuple[Any, ...]) -> list[Any]:
+        """Apply the converters the ORM would (SQLite's datetimes, JSON fields, ...) to a raw row."""
+        values = []
+        for (column, converters), value in zip(self.columns, row, strict=True):
+            for converter in converters:
+                value = converter(value, column, connection)
+            values.append(value)
+        return values
+
+
+@lru_cache(maxsize=64)
+def _reader(model: type[Model], ops: Any) -> _Reader:
+    fields = model._meta.concrete_fields
+    quote = ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    table, pk_column = quote(model._meta.db_table), quote(model._meta.pk.column)
+    converted = []
+    for field in fields:
         column = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            value = converter(value, column, connection)
-        values.append(value)
-    return values
+        converted.append((column, ops.get_db_converters(column) + column.get_db_converters(ops.connection)))
+    return _Reader(
+        sql=f"SELECT {columns} FROM {table} WHERE {pk_column} = %s",  # noqa: S608 -- names from the model
+        attnames=[field.attname for field in fields],
+        columns=converted,
+    )
