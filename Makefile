@@ -3,24 +3,41 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Reinstall whenever a requirements file changes.
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-lint.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
+# Two layers, each reinstalled whenever its requirements change: what serving needs
+# (requirements.txt, for `make run`) and the tools the tests and linters add (requirements-dev.txt).
+RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt requirements-lint.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
 # Human-readable logs on a developer's terminal; every deployment logs JSON (the default).
 DEV_ENV := DJANGO_DEBUG=1 LOG_FORMAT=plain
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads).
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
 
-.PHONY: install run run-stack test lint audit bench chaos
+.PHONY: install install-run browser run run-stack test lint audit bench chaos
 
-$(STAMP):
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	rm -f $(VENV)/.installed-*
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.run-*
 	touch $@
 
-install: $(STAMP)
+$(DEV_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.dev-*
+	touch $@
+
+install-run: $(RUN_STAMP)
+install: $(DEV_STAMP)
+
+## Debian's chromium for the browser tests: installed with apt-get where it exists (as root, or through sudo).
+browser:
+	@scripts/ensure_chromium.sh
 
 ## Serve on http://127.0.0.1:8000 with SQLite, in-process delivery and the local outbox folder.
-run: install
+run: install-run
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/python manage.py demo_admin
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
@@ -30,7 +47,7 @@ run-stack: install
 	$(BIN)/python scripts/run_stack.py
 
 ## The whole suite, against PostgreSQL and RabbitMQ on 127.0.0.1. PYTEST_ARGS="-m 'not slow'" to narrow it.
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

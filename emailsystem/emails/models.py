@@ -16,6 +16,11 @@ class EmailTemplate(models.Model):
     html_body = models.TextField(
         blank=True, default="", validators=[validate_template_syntax], help_text="Optional HTML body."
     )
+    allow_missing_variables = models.BooleanField(
+        default=False,
+        help_text="Off: a send whose context lacks a variable the template prints is refused (400). "
+        "On: missing variables render as empty text.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
