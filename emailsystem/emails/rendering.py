@@ -7,6 +7,12 @@ no {% debug %} or {% url %}, no context processors, and nothing but the JSON con
 loops stop after RENDER_MAX_LOOP_ITERATIONS (nested loops over a user's list would otherwise
 spin without writing anything), and the filters that build text of a size their argument
 chooses (center, ljust, rjust, floatformat, stringformat) refuse sizes past the output cap.
+
+A variable the template prints (`{{ name }}`, `{{ order.total|floatformat:2 }}`) that the
+context does not give is reported, so that a send is refused rather than going out as
+"Hi , welcome aboard." Names only tested (`{% if name %}`), looped over, or printed with a
+fallback (`|default`, `|yesno`) are optional. A template with
+`allow_missing_variables` renders them as empty text instead.
 """
 
 import copy
@@ -20,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Library, Node, Template, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template.base import VariableDoesNotExist, VariableNode, render_value_in_context
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +93,53 @@ for _name in ("floatformat", "stringformat"):
     _sized_filter(_name, lambda: _MAX_FORMAT_NUMBER)
 
 
+class _Missing(str):
+    """The engine's `string_if_invalid`: empty text (so filters and {% if %} treat it as ""),
+    recognisable by identity when it reaches the output unchanged."""
+
+
+_MISSING = _Missing()
+# Filters that give a missing value something to print: the template expects it may be absent.
+_FALLBACK_FILTERS = {"default", "yesno"}
+
+
+class _ReportingContext(Context):
+    """A render context that notes every top-level name it was asked for and did not hold."""
+
+    def __init__(self, values: dict[str, Any], *, autoescape: bool) -> None:
+        super().__init__(values, autoescape=autoescape)
+        self.unresolved: list[str] = []
+        self.missing: list[str] = []
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            self.unresolved.append(key)
+            raise
+
+
+class _ReportingVariableNode(VariableNode):
+    """`{{ ... }}` that adds its expression to `context.missing` when the context lacks its variable.
+
+    The value is resolved once, as Django's own node does (templates may call methods, so a
+    second resolution could change what the first saw).
+    """
+
+    def render(self, context: Context) -> str:
+        expression = self.filter_expression
+        failed_before = len(getattr(context, "unresolved", ()))
+        try:
+            value = expression.resolve(context)
+        except UnicodeDecodeError:
+            return ""
+        if isinstance(context, _ReportingContext):
+            fallback = any(getattr(func, "_filter_name", None) in _FALLBACK_FILTERS for func, _ in expression.filters)
+            if value is _MISSING or (len(context.unresolved) > failed_before and not fallback):
+                context.missing.append(str(expression.var))
+        return render_value_in_context(value, context)
+
+
 class _SandboxEngine(Engine):
     # Later libraries win on a name: ours replace the default tags and the sized filters.
     default_builtins = ["django.template.defaultfilters", "emailsystem.emails.rendering"]
@@ -94,13 +148,17 @@ class _SandboxEngine(Engine):
 @cache
 def _engine(*, autoescape: bool) -> Engine:
     # loaders=[] so that nothing can read a template file from disk.
-    return _SandboxEngine(loaders=[], autoescape=autoescape, libraries={})
+    return _SandboxEngine(loaders=[], autoescape=autoescape, libraries={}, string_if_invalid=_MISSING)
 
 
 @lru_cache(maxsize=512)
 def _compiled(source: str, *, autoescape: bool) -> Template:
     """Compiled templates are reusable and thread-safe to render; compiling is most of the cost."""
-    return _engine(autoescape=autoescape).from_string(source)
+    template = _engine(autoescape=autoescape).from_string(source)
+    # The parser builds Django's own VariableNode; every {{ }} of ours reports what it lacks.
+    for node in template.nodelist.get_nodes_by_type(VariableNode):
+        node.__class__ = _ReportingVariableNode
+    return template
 
 
 def _compile(source: str, *, autoescape: bool) -> Template:
@@ -139,15 +197,21 @@ class RenderedEmail:
     html_body: str
 
 
-def _render_one(source: str, context: dict[str, Any], *, autoescape: bool, field: str) -> str:
+def _render_one(source: str, values: dict[str, Any], *, autoescape: bool, field: str, missing: list[str]) -> str:
+    """One part, rendered; the expressions it printed without a value are appended to `missing`."""
     try:
         template = _compile(source, autoescape=autoescape)
     except TemplateSyntaxError as error:
         raise RenderError(f"The template's {field} cannot be rendered: {error}", field="template") from None
+    context = _ReportingContext(values, autoescape=autoescape)
     try:
-        output = template.render(Context(context, autoescape=autoescape))
+        output = template.render(context)
     except TemplateSyntaxError as error:
         raise RenderError(f"The template's {field} cannot be rendered: {error}", field="template") from None
+    except VariableDoesNotExist as error:  # a filter's argument ({{ total|add:shipping }}) is missing
+        raise RenderError(
+            f"The template uses variables the context does not give: {error.params[0]}.", field="context"
+        ) from None
     except RenderLimitExceeded as error:
         raise RenderError(
             f"The template's {field} does too much work with this context: {error}.", field="context"
@@ -164,30 +228,41 @@ def _render_one(source: str, context: dict[str, Any], *, autoescape: bool, field
         raise RenderError(
             f"The rendered {field} is longer than {settings.TEMPLATE_RENDER_MAX_CHARS} characters.", field="context"
         )
+    missing.extend(context.missing)
     return output
 
 
-def template_render(*, subject: str, body: str, html_body: str, context: dict[str, Any]) -> RenderedEmail:
+def template_render(
+    *, subject: str, body: str, html_body: str, context: dict[str, Any], allow_missing_variables: bool = False
+) -> RenderedEmail:
     """Render subject and bodies. The HTML body escapes context values; subject and text do not.
 
     Raises RenderError naming the request field at fault: `context` when a value made the
-    subject multi-line or the output too long, `template` when the template itself fails.
+    subject multi-line or the output too long, or when the template prints a variable the
+    context does not give (unless `allow_missing_variables`); `template` when the template
+    itself fails.
 
     Each part renders from its own copy of `context`: templates call methods that take no
     argument, and `{{ items.pop }}` or `{{ data.clear }}` would otherwise change what the next
     part sees and what the log stores as the send's context.
     """
-    rendered_subject = _render_one(subject, copy.deepcopy(context), autoescape=False, field="subject").strip()
+    missing: list[str] = []
+    rendered_subject = _render_one(
+        subject, copy.deepcopy(context), autoescape=False, field="subject", missing=missing
+    ).strip()
+    rendered_body = _render_one(body, copy.deepcopy(context), autoescape=False, field="body", missing=missing)
+    rendered_html = (
+        _render_one(html_body, copy.deepcopy(context), autoescape=True, field="html_body", missing=missing)
+        if html_body
+        else ""
+    )
+    if missing and not allow_missing_variables:
+        names = ", ".join(dict.fromkeys(missing))
+        raise RenderError(f"The template uses variables the context does not give: {names}.", field="context")
     if any(char in rendered_subject for char in "\r\n\0"):
         raise RenderError("A context value puts a line break into the subject.", field="context")
     if not rendered_subject:
         raise RenderError("The rendered subject is empty.", field="context")
     if len(rendered_subject) > SUBJECT_MAX_LENGTH:
         raise RenderError(f"The rendered subject is longer than {SUBJECT_MAX_LENGTH} characters.", field="context")
-    return RenderedEmail(
-        subject=rendered_subject,
-        body=_render_one(body, copy.deepcopy(context), autoescape=False, field="body"),
-        html_body=_render_one(html_body, copy.deepcopy(context), autoescape=True, field="html_body")
-        if html_body
-        else "",
-    )
+    return RenderedEmail(subject=rendered_subject, body=rendered_body, html_body=rendered_html)

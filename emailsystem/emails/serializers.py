@@ -39,7 +39,7 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EmailTemplate
-        fields = ["id", "name", "subject", "body", "html_body", "created", "modified"]
+        fields = ["id", "name", "subject", "body", "html_body", "allow_missing_variables", "created", "modified"]
         read_only_fields = ["id", "created", "modified"]
         # Bodies are kept exactly as written: DRF's default strip would drop a closing newline.
         extra_kwargs = {"body": {"trim_whitespace": False}, "html_body": {"trim_whitespace": False}}

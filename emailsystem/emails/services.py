@@ -146,7 +146,11 @@ def sent_email_create(
     if template is not None:
         try:
             rendered = template_render(
-                subject=template.subject, body=template.body, html_body=template.html_body, context=context
+                subject=template.subject,
+                body=template.body,
+                html_body=template.html_body,
+                context=context,
+                allow_missing_variables=template.allow_missing_variables,
             )
         except RenderError as error:
             raise ApplicationError(error.message, field=error.field) from None

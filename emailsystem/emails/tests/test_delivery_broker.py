@@ -41,7 +41,11 @@ def test_a_committed_send_is_published_persistent_and_its_outbox_row_removed(
     with django_capture_on_commit_callbacks(execute=True):
         response = user_client.post(
             URL,
-            {"recipients": ["a@example.com", "b@example.com"], "template": template.pk, "context": {"name": "Ada"}},
+            {
+                "recipients": ["a@example.com", "b@example.com"],
+                "template": template.pk,
+                "context": {"name": "Ada", "order": "42"},
+            },
             format="json",
         )
 

@@ -29,6 +29,16 @@ def test_settings_request_user_and_orm_are_out_of_reach(user_client, user):
     )
     template = EmailTemplateFactory(subject="Hi", body=body, html_body=body)
 
+    refused = send_with(user_client, template, {"name": "ada"})
+
+    assert refused.status_code == 400
+    assert refused.json()["context"] == [
+        "The template uses variables the context does not give: settings.SECRET_KEY, request.user, user.password, "
+        "csrf_token, perms, view, sent_email.sender.password, template.body."
+    ]
+    # Rendered as empty text where the template allows missing variables: still nothing in reach.
+    template.allow_missing_variables = True
+    template.save()
     response = send_with(user_client, template, {"name": "ada"})
 
     assert response.status_code == 202
@@ -65,7 +75,7 @@ def test_loops_that_would_run_without_end_are_stopped_and_nothing_is_sent(user_c
 
 def test_loops_of_a_real_email_render(user_client):
     table = "{% for row in rows %}{% for cell in row %}{{ cell }},{% endfor %};{% endfor %}"
-    template = EmailTemplateFactory(subject="Hi", body=table)
+    template = EmailTemplateFactory(subject="Hi", body=table, html_body="")
 
     response = send_with(user_client, template, {"rows": [[1, 2, 3]] * 1000})
 
@@ -96,7 +106,7 @@ def test_filters_asked_for_a_huge_size_are_refused(user_client, body, context):
 
 def test_sized_filters_still_work_within_bounds(user_client):
     template = EmailTemplateFactory(
-        subject="Hi", body="[{{ name|ljust:6 }}][{{ n|floatformat:2 }}][{{ n|stringformat:'05.1f' }}]"
+        subject="Hi", body="[{{ name|ljust:6 }}][{{ n|floatformat:2 }}][{{ n|stringformat:'05.1f' }}]", html_body=""
     )
 
     response = send_with(user_client, template, {"name": "Ada", "n": 1.5})
@@ -119,7 +129,7 @@ def test_blocks_nested_past_the_recursion_limit_are_a_syntax_error_not_a_500(adm
 
 def test_a_context_that_makes_the_subject_longer_than_a_header_line_is_refused(user_client, template):
     # Stored, it would overflow the subject's column (a 500 before this was checked).
-    response = send_with(user_client, template, {"name": "x" * 2000})
+    response = send_with(user_client, template, {"name": "x" * 2000, "order": "42"})
 
     assert response.status_code == 400
     assert response.json()["context"] == ["The rendered subject is longer than 998 characters."]

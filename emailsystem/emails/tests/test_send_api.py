@@ -76,7 +76,9 @@ def test_a_recipient_row_is_shared_across_emails(user_client, other_client):
 
 
 def test_editing_or_deleting_the_template_never_rewrites_the_log(user_client, admin_client_api, template):
-    sent = send(user_client, recipients=["a@example.com"], template=template.pk, context={"name": "Ada"}).json()
+    sent = send(
+        user_client, recipients=["a@example.com"], template=template.pk, context={"name": "Ada", "order": "42"}
+    ).json()
 
     admin_client_api.patch(f"/api/v1/emails/email-template/{template.pk}/", {"subject": "Changed"}, format="json")
     admin_client_api.delete(f"/api/v1/emails/email-template/{template.pk}/")
@@ -163,7 +165,9 @@ def test_template_and_ad_hoc_content_together_are_refused(user_client, template)
 
 
 def test_a_context_value_that_breaks_the_subject_line_is_refused(user_client, template):
-    response = send(user_client, recipients=["a@example.com"], template=template.pk, context={"name": "x\r\nBcc: y"})
+    response = send(
+        user_client, recipients=["a@example.com"], template=template.pk, context={"name": "x\r\nBcc: y", "order": "42"}
+    )
 
     assert response.status_code == 400
     assert "line break" in response.json()["context"][0]
@@ -234,7 +238,7 @@ def test_the_browsable_api_html_form_sends_to_addresses_separated_by_commas_or_l
         {
             "recipients": "a@example.com, b@example.com\r\nc@example.com",
             "template": str(template.pk),
-            "context": '{"name": "Ada"}',
+            "context": '{"name": "Ada", "order": "42"}',
             "subject": "",
             "body": "",
             "html_body": "",
@@ -252,7 +256,7 @@ def test_the_raw_data_prefill_with_blank_ad_hoc_fields_and_a_template_is_accepte
         user_client,
         recipients=["a@example.com"],
         template=template.pk,
-        context={"name": "Ada"},
+        context={"name": "Ada", "order": "42"},
         subject="",
         body="",
         html_body="",

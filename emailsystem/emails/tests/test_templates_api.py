@@ -24,7 +24,16 @@ def test_anyone_lists_templates_paginated(api_client):
     body = response.json()
     assert set(body) == {"count", "next", "previous", "results"}
     assert body["count"] == 3
-    assert set(body["results"][0]) == {"id", "name", "subject", "body", "html_body", "created", "modified"}
+    assert set(body["results"][0]) == {
+        "id",
+        "name",
+        "subject",
+        "body",
+        "html_body",
+        "allow_missing_variables",
+        "created",
+        "modified",
+    }
 
 
 def test_anyone_reads_one_template(api_client, template):
