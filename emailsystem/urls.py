@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -8,6 +9,8 @@ from emailsystem.emails.admin_dashboard import dashboard_view
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
+    # Browsers ask for /favicon.ico on every page that names no icon (the admin's, for one).
+    path("favicon.ico", RedirectView.as_view(url=static("core/favicon.ico"), permanent=True), name="favicon"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     # Before admin.site.urls, whose catch-all would answer 404 for it.

@@ -33,9 +33,19 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 class ApiRootView(APIView):
-    """The email service API. Log in (top right) to send; templates are public to read."""
+    """The email service API: send email from templates (or ad hoc) and read back what you sent."""
 
     permission_classes = [AllowAny]
+
+    @property
+    def description(self) -> str:
+        """The page's description (DRF reads `description` before the docstring): the next step for who is here."""
+        request = getattr(self, "request", None)
+        if request is not None and request.user.is_authenticated:
+            step = "Send email at **sent-email**; your log of what you sent is on the same page."
+        else:
+            step = "Register, then log in (top right, or at **login**) to send; templates are public to read."
+        return f"{self.__class__.__doc__}\n\n{step}"
 
     @extend_schema(
         tags=["root"],

@@ -22,8 +22,14 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SPACE_FOR_PLUS_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
+# Between addresses typed into one box: commas, semicolons, spaces. Other whitespace (a line
+# break) is a control character, refused below.
+_ADDRESS_SEPARATORS = re.compile(r"[ ,;]+")
+
+
 class RepeatableWidget(forms.TextInput):
-    """Reads every occurrence of a query parameter (?recipient=a&recipient=b)."""
+    """Reads every occurrence of a query parameter (?recipient=a&recipient=b), and shows them in
+    the browsable API's Filters dialog as one box, separated by commas."""
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
         if hasattr(data, "getlist"):
@@ -31,12 +37,21 @@ class RepeatableWidget(forms.TextInput):
         value = data.get(name)
         return [] if value is None else [value] if isinstance(value, str) else list(value)
 
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(item) for item in value)
+        return super().format_value(value)
+
 
 class EmailAddressListField(forms.Field):
+    """Addresses from every occurrence of the parameter, each of which may hold several
+    separated by commas (?recipient=a,b is ?recipient=a&recipient=b)."""
+
     widget = RepeatableWidget
 
     def to_python(self, value: Any) -> list[str]:
-        values = [normalize_email_address(str(item)) for item in (value or [])]
+        items = [part for item in (value or []) for part in _ADDRESS_SEPARATORS.split(str(item))]
+        values = [normalize_email_address(item) for item in items]
         values = [item for item in values if item]
         for item in values:
             if len(item) > 254:
@@ -104,7 +119,7 @@ RECIPIENT_ONLY_STATUSES = [(value, label) for value, label in DeliveryStatus.cho
 
 class SentEmailFilter(django_filters.FilterSet):
     recipient = EmailAddressListFilter(
-        method="filter_recipient", label="Recipient (for several, repeat ?recipient= in the URL)"
+        method="filter_recipient", label="Recipient (several: separate them with commas)"
     )
     start_time = DateOrDateTimeFilter(method="filter_start_time", label="Sent at or after (ISO date or datetime)")
     end_time = DateOrDateTimeFilter(

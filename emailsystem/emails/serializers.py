@@ -1,5 +1,6 @@
 import datetime
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
+from rest_framework.utils.serializer_helpers import BoundField
 
 from emailsystem.core.fields import StrictCharField
 from emailsystem.core.plain_sql import instance_get
@@ -111,6 +113,24 @@ class RecipientListField(serializers.ListField):
         return super().get_value(dictionary)
 
 
+class RecipientLinesBoundField(BoundField):
+    """Recipients as the browsable API's form shows them after a refused send: the addresses one
+    per line (as typed, so one can be corrected and the form posted again), and each error
+    naming its address instead of its position in the list."""
+
+    def __init__(self, field: serializers.Field, value: Any, errors: Any, prefix: str = "") -> None:
+        addresses = value if isinstance(value, list) else []
+        if isinstance(value, list):
+            value = "\n".join(str(address) for address in value)
+        if isinstance(errors, dict):  # {position: [messages]} from the list's child field
+            errors = [
+                f"{addresses[position] if position < len(addresses) else f'Address {position + 1}'}: {message}"
+                for position, messages in errors.items()
+                for message in messages
+            ]
+        super().__init__(field, value, errors, prefix)
+
+
 @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {}})
 class ContextField(serializers.JSONField):
     """A JSON object (validate_context refuses anything else); documented as one.
@@ -162,8 +182,8 @@ def _shape(value: Any) -> tuple[int, bool]:
 
 
 _ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
-# What the browsable API's Raw data tab pre-fills for an empty form; treated as "not given".
-_UNSET = (None, "")
+# What the browsable API's forms pre-fill for an empty field; treated as "not given".
+_UNSET = (None, "", {})
 
 
 class TemplateField(serializers.PrimaryKeyRelatedField):
@@ -199,6 +219,7 @@ class SentEmailCreateSerializer(serializers.Serializer):
     context = ContextField(
         required=False,
         allow_null=True,
+        initial={},
         style={"base_template": "textarea.html", "rows": 3},
         help_text='Values for the template\'s {{ placeholders }}, a JSON object such as {"name": "Ada"}.',
     )
@@ -218,6 +239,12 @@ class SentEmailCreateSerializer(serializers.Serializer):
         style={"base_template": "textarea.html"},
         help_text="Ad hoc only.",
     )
+
+    def __getitem__(self, key: str) -> BoundField:
+        bound = super().__getitem__(key)
+        if key == "recipients":  # only the browsable API's form reads fields this way
+            return RecipientLinesBoundField(bound._field, bound.value, bound.errors, bound._prefix)
+        return bound
 
     def validate_recipients(self, value: list[str]) -> list[str]:
         unique = list(dict.fromkeys(value))
@@ -281,13 +308,18 @@ class DeliveryDetailSerializer(DeliverySerializer):
         fields = [*DeliverySerializer.Meta.fields, "events"]
 
 
+SENT_EMAIL_DETAIL_VIEW = "emails:sent-email-detail"
+
+
 class SentEmailListSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name=SENT_EMAIL_DETAIL_VIEW)
     recipients = DeliverySerializer(source="deliveries", many=True, read_only=True)
 
     class Meta:
         model = SentEmail
         fields = [
             "id",
+            "url",
             "status",
             "subject",
             "template",
@@ -337,8 +369,12 @@ def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
     }
 
 
-def sent_email_log_page(rows: list[dict[str, Any]], deliveries: dict[int, list[dict]]) -> list[dict[str, Any]]:
+def sent_email_log_page(
+    rows: list[dict[str, Any]], deliveries: dict[int, list[dict]], *, url_for: Callable[[int], str]
+) -> list[dict[str, Any]]:
     """The list view's items from plain rows, exactly as SentEmailListSerializer renders them.
+
+    `url_for(id)` is an email's detail URL (the serializer's `url`).
 
     Building model instances and running nested serializers cost two thirds of a log request
     (bench/profiles/README.md). The fields and their order are the serializer's (a test holds
@@ -356,13 +392,14 @@ def sent_email_log_page(rows: list[dict[str, Any]], deliveries: dict[int, list[d
             for name in DeliverySerializer.Meta.fields
         }
 
-    return [
-        {
-            name: [recipient(d) for d in deliveries[row["id"]]] if name == "recipients" else value(row, name)
-            for name in SentEmailListSerializer.Meta.fields
-        }
-        for row in rows
-    ]
+    def item(row: dict[str, Any], name: str) -> Any:
+        if name == "recipients":
+            return [recipient(delivery) for delivery in deliveries[row["id"]]]
+        if name == "url":
+            return url_for(row["id"])
+        return value(row, name)
+
+    return [{name: item(row, name) for name in SentEmailListSerializer.Meta.fields} for row in rows]
 
 
 class SuppressionSerializer(serializers.ModelSerializer):

@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.serializers import BaseSerializer
 
 from emailsystem.core import metrics
@@ -23,6 +24,7 @@ from emailsystem.emails.selectors import (
     suppression_list,
 )
 from emailsystem.emails.serializers import (
+    SENT_EMAIL_DETAIL_VIEW,
     EmailTemplateSerializer,
     SendAcceptedSerializer,
     SentEmailCreateSerializer,
@@ -100,7 +102,8 @@ LOG_FILTER_PARAMETERS = [
         {"type": "array", "items": {"type": "string", "maxLength": 254}},
         explode=True,
         style="form",
-        description="Emails sent to any of these addresses (repeat the parameter: ?recipient=a&recipient=b).",
+        description="Emails sent to any of these addresses: repeat the parameter (?recipient=a&recipient=b) "
+        "or separate them with commas (?recipient=a,b).",
     ),
     OpenApiParameter(
         "status",
@@ -156,7 +159,11 @@ class SentEmailViewSet(
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         rows = self.paginate_queryset(self.filter_queryset(sent_email_log_rows(user=request.user)))
         deliveries = deliveries_by_email(email_ids=[row["id"] for row in rows])
-        return self.get_paginated_response(sent_email_log_page(rows, deliveries))
+        # One reverse() for the page; each email's URL differs only by its id.
+        template = reverse(SENT_EMAIL_DETAIL_VIEW, kwargs={"pk": 0}, request=request)
+        head, _, tail = template.rpartition("/0/")
+        page = sent_email_log_page(rows, deliveries, url_for=lambda pk: f"{head}/{pk}/{tail}")
+        return self.get_paginated_response(page)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = SentEmailCreateSerializer(data=request.data)

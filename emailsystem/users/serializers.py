@@ -10,12 +10,16 @@ from emailsystem.core.fields import StrictCharField, StrictEmailField
 from emailsystem.users.models import User, normalize_email_address
 
 LOGIN_FAILED = "Unable to log in with the provided credentials."
+# The browsable API's password input: never refilled with what was typed (core/forms/password.html).
+PASSWORD_STYLE = {"input_type": "password", "template": "core/forms/password.html"}
 
 
 class RegisterSerializer(serializers.Serializer):
     email = StrictEmailField(max_length=254)
     username = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
-    password = StrictCharField(write_only=True, max_length=128, style={"input_type": "password"})
+    password = StrictCharField(
+        write_only=True, max_length=128, style={**PASSWORD_STYLE, "autocomplete": "new-password"}
+    )
 
     def validate_email(self, value: str) -> str:
         value = normalize_email_address(value)
@@ -41,8 +45,15 @@ class LoginSerializer(serializers.Serializer):
     """{"username": <email or username>, "password"}; "email" is accepted in place of "username"."""
 
     username = StrictCharField(required=False, max_length=254, help_text="Your email address (or username).")
-    email = StrictCharField(required=False, max_length=254, write_only=True)
-    password = StrictCharField(write_only=True, max_length=128, style={"input_type": "password"})
+    # The same as username for clients that say "email"; the HTML form shows username only.
+    email = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        write_only=True,
+        style={"input_type": "hidden", "hide_label": True},
+    )
+    password = StrictCharField(write_only=True, max_length=128, style=PASSWORD_STYLE)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         identifier = attrs.get("username") or attrs.get("email")
@@ -53,3 +64,7 @@ class LoginSerializer(serializers.Serializer):
             raise serializers.ValidationError(LOGIN_FAILED, code="authorization")
         attrs["user"] = user
         return attrs
+
+
+class LogoutSerializer(serializers.Serializer):
+    """Logging out takes no input."""

@@ -162,6 +162,7 @@ ROWS = [
     Row("readyz", "get", fixed("/readyz"), everyone(200)),
     Row("api-root", "get", fixed("/api/v1/"), PUBLIC_READ),
     Row("root", "get", fixed("/"), everyone(302)),
+    Row("favicon", "get", fixed("/favicon.ico"), everyone(301)),
     Row("rest_framework:login", "get", fixed("/api-auth/login/"), everyone(200)),
     # the admin: staff sessions only
     Row("admin:index", "get", fixed("/admin/"), ADMIN_PAGE, session=True),

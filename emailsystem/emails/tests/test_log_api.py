@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
 from emailsystem.emails.models import EmailStatus, SentEmail
 from emailsystem.emails.tests.factories import sent_email
@@ -184,7 +186,13 @@ def test_the_list_page_built_from_rows_matches_the_serializer(user, log):
     )
     rows = list(sent_email_log_rows(user=user))
 
-    fast = sent_email_log_page(rows, deliveries_by_email(email_ids=[row["id"] for row in rows]))
+    request = Request(APIRequestFactory().get("/api/v1/emails/sent-email/"))
 
-    assert fast == SentEmailListSerializer(sent_email_list(user=user), many=True).data
-    assert list(LOG_FIELDS) == [f for f in SentEmailListSerializer.Meta.fields if f != "recipients"]
+    fast = sent_email_log_page(
+        rows,
+        deliveries_by_email(email_ids=[row["id"] for row in rows]),
+        url_for=lambda pk: f"http://testserver/api/v1/emails/sent-email/{pk}/",
+    )
+
+    assert fast == SentEmailListSerializer(sent_email_list(user=user), many=True, context={"request": request}).data
+    assert list(LOG_FIELDS) == [f for f in SentEmailListSerializer.Meta.fields if f not in ("recipients", "url")]
