@@ -6,27 +6,45 @@ Two things DRF's renderer does not do for this API:
   can correct them; DRF only draws the dialog above a page of results.
 - A GET of a POST-only page (register, login, logout) answers 405 for clients; in a browser
   the page shows its form and description without that 405 above it.
+- A POST that the serializer accepted but a service refused (a template variable missing
+  from the context, the daily quota) redraws the form with what was typed and the message
+  under its field, as a serializer's own refusal does; DRF would draw an empty form.
 
 This module must not import rest_framework.views, which reads DEFAULT_RENDERER_CLASSES (this class).
 """
 
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework import renderers, status
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.utils.serializer_helpers import ReturnDict
 
 
 class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
+    def get_filter_form(self, data: Any, view: Any, request: Request) -> str | None:
+        form = super().get_filter_form(data, view, request)
+        refused = self.renderer_context["response"].status_code == status.HTTP_400_BAD_REQUEST
+        if form is None and refused and getattr(view, "action", None) == "list":
+            # DRF draws the dialog only when `data` is a page of results; an empty list stands in.
+            form = super().get_filter_form([], view, request)
+        return form
+
+    def get_rendered_html_form(self, data: Any, view: Any, method: str, request: Request) -> Any:
+        refused = status.is_client_error(self.renderer_context["response"].status_code)
+        if (
+            refused
+            and method == request.method == "POST"
+            and isinstance(data, dict)
+            and getattr(data, "serializer", None) is None
+            and hasattr(view, "get_serializer")
+        ):
+            data = ReturnDict(data, serializer=refused_input(view, data, request))
+        return super().get_rendered_html_form(data, view, method, request)
+
     def get_context(self, data: Any, accepted_media_type: str, renderer_context: dict[str, Any]) -> dict[str, Any]:
         context = super().get_context(data, accepted_media_type, renderer_context)
         view, request, response = renderer_context["view"], renderer_context["request"], renderer_context["response"]
-        if (
-            context.get("filter_form") is None
-            and response.status_code == status.HTTP_400_BAD_REQUEST
-            and getattr(view, "action", None) == "list"
-        ):
-            context["filter_form"] = refused_filter_form(view, request)
         context["form_only"] = (
             response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED
             and request.method == "GET"
@@ -35,12 +53,12 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
         return context
 
 
-def refused_filter_form(view: Any, request: Request) -> str | None:
-    """The filter backends' HTML forms for a list view, bound to the request's query."""
-    queryset: QuerySet = view.get_queryset()
-    forms = [
-        backend().to_html(request, queryset, view)
-        for backend in getattr(view, "filter_backends", ())
-        if hasattr(backend, "to_html")
-    ]
-    return "".join(form for form in forms if form) or None
+def refused_input(view: Any, answer: dict[str, Any], request: Request) -> Any:
+    """The view's serializer bound to the refused request, carrying the answer's messages as its errors."""
+    serializer = view.get_serializer(data=request.data)
+    serializer.is_valid()
+    errors = {name: messages for name, messages in answer.items() if name in serializer.fields}
+    if not errors:
+        errors = {api_settings.NON_FIELD_ERRORS_KEY: [answer.get("detail", "")]}
+    serializer._errors = ReturnDict(errors, serializer=serializer)
+    return serializer

@@ -1,13 +1,17 @@
 """The development server that README walkthroughs run against (see test_readme.py and test_browser.py)."""
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from emailsystem.core.tests.browser import Walkthrough, artifacts_dir, chromium_walk
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -18,15 +22,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def dev_server(tmp_path):
-    """`make run`'s server (DEBUG, SQLite, demo admin) on a free port, in a scratch folder."""
+@contextlib.contextmanager
+def dev_server_running(workdir: Path) -> Iterator[str]:
+    """`make run`'s server (DEBUG, SQLite, demo admin) on a free port, in the scratch folder `workdir`."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "emailsystem.settings",
         "DJANGO_DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
-        "OUTBOX_DIR": str(tmp_path / "outbox"),
+        "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3",
+        "OUTBOX_DIR": str(workdir / "outbox"),
         "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
         "DJANGO_SUPERUSER_USERNAME": "admin",
         "DJANGO_SUPERUSER_PASSWORD": "readme-admin-passphrase-1",
@@ -36,8 +40,8 @@ def dev_server(tmp_path):
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
     subprocess.run([*manage, "createsuperuser", "--noinput"], env=env, check=True, timeout=60)
-    (tmp_path / "var").mkdir()
-    (tmp_path / "var" / "demo-admin.txt").write_text(env["DJANGO_SUPERUSER_PASSWORD"] + "\n")
+    (workdir / "var").mkdir()
+    (workdir / "var" / "demo-admin.txt").write_text(env["DJANGO_SUPERUSER_PASSWORD"] + "\n")
 
     port = free_port()
     server = subprocess.Popen(
@@ -56,7 +60,29 @@ def dev_server(tmp_path):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the development server did not start") from None
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}", tmp_path
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def dev_server(tmp_path):
+    """`make run`'s server in this test's scratch folder: (base URL, folder)."""
+    with dev_server_running(tmp_path) as base_url:
+        yield base_url, tmp_path
+
+
+@pytest.fixture(scope="module")
+def module_dev_server(tmp_path_factory):
+    """One development server for a module's tests (each test works as users of its own): (base URL, folder)."""
+    workdir = tmp_path_factory.mktemp("dev-server")
+    with dev_server_running(workdir) as base_url:
+        yield base_url, workdir
+
+
+@pytest.fixture
+def walk(dev_server, tmp_path) -> Iterator[Walkthrough]:
+    """Headless Chromium on this test's development server (core/tests/browser.py)."""
+    with chromium_walk(dev_server[0], artifacts_dir(tmp_path)) as walkthrough:
+        yield walkthrough

@@ -11,8 +11,6 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from emailsystem.core.tests.test_browser import walk  # noqa: F401 (the fixture)
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ADMIN_EMAIL = "admin@example.com"
@@ -36,7 +34,7 @@ def admin_login(page, base_url: str, username: str, password: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
-def test_the_dashboard_draws_charts_of_real_sends_for_staff_and_refuses_everyone_else(dev_server, walk):  # noqa: F811
+def test_the_dashboard_draws_charts_of_real_sends_for_staff_and_refuses_everyone_else(dev_server, walk):
     base_url, workdir = dev_server
     admin_password = (workdir / "var" / "demo-admin.txt").read_text().strip()
     page = walk.page

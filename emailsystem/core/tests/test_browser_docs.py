@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright import sync_api as playwright_sync
 
-from emailsystem.core.tests.test_browser import ACTION_TIMEOUT_MS, CHROMIUM_ARGS
+from emailsystem.core.tests.browser import ACTION_TIMEOUT_MS, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,0 +1,133 @@
+"""Driving the browsable API and the admin in Debian's Chromium (Playwright), for the browser tests.
+
+Screenshots go to BROWSER_ARTIFACTS_DIR when it is set (CI keeps them), else to the test's tmp_path.
+"""
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright import sync_api as playwright_sync
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Generous for a 2-core machine, short enough that a hung page fails the test quickly.
+ACTION_TIMEOUT_MS = 10_000
+
+
+class Walkthrough:
+    """One browser tab on the development server, with numbered screenshots and response readers."""
+
+    def __init__(self, page: Any, base_url: str, artifacts: Path) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.artifacts = artifacts
+        self.shots: list[Path] = []
+        self.finished = False
+        # Anything a page fails to load (styles, scripts, icons) or a script error.
+        self.broken: list[str] = []
+        page.on("pageerror", lambda error: self.broken.append(f"script error: {error}"))
+        page.on("response", self._note_failed_subresource)
+
+    def _note_failed_subresource(self, response: Any) -> None:
+        if response.request.resource_type != "document" and response.status >= 400:
+            self.broken.append(f"{response.status} {response.url}")
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+
+    def screenshot(self, name: str) -> None:
+        path = self.artifacts / f"{len(self.shots) + 1:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path)
+
+    def response_status(self) -> str:
+        """The status line the browsable API prints above the response, e.g. "HTTP 201 Created"."""
+        return self.page.locator(".response-info .meta b").first.inner_text().strip()
+
+    def wait_for_response(self, status: str) -> None:
+        """Wait until the page (a new one, or one a form's script rewrote) shows this status line."""
+        playwright_sync.expect(self.page.locator(".response-info .meta b").first).to_have_text(status)
+
+    def response_json(self) -> Any:
+        """The response body as the browsable API shows it, below the headers."""
+        text = self.page.locator(".response-info pre").first.inner_text()
+        _headers, _, body = text.replace("\r\n", "\n").partition("\n\n")
+        return json.loads(body)
+
+    def expect_response(self, status: str) -> Any:
+        """The response body, after checking the status line; a wrong status shows the whole response."""
+        try:
+            self.wait_for_response(status)
+        except AssertionError:
+            shown = self.page.locator(".response-info").inner_text()[:2000]
+            pytest.fail(f"expected {status}, the page shows:\n{shown}")
+        self.page.wait_for_load_state()  # the page's scripts pick the form tab on load
+        return self.response_json()
+
+    def post_form(self) -> Any:
+        """The browsable API's HTML form for POST (its tab chosen first, when the page has tabs)."""
+        tab = self.page.locator("a[name=html-tab]")
+        if tab.count():
+            tab.click()
+        return self.page.locator("#post-object-form form")
+
+    def navbar(self) -> str:
+        return self.page.locator(".navbar").inner_text()
+
+
+def artifacts_dir(tmp_path: Path) -> Path:
+    artifacts = Path(os.environ.get("BROWSER_ARTIFACTS_DIR") or tmp_path / "screenshots")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {artifacts}")
+    return artifacts
+
+
+@contextlib.contextmanager
+def chromium_walk(base_url: str, artifacts: Path) -> Iterator[Walkthrough]:
+    """Headless Chromium on `base_url`; a test that stops early leaves a screenshot of where."""
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(ACTION_TIMEOUT_MS)
+            walkthrough = Walkthrough(page, base_url, artifacts)
+            yield walkthrough
+            if not walkthrough.finished:
+                walkthrough.screenshot("where-it-stopped")
+        finally:
+            browser.close()
+
+
+def api_call(base_url: str, method: str, path: str, payload: Any = None, token: str | None = None) -> tuple[int, Any]:
+    """One JSON request to the server's API (`path` under /api/v1/): (status, decoded body)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(base_url + "/api/v1/" + path, data=data, headers=headers, method=method)  # noqa: S310 (the local development server)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def api_token(base_url: str, email: str, password: str) -> str:
+    status, body = api_call(base_url, "POST", "users/login/", {"username": email, "password": password})
+    assert status == 200, body
+    return body["token"]
