@@ -138,7 +138,8 @@ class SentEmailViewSet(
     or ad hoc: `{"recipients": [...], "subject": "...", "body": "...", "html_body": "..."}`.
     An `Idempotency-Key` header makes a retried send safe.
 
-    Filter the log with `recipient` (repeatable), `start_time`, `end_time` and `status`.
+    Filter the log with `recipient` (repeatable, or several separated by commas), `start_time`,
+    `end_time` and `status`; on this page, with the **Filters** button. Each email's `url` opens it.
     """
 
     filterset_class = SentEmailFilter
