@@ -116,6 +116,22 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run`: request threads and the embedded delivery thread write to one SQLite file, and
+    # SQLite allows one writer at a time. Without these, a send that met the worker's write got
+    # "database is locked" at once (the API answers that OperationalError as 503): a DEFERRED
+    # transaction that has read cannot wait for the write lock, because SQLite would deadlock.
+    # - IMMEDIATE: every atomic block takes the write lock at BEGIN, where SQLite can wait.
+    # - timeout: how long it waits (sqlite3's busy timeout) before "database is locked"; our
+    #   writes take milliseconds, so only a stuck writer outlasts it.
+    # - WAL: readers never wait for the writer, nor the writer for readers. synchronous=NORMAL is
+    #   WAL's usual pairing: a process crash loses nothing committed; a power cut may lose the
+    #   last commits. Acceptable for a developer's database; deployments use PostgreSQL.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared by every web process (throttle counters must hold across replicas), and needs no
