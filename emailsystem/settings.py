@@ -249,7 +249,11 @@ if LOG_FORMAT not in {"json", "plain"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"()": "emailsender.logs.formatter_for", "log_format": LOG_FORMAT}},
+    "formatters": {
+        "line": {"()": "emailsender.logs.formatter_for", "log_format": LOG_FORMAT},
+        # runserver's request lines (`make run` only), as Django prints them.
+        "runserver": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
+    },
     "filters": {
         "request_id": {"()": "emailsender.logs.RequestIdFilter"},
         "mask_secrets": {"()": "emailsender.logs.SecretMaskFilter"},
@@ -259,11 +263,23 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": "line",
             "filters": ["request_id", "mask_secrets"],
-        }
+        },
+        "runserver": {"class": "logging.StreamHandler", "formatter": "runserver", "filters": ["mask_secrets"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # runserver's own request lines go through the same handler; pika's chatter stays at WARNING.
-    "loggers": {"pika": {"level": "WARNING"}},
+    "loggers": {
+        # Every django.* record once, through the root handler: configuring "django" removes the
+        # console handler Django adds under DEBUG, which printed each of them a second time (and
+        # resets its children, so django.server is configured again below).
+        "django": {"handlers": []},
+        # One line per request: the server's access line (gunicorn.access, or runserver's
+        # django.server). django.request would add a second line for every 4xx, so it logs only
+        # 5xx, whose line carries the traceback.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"handlers": ["runserver"], "level": "INFO", "propagate": False},
+        # pika's chatter stays at WARNING.
+        "pika": {"level": "WARNING"},
+    },
 }
 
 # Who may read /metrics (core.middleware.metrics_allowed): unset, direct in-cluster connections
