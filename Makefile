@@ -37,8 +37,9 @@ browser:
 	@scripts/ensure_chromium.sh
 
 ## Serve on http://127.0.0.1:8000 with SQLite, in-process delivery and the local outbox folder.
+## The system checks run once, in runserver (before it serves), so each warning is printed once.
 run: install-run
-	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput --skip-checks
 	$(DEV_ENV) $(BIN)/python manage.py demo_admin
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 

@@ -116,6 +116,22 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run`: request threads and the embedded delivery thread write to one SQLite file, and
+    # SQLite allows one writer at a time. Without these, a send that met the worker's write got
+    # "database is locked" at once (the API answers that OperationalError as 503): a DEFERRED
+    # transaction that has read cannot wait for the write lock, because SQLite would deadlock.
+    # - IMMEDIATE: every atomic block takes the write lock at BEGIN, where SQLite can wait.
+    # - timeout: how long it waits (sqlite3's busy timeout) before "database is locked"; our
+    #   writes take milliseconds, so only a stuck writer outlasts it.
+    # - WAL: readers never wait for the writer, nor the writer for readers. synchronous=NORMAL is
+    #   WAL's usual pairing: a process crash loses nothing committed; a power cut may lose the
+    #   last commits. Acceptable for a developer's database; deployments use PostgreSQL.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared by every web process (throttle counters must hold across replicas), and needs no
@@ -237,7 +253,11 @@ if LOG_FORMAT not in {"json", "plain"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"()": "emailsender.logs.formatter_for", "log_format": LOG_FORMAT}},
+    "formatters": {
+        "line": {"()": "emailsender.logs.formatter_for", "log_format": LOG_FORMAT},
+        # runserver's request lines (`make run` only), as Django prints them.
+        "runserver": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
+    },
     "filters": {
         "request_id": {"()": "emailsender.logs.RequestIdFilter"},
         "mask_secrets": {"()": "emailsender.logs.SecretMaskFilter"},
@@ -247,11 +267,23 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": "line",
             "filters": ["request_id", "mask_secrets"],
-        }
+        },
+        "runserver": {"class": "logging.StreamHandler", "formatter": "runserver", "filters": ["mask_secrets"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # runserver's own request lines go through the same handler; pika's chatter stays at WARNING.
-    "loggers": {"pika": {"level": "WARNING"}},
+    "loggers": {
+        # Every django.* record once, through the root handler: configuring "django" removes the
+        # console handler Django adds under DEBUG, which printed each of them a second time (and
+        # resets its children, so django.server is configured again below).
+        "django": {"handlers": []},
+        # One line per request: the server's access line (gunicorn.access, or runserver's
+        # django.server). django.request would add a second line for every 4xx, so it logs only
+        # 5xx, whose line carries the traceback.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"handlers": ["runserver"], "level": "INFO", "propagate": False},
+        # pika's chatter stays at WARNING.
+        "pika": {"level": "WARNING"},
+    },
 }
 
 # Who may read /metrics (core.middleware.metrics_allowed): unset, direct in-cluster connections
