@@ -202,8 +202,14 @@ def sent_email_timeline(*, sent_email: SentEmail) -> Timeline:
                 detail=detail,
             )
         )
-    entries.sort(key=lambda entry: (entry.at, _KIND_ORDER.get(entry.kind, 3)))  # stable: ties keep query order
+    entries.sort(key=_timeline_order)
     return Timeline(entries=entries, events_left_out=left_out)
+
+
+def _timeline_order(entry: TimelineEntry) -> tuple[datetime.datetime, bool, datetime.datetime, int]:
+    """Time order. SendGrid stamps its events in whole seconds, ours to the microsecond: within
+    one second, an event follows our steps (SendGrid only reports what it was handed)."""
+    return (entry.at.replace(microsecond=0), entry.kind == "event", entry.at, _KIND_ORDER.get(entry.kind, 3))
 
 
 def _history_entry(row: SentEmailHistory, addresses: dict[int, str]) -> TimelineEntry:

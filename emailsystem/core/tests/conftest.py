@@ -19,7 +19,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def dev_server(tmp_path):
+def dev_server_env() -> dict[str, str]:
+    """Variables added to the development server's environment; a test module overrides this
+    fixture to point the server at, say, the fake SendGrid."""
+    return {}
+
+
+@pytest.fixture
+def dev_server(tmp_path, dev_server_env):
     """`make run`'s server (DEBUG, SQLite, demo admin) on a free port, in a scratch folder."""
     env = {
         **os.environ,
@@ -33,6 +40,7 @@ def dev_server(tmp_path):
     }
     for name in ("RABBITMQ_URL", "SENDGRID_API_KEY"):  # make run's embedded defaults
         env.pop(name, None)
+    env.update(dev_server_env)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
     subprocess.run([*manage, "createsuperuser", "--noinput"], env=env, check=True, timeout=60)

@@ -12,7 +12,14 @@ from emailsender.testing.fake_events import EventEmitter
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.embedded import outbox_process
 from emailsystem.emails.delivery.results import deliveries_requeue, delivery_results_apply
-from emailsystem.emails.models import DeliveryStatus, HistoryKind, OutboxMessage, SentEmailHistory
+from emailsystem.emails.models import (
+    DeliveryEvent,
+    DeliveryStatus,
+    HistoryKind,
+    OutboxMessage,
+    SentEmail,
+    SentEmailHistory,
+)
 from emailsystem.emails.tests.admin_pages import ADMIN_DATETIME, email_page, logged_in, timeline
 from emailsystem.emails.tests.factories import sent_email
 from emailsystem.emails.tests.test_delivery_broker import dispatched
@@ -202,3 +209,35 @@ def test_in_broker_mode_the_dispatcher_and_the_relay_record_the_publish(
     assert rows[3].detail == "HTTP 400: invalid address"
     assert rows[5].recipients == "b@example.com"
     assert not OutboxMessage.objects.exists()
+
+
+def test_an_event_stamped_in_the_second_of_the_send_follows_the_send(admin):
+    """SendGrid's timestamps are whole seconds, so such an event reads as earlier than the attempt it reports on."""
+    email = sent_email(user=admin, recipients=["a@example.com"])
+    created = email.created.replace(microsecond=500_000)
+    SentEmail.objects.filter(pk=email.pk).update(created=created)
+    delivery_results_apply(
+        results=[
+            ResultMessage(
+                email_id=email.pk,
+                deliveries=tuple(email.deliveries.values_list("pk", flat=True)),
+                outcome="sent",
+                attempt=1,
+                reason="",
+                status_code=202,
+                at=created + datetime.timedelta(microseconds=300_000),
+            )
+        ]
+    )
+    DeliveryEvent.objects.create(
+        sg_event_id="evt-same-second",
+        delivery=email.deliveries.get(),
+        event="processed",
+        occurred_at=created.replace(microsecond=0),
+    )
+
+    assert steps(email_page(logged_in(admin), email.pk)) == [
+        ("accepted", "Accepted"),
+        ("attempt", "Attempt 1: sent"),
+        ("event", "SendGrid: processed"),
+    ]
