@@ -319,3 +319,7 @@ SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
 # A signed request older (or further in the future) than this is refused: a captured request
 # cannot be replayed later. SendGrid signs each attempt, retries included, when it sends it.
 SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=1)
+
+# Datetimes on Django's own pages (the admin) show seconds and the zone: "2026-11-28 19:44:07 UTC"
+# (emailsystem/core/formats). Django's English locale formats would win over DATETIME_FORMAT.
+FORMAT_MODULE_PATH = ["emailsystem.core.formats"]

@@ -7,6 +7,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from emailsystem.core import views as core_views
 from emailsystem.emails.admin_dashboard import dashboard_view
 
+# The admin's navigation sidebar repeats the index and breadcrumbs, and its 276 pixels would
+# cut off every change list's table on a 1280-pixel screen.
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
     # Browsers ask for /favicon.ico on every page that names no icon (the admin's, for one).

@@ -21,21 +21,25 @@ from django.utils import timezone
 MAX_PARAMETERS = 30_000
 
 
-def rows_insert(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
+def rows_insert(model: type[Model], rows: list[dict[str, Any]], *, skip_conflicts: bool = False) -> list[int]:
     """Insert `rows` (field attnames to values); their primary keys, in order.
 
     A field a row leaves out takes its default; `auto_now`/`auto_now_add` fields take now.
-    One statement unless the rows carry more than MAX_PARAMETERS values.
+    One statement unless the rows carry more than MAX_PARAMETERS values. `skip_conflicts`:
+    rows that would break a unique constraint are left out (ON CONFLICT DO NOTHING), and
+    only the inserted rows' keys are returned.
     """
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     chunk = max(1, MAX_PARAMETERS // len(fields))
     ids: list[int] = []
     for start in range(0, len(rows), chunk):
-        ids += _insert_chunk(model, fields, rows[start : start + chunk])
+        ids += _insert_chunk(model, fields, rows[start : start + chunk], skip_conflicts=skip_conflicts)
     return ids
 
 
-def _insert_chunk(model: type[Model], fields: list[Field], rows: list[dict[str, Any]]) -> list[int]:
+def _insert_chunk(
+    model: type[Model], fields: list[Field], rows: list[dict[str, Any]], *, skip_conflicts: bool = False
+) -> list[int]:
     now = timezone.now()
     # Rows of one insert mostly share values (a send's deliveries differ only by recipient):
     # convert each distinct value once.
@@ -62,6 +66,7 @@ def _insert_chunk(model: type[Model], fields: list[Field], rows: list[dict[str, 
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns})"  # noqa: S608 -- names from the model, values as parameters
         f" VALUES {', '.join([row_placeholders] * len(rows))}"
+        f"{' ON CONFLICT DO NOTHING' if skip_conflicts else ''}"
         f" RETURNING {quote(model._meta.pk.column)}"
     )
     with connection.cursor() as cursor:

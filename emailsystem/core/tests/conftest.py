@@ -23,8 +23,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def dev_server_running(workdir: Path) -> Iterator[str]:
-    """`make run`'s server (DEBUG, SQLite, demo admin) on a free port, in the scratch folder `workdir`."""
+def dev_server_running(workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`make run`'s server (DEBUG, SQLite, demo admin) on a free port, in the scratch folder `workdir`,
+    with `extra_env` added to its environment."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "emailsystem.settings",
@@ -37,6 +38,7 @@ def dev_server_running(workdir: Path) -> Iterator[str]:
     }
     for name in ("RABBITMQ_URL", "SENDGRID_API_KEY"):  # make run's embedded defaults
         env.pop(name, None)
+    env.update(extra_env or {})
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
     subprocess.run([*manage, "createsuperuser", "--noinput"], env=env, check=True, timeout=60)
@@ -67,9 +69,16 @@ def dev_server_running(workdir: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def dev_server(tmp_path):
+def dev_server_env() -> dict[str, str]:
+    """Variables added to the development server's environment; a test module overrides this
+    fixture to point the server at, say, the fake SendGrid."""
+    return {}
+
+
+@pytest.fixture
+def dev_server(tmp_path, dev_server_env):
     """`make run`'s server in this test's scratch folder: (base URL, folder)."""
-    with dev_server_running(tmp_path) as base_url:
+    with dev_server_running(tmp_path, dev_server_env) as base_url:
         yield base_url, tmp_path
 
 

@@ -20,6 +20,7 @@ from emailsender.logs import request_id_bound
 from emailsender.messages import encode_result, parse_result
 from emailsender.settings import Settings
 from emailsystem.emails.delivery.config import sender_settings
+from emailsystem.emails.delivery.history import history_insert, taken_row
 from emailsystem.emails.delivery.outbox import outbox_available, outbox_claim
 from emailsystem.emails.delivery.results import delivery_results_apply
 from emailsystem.emails.delivery.work import encode, message_id_for, work_message_for_outbox
@@ -56,12 +57,13 @@ def _deliver(outbox: OutboxMessage, *, client: Client, config: Settings) -> None
         outbox.delete()
         return
     body = encode(message)
+    taken_at = timezone.now()
     try:
         outcome = handle(body, outbox.attempts, client, config)
     except Exception as error:  # a process boundary: a client bug must not kill the worker
         logger.exception("email %s: unexpected error while sending", outbox.sent_email_id, extra=_fields(outbox))
         outcome = unexpected_error(body, outbox.attempts, config, error)
-    _apply(outbox, outcome)
+    _apply(outbox, outcome, taken_at=taken_at)
 
 
 def _fields(outbox: OutboxMessage) -> dict[str, object]:
@@ -73,12 +75,20 @@ def _fields(outbox: OutboxMessage) -> dict[str, object]:
     return {"message_id": message_id_for(outbox.pk, outbox.sent_email_id), "email_id": outbox.sent_email_id}
 
 
-def _apply(outbox: OutboxMessage, outcome: Outcome) -> None:
-    """Record the outcome as the events process would, then retire the row or schedule its retry."""
+def _apply(outbox: OutboxMessage, outcome: Outcome, *, taken_at: datetime.datetime) -> None:
+    """Record the outcome as the events process would, then retire the row or schedule its retry.
+
+    The first time a row is taken (no attempt failed, no 429 waited), the email's history
+    also records that moment, in the same INSERT as the attempt's row.
+    """
     fields = {**_fields(outbox), "outcome": outcome.kind.value}  # before delete() clears the row's pk
     result = result_for(outcome)
+    first_take = outbox.attempts == 0 and not outbox.last_error
+    taken = [taken_row(email_id=outbox.sent_email_id, delivery_ids=outbox.delivery_ids, at=taken_at)]
     if result is not None:
-        delivery_results_apply(results=[parse_result(encode_result(result))])
+        delivery_results_apply(results=[parse_result(encode_result(result))], history=taken if first_take else ())
+    elif first_take:  # a 429: no result to apply, but the row was taken
+        history_insert(rows=taken, email_ids={outbox.sent_email_id})
     if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
         # A 429 waits without using an attempt; a retry counts the one just made.
         attempts = outcome.attempt if outcome.kind is OutcomeKind.RETRY else outbox.attempts

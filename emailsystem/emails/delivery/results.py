@@ -10,6 +10,7 @@ import datetime
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
+from emailsystem.emails.delivery.history import attempt_rows, history_insert, requeues_record
 from emailsystem.emails.delivery.statuses import DELIVERED, REACHED, UNREACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail, Suppression
 
@@ -42,19 +44,20 @@ def sent_email_status_derive(
     return EmailStatus.PARTIAL
 
 
-def sent_email_status_refresh(*, email_ids: Iterable[int]) -> None:
+def sent_email_status_refresh(*, email_ids: Iterable[int]) -> list[int]:
     """Recompute the stored status of these emails from their deliveries (a few queries for any number).
 
     Call inside the transaction that changed the deliveries. The emails are locked first, in
     id order: two transactions that each changed a different recipient of one email would
     otherwise each count the other's recipient as it was, and the last to commit would store
     a status neither saw whole. Under READ COMMITTED the count runs once the lock is granted,
-    so it sees what the other transaction committed.
+    so it sees what the other transaction committed. Returns the ids of the emails that
+    exist (locked until the commit).
     """
     ids = sorted(set(email_ids))
     if not ids:
-        return
-    list(SentEmail.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+        return []
+    locked = list(SentEmail.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
     counts = (
         Delivery.objects.filter(sent_email_id__in=ids)
         .values("sent_email_id")
@@ -74,14 +77,17 @@ def sent_email_status_refresh(*, email_ids: Iterable[int]) -> None:
     now = timezone.now()
     for status, email_ids_with_status in by_status.items():
         SentEmail.objects.filter(pk__in=email_ids_with_status).exclude(status=status).update(status=status, updated=now)
+    return locked
 
 
 @transaction.atomic
-def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
+def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequence[dict[str, Any]] = ()) -> int:
     """Apply a batch of results in one transaction; returns how many deliveries changed.
 
     sent: queued -> sent, with sent_at and the attempt count. failed: queued -> failed with
-    the reason. retrying: stays queued; records the attempt count and the last error.
+    the reason. retrying: stays queued; records the attempt count and the last error. Every
+    result is also an attempt in its email's history; `history` adds other rows of these
+    emails (history.taken_row) to the same insert.
     """
     changed = 0
     now = timezone.now()
@@ -103,7 +109,9 @@ def delivery_results_apply(*, results: Sequence[ResultMessage]) -> int:
             pending.filter(attempts__lt=result.attempt).update(attempts=result.attempt, reason=reason, updated=now)
         else:  # parse_result admits nothing else; a new outcome must be handled here first
             logger.error("unknown result outcome %r for email %s", result.outcome, result.email_id)
-    sent_email_status_refresh(email_ids=(result.email_id for result in results))
+    existing = sent_email_status_refresh(email_ids=(result.email_id for result in results))
+    # The timeline's attempts: one multi-row INSERT per batch, inside the batch's transaction.
+    history_insert(rows=[*history, *attempt_rows(results)], email_ids=set(existing))
     return changed
 
 
@@ -161,9 +169,11 @@ def deliveries_requeue(*, delivery_ids: Iterable[int]) -> int:
         raise ApplicationError(
             "None of the selected recipients has failed, or they are now suppressed; nothing to requeue."
         )
+    now = timezone.now()
     requeued = Delivery.objects.filter(pk__in=[pk for pks in by_email.values() for pk in pks]).update(
-        status=DeliveryStatus.QUEUED, reason="", attempts=0, updated=timezone.now()
+        status=DeliveryStatus.QUEUED, reason="", attempts=0, updated=now
     )
+    requeues_record(by_email=by_email, at=now)
     for email in SentEmail.objects.filter(pk__in=by_email):
         outbox_enqueue(sent_email=email, delivery_ids=by_email[email.pk])
     sent_email_status_refresh(email_ids=by_email)
