@@ -352,6 +352,15 @@ class FakeSendGrid:
             self._server.server_close()
             self._server = None
 
+    def open_connections(self) -> int:
+        """Client connections still open. A client that died has had everything it sent answered
+        once its connections are gone (the kernel closes them; the server reads up to the end)."""
+        server = self._server
+        if server is None:
+            return 0
+        with server._open_lock:
+            return len(server._open)
+
     def __enter__(self) -> FakeSendGrid:
         return self.start()
 

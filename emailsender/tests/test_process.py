@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,7 +40,8 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_only_in_flight_emails(br
     wait_for(lambda: len(fake.requests) >= 10, timeout=15)
     first.send_signal(signal.SIGKILL)
     first.wait(5)
-    time.sleep(0.5)  # let the fake finish the requests the dead process had sent
+    # Everything the dead process sent has been read and recorded once its connections are gone.
+    wait_for(lambda: fake.open_connections() == 0, timeout=15)
     requested_by_first = {e for r in fake.requests for e in r.email_ids}
     spawn_sender(settings)
 
@@ -67,11 +67,11 @@ def test_sigterm_finishes_in_flight_calls_and_requeues_the_rest(broker, fake, sp
     process = spawn_sender(settings)
     wait_for(lambda: len(fake.requests) == 2, timeout=10)
 
-    started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     assert process.wait(settings.shutdown_seconds + 3) == 0
-    assert time.monotonic() - started < 2.5  # the 1 s calls finished; nothing waited for the limit
 
+    # The two 1 s calls finished (nothing was abandoned at the limit) and were recorded.
+    assert [line["requeued_in_flight"] for line in log_lines(process) if line.get("msg") == "stopped consuming"] == [0]
     assert len(sent_email_ids(broker.results())) == 2
     assert broker.depth(topology.work_queue(broker.prefix)) == len(messages) - 2
     assert set(fake.delivery_counts().values()) == {1}
@@ -92,10 +92,8 @@ def test_sigterm_requeues_calls_still_hanging_at_the_limit(broker, fake, spawn_s
     process = spawn_sender(settings)
     wait_for(lambda: len(fake.requests) == 2, timeout=10)
 
-    started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    assert process.wait(10) == 0
-    assert time.monotonic() - started < settings.shutdown_seconds + 1.5
+    assert process.wait(10) == 0  # the 60 s hangs were not waited out
 
     assert broker.results() == []
     wait_for(lambda: broker.depth(topology.work_queue(broker.prefix)) == len(messages))

@@ -203,7 +203,8 @@ def test_results_wait_in_the_queue_while_the_events_process_is_dead(stack, user_
     events.kill()
     later = [send(user_client, [f"r{n}@example.com"]) for n in range(5)]
     wait_until(lambda: len(stack.fake.requests) == 6, stack, what="the sender sent all of them")
-    time.sleep(0.5)
+    results = topology.results_queue(stack.broker.prefix)
+    wait_until(lambda: stack.broker.depth(results) == 5, stack, what="the five results waiting in their queue")
     assert Delivery.objects.filter(status=DeliveryStatus.QUEUED).count() == 5, "nobody applies results now"
 
     stack.start("events")
