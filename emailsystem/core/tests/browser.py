@@ -96,8 +96,8 @@ def artifacts_dir(tmp_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def chromium_walk(base_url: str, artifacts: Path) -> Iterator[Walkthrough]:
-    """Headless Chromium on `base_url`; a test that stops early leaves a screenshot of where."""
+def chromium_page() -> Iterator[Any]:
+    """A tab of headless Chromium at 1280x900, with the tests' action timeout."""
     with playwright_sync.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"), headless=True, args=CHROMIUM_ARGS
@@ -105,12 +105,19 @@ def chromium_walk(base_url: str, artifacts: Path) -> Iterator[Walkthrough]:
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.set_default_timeout(ACTION_TIMEOUT_MS)
-            walkthrough = Walkthrough(page, base_url, artifacts)
-            yield walkthrough
-            if not walkthrough.finished:
-                walkthrough.screenshot("where-it-stopped")
+            yield page
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def chromium_walk(base_url: str, artifacts: Path) -> Iterator[Walkthrough]:
+    """A Walkthrough on `base_url`; a test that stops early leaves a screenshot of where."""
+    with chromium_page() as page:
+        walkthrough = Walkthrough(page, base_url, artifacts)
+        yield walkthrough
+        if not walkthrough.finished:
+            walkthrough.screenshot("where-it-stopped")
 
 
 def api_call(base_url: str, method: str, path: str, payload: Any = None, token: str | None = None) -> tuple[int, Any]:

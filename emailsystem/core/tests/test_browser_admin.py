@@ -13,7 +13,6 @@ through the API with the admin's token. Screenshots of every step go to BROWSER_
 """
 
 import json
-import os
 import re
 import time
 import urllib.request
@@ -22,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import sync_api as playwright_sync
 from playwright.sync_api import expect
 
 from emailsender.testing.fake_sendgrid import FakeSendGrid
-from emailsystem.core.tests.browser import ACTION_TIMEOUT_MS, CHROMIUM_ARGS
+from emailsystem.core.tests.browser import artifacts_dir, chromium_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -138,23 +136,13 @@ def dev_server_env(sendgrid_fake) -> dict[str, str]:
 def tab(request, dev_server, tmp_path) -> Iterator[AdminTab]:
     """Headless Chromium at 1280x900; a journey that stops early leaves a screenshot of where."""
     base_url, _workdir = dev_server
-    artifacts = Path(os.environ.get("BROWSER_ARTIFACTS_DIR") or tmp_path / "screenshots")
-    artifacts.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots: {artifacts}")
+    artifacts = artifacts_dir(tmp_path)
     journey = request.node.name.removeprefix("test_")[:60]
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(ACTION_TIMEOUT_MS)
-            admin_tab = AdminTab(page, base_url, artifacts, journey)
-            yield admin_tab
-            if not admin_tab.finished:
-                admin_tab.screenshot("where-it-stopped")
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        admin_tab = AdminTab(page, base_url, artifacts, journey)
+        yield admin_tab
+        if not admin_tab.finished:
+            admin_tab.screenshot("where-it-stopped")
 
 
 def assert_fits_the_window(page: Any) -> None:
