@@ -6,6 +6,9 @@
   the Procfile's command.
 - The properties the deployment relies on hold in every overlay: hardened pods, pinned
   images, labels, probes, and a sender grace period longer than its shutdown window.
+- The layout keeps its shape: the base names no namespace and holds no stateful service, each
+  overlay puts everything in its own namespace, components are Components that an overlay uses,
+  nothing is removed with `$patch: delete`, and the Django workers share one pod shape.
 
 The base and each overlay are rendered with `kubectl kustomize` (requirements-lint.txt), from
 a temporary copy of manifests/ whose secrets.env files are the committed examples.
@@ -35,7 +38,9 @@ except ImportError as error:
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-RENDERINGS = ["base", *sorted(f"overlays/{path.name}" for path in (MANIFESTS / "overlays").iterdir() if path.is_dir())]
+OVERLAYS = sorted(f"overlays/{path.name}" for path in (MANIFESTS / "overlays").iterdir() if path.is_dir())
+RENDERINGS = ["base", *OVERLAYS]
+COMPONENTS = sorted(path for path in (MANIFESTS / "components").iterdir() if path.is_dir())
 
 # Must reach every Django process and the sender from the manifests themselves: without them a
 # process refuses to start, or silently does the wrong thing (SQLite, embedded mode, the outbox
@@ -422,3 +427,72 @@ def test_web_probes_port_and_disruption_budgets(rendering: Rendering) -> None:
         )
     autoscaler = rendering.by_kind_name[("HorizontalPodAutoscaler", "sender")]
     assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sender"}
+
+
+# --- the layout ------------------------------------------------------------------------------
+
+
+def kustomization(directory: Path) -> dict[str, Any]:
+    return yaml.safe_load((directory / "kustomization.yaml").read_text())
+
+
+def test_the_base_names_no_namespace_and_holds_no_stateful_service(renderings: dict[str, Rendering]) -> None:
+    base = renderings["base"]
+    assert not [item["kind"] for item in base.objects if item["kind"] in ("Namespace", "StatefulSet")], (
+        "the Namespace and the stateful services are components an overlay adds (manifests/components)"
+    )
+    namespaced = [
+        f"{item['kind']}/{item['metadata']['name']}" for item in base.objects if item["metadata"].get("namespace")
+    ]
+    assert not namespaced, f"the overlays set the namespace; the base puts these in one: {namespaced}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_overlay_puts_everything_in_its_namespace(renderings: dict[str, Rendering], overlay: str) -> None:
+    rendering = renderings[overlay]
+    namespace = kustomization(MANIFESTS / overlay).get("namespace")
+    assert namespace, f"{overlay} sets no namespace"
+    namespaces = [item["metadata"]["name"] for item in rendering.objects if item["kind"] == "Namespace"]
+    assert namespaces == [namespace], f"{overlay}: Namespace objects {namespaces}, expected [{namespace!r}]"
+    elsewhere = [
+        f"{item['kind']}/{item['metadata']['name']}"
+        for item in rendering.objects
+        if item["kind"] != "Namespace" and item["metadata"].get("namespace") != namespace
+    ]
+    assert not elsewhere, f"{overlay}: outside namespace {namespace}: {elsewhere}"
+
+
+@pytest.mark.parametrize("component", COMPONENTS, ids=lambda path: path.name)
+def test_a_component_is_a_component_that_something_uses(component: Path) -> None:
+    assert kustomization(component)["kind"] == "Component"
+    users = [
+        path.parent.relative_to(MANIFESTS)
+        for path in MANIFESTS.rglob("kustomization.yaml")
+        if any(
+            (path.parent / item).resolve() == component
+            for item in yaml.safe_load(path.read_text()).get("components", [])
+        )
+    ]
+    assert users, f"nothing includes components/{component.name}"
+
+
+def test_nothing_is_removed_with_a_delete_patch() -> None:
+    """Leaving a component out replaces deleting objects (a two-document one made kustomize v5.5 panic)."""
+    deleting = [
+        str(path.relative_to(MANIFESTS)) for path in MANIFESTS.rglob("*.yaml") if "$patch: delete" in path.read_text()
+    ]
+    assert not deleting, f"$patch: delete in {deleting}; make what it removes a component instead"
+
+
+def test_the_django_workers_share_one_pod_shape(rendering: Rendering) -> None:
+    """events and relay differ only in their names, labels and Procfile command (components/django-worker)."""
+
+    def shape(process: str) -> dict[str, Any]:
+        [workload] = rendering.component(process)
+        pod = yaml.safe_load(yaml.safe_dump(workload["spec"]["template"]["spec"]))
+        main = pod["containers"][0]
+        assert main["name"] == process and main.pop("command")[-1] == process
+        main.pop("name")
+        return pod
+
+    assert shape("events") == shape("relay")
