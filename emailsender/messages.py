@@ -224,6 +224,11 @@ def parse_result(body: bytes) -> ResultMessage:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError, AttributeError) as exc:
         raise InvalidMessage(f"body is not UTF-8 JSON: {str(exc)[:120]}") from None
+    return result_message(data)
+
+
+def result_message(data: Any) -> ResultMessage:
+    """Validate a decoded result (what `build_result` makes; the embedded worker passes it directly)."""
     if not isinstance(data, dict) or data.get("v") != VERSION:
         raise InvalidMessage("not a version 1 result object")
     deliveries = data.get("deliveries")

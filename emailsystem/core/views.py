@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from emailsystem.core.checks import readiness
+from emailsystem.core.readiness import readiness
 
 
 @never_cache

@@ -62,7 +62,7 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"  # SendGrid answered 2xx
     FAILED = "failed", "Failed"  # SendGrid refused it, or every attempt failed; `reason` says why
     SUPPRESSED = "suppressed", "Suppressed"  # on the sender's suppression list: never attempted
-    # From SendGrid's Event Webhook (delivery.webhook):
+    # From SendGrid's Event Webhook (emails/webhooks/):
     PROCESSED = "processed", "Processed"  # SendGrid queued it for delivery
     DEFERRED = "deferred", "Deferred"  # the receiving server asked SendGrid to try later
     DELIVERED = "delivered", "Delivered"  # the receiving server accepted it

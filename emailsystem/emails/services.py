@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
 from emailsystem.core.plain_sql import instance_insert, rows_insert
-from emailsystem.emails.delivery.outbox import outbox_enqueue
+from emailsystem.emails.delivery.enqueue import outbox_enqueue
 from emailsystem.emails.models import (
     Delivery,
     DeliveryStatus,

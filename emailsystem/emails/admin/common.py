@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from emailsystem.core.exceptions import ApplicationError
-from emailsystem.emails.delivery.results import deliveries_requeue
+from emailsystem.emails.delivery.requeue import deliveries_requeue
 
 # Requeueing writes, so it takes a write permission: the one to change deliveries (superusers
 # have it; a staff member with view permissions only sees the records).

@@ -17,7 +17,7 @@ from django.utils import timezone
 from emailsender.clients import Client, client_from_settings
 from emailsender.handler import Outcome, OutcomeKind, handle, result_for, unexpected_error
 from emailsender.logs import request_id_bound
-from emailsender.messages import encode_result, parse_result
+from emailsender.messages import result_message
 from emailsender.settings import Settings
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.history import history_insert, taken_row
@@ -86,7 +86,7 @@ def _apply(outbox: OutboxMessage, outcome: Outcome, *, taken_at: datetime.dateti
     first_take = outbox.attempts == 0 and not outbox.last_error
     taken = [taken_row(email_id=outbox.sent_email_id, delivery_ids=outbox.delivery_ids, at=taken_at)]
     if result is not None:
-        delivery_results_apply(results=[parse_result(encode_result(result))], history=taken if first_take else ())
+        delivery_results_apply(results=[result_message(result)], history=taken if first_take else ())
     elif first_take:  # a 429: no result to apply, but the row was taken
         history_insert(rows=taken, email_ids={outbox.sent_email_id})
     if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):

@@ -2,8 +2,6 @@
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 from typing import NamedTuple
 
 import pika
@@ -146,20 +144,3 @@ class ResultsConsumer:
                 },
             )
         logger.info("events: applied %d results (%d recipients changed)", len(results), changed)
-
-
-def run_until_signalled(loop: Callable[[threading.Event], None], name: str) -> None:
-    """Run `loop(stop)` until SIGTERM or SIGINT; the handler only sets the flag."""
-    import signal
-
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        logger.info("%s: signal %s, stopping", name, signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    started = time.monotonic()
-    loop(stop)
-    logger.info("%s: stopped after %.0fs", name, time.monotonic() - started)

@@ -1,4 +1,5 @@
-"""The transactional outbox: enqueue with the send, dispatch after commit, relay what is left.
+"""The transactional outbox's rows: inserted with the send (enqueue.py), claimed, deleted once
+published, and relayed when the request could not publish them.
 
 Broker mode: after the commit the request hands the message to this process's dispatcher
 thread (dispatcher.py), which publishes it with confirms and deletes its outbox row. A row is
@@ -21,7 +22,7 @@ from emailsender.logs import current_request_id, request_id_bound
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.core.plain_sql import instance_insert
 from emailsystem.emails.delivery.broker import PublishError, publisher
-from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build, work_message_for_outbox
+from emailsystem.emails.delivery.work import encode, message_id_for, work_message_for_outbox
 from emailsystem.emails.models import HistoryKind, OutboxMessage, SentEmail, SentEmailHistory
 
 logger = logging.getLogger(__name__)
@@ -37,47 +38,26 @@ def broker_mode() -> bool:
     return bool(settings.RABBITMQ_URL)
 
 
-def outbox_enqueue(
-    *, sent_email: SentEmail, delivery_ids: list[int] | None = None, deliveries: list[tuple[int, str]] | None = None
+def outbox_insert(
+    *, sent_email: SentEmail, delivery_ids: list[int] | None, published_by_request: bool
 ) -> OutboxMessage:
-    """Record that these deliveries must reach the sender, and dispatch them once the transaction commits.
+    """The outbox row for these deliveries (None: every queued delivery of the email).
 
-    Call inside the transaction that created (or requeued) the deliveries. `delivery_ids`
-    None means every queued delivery of the email. `deliveries` ((id, address) pairs), when
-    the caller has them in memory, spare the dispatch a query.
+    A row the request publishes itself becomes available to the relay only after RELAY_GRACE;
+    any other row at once.
     """
     now = timezone.now()
-    publish_from_memory = broker_mode() and deliveries is not None
-    # Stored with the row (a column of the same insert), so the relay and the embedded worker,
-    # which handle it after this request, still log and carry it.
-    request_id = current_request_id.get()
-    outbox = instance_insert(
+    return instance_insert(
         OutboxMessage(
             sent_email=sent_email,
             delivery_ids=delivery_ids,
             created=now,
-            # The request publishes it itself; the relay waits its turn.
-            available_at=now + RELAY_GRACE if publish_from_memory else now,
-            request_id=request_id,
+            available_at=now + RELAY_GRACE if published_by_request else now,
+            # Stored with the row, so the relay and the embedded worker, which handle it after
+            # this request, still log and carry it.
+            request_id=current_request_id.get(),
         )
     )
-    if broker_mode():
-        if publish_from_memory:
-            body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries))
-            transaction.on_commit(lambda: _publish_after_commit(outbox.pk, sent_email.pk, body, request_id))
-        else:
-            transaction.on_commit(lambda: _relay_one(outbox.pk, claim=True))
-    else:
-        from emailsystem.emails.delivery.embedded import wake_embedded_worker
-
-        transaction.on_commit(wake_embedded_worker)
-    return outbox
-
-
-def _publish_after_commit(outbox_id: int, email_id: int, body: bytes, request_id: str | None) -> None:
-    from emailsystem.emails.delivery.dispatcher import dispatcher
-
-    dispatcher().submit(outbox_id, message_id_for(outbox_id, email_id), body, request_id)
 
 
 def outbox_claim(*, outbox_id: int, lease: datetime.timedelta = CLAIM_LEASE) -> bool:
@@ -126,7 +106,7 @@ def outbox_delete(*, outbox_ids: list[int]) -> None:
 _PUBLISHED_COLUMNS = ("sent_email", "kind", "at", "delivery_ids", "attempt", "outcome", "status_code", "reason")
 
 
-def _relay_one(outbox_id: int, *, claim: bool) -> bool:
+def relay_one(outbox_id: int, *, claim: bool) -> bool:
     """Publish one outbox row; False when the broker refused it (the row stays, delayed)."""
     if claim and not outbox_claim(outbox_id=outbox_id):
         return True  # someone else has it, or it is already gone
@@ -168,7 +148,7 @@ def outbox_relay(*, limit: int = 100) -> int:
     for outbox_id in outbox_available(limit=limit):
         if not outbox_claim(outbox_id=outbox_id):
             continue
-        if not _relay_one(outbox_id, claim=False):
+        if not relay_one(outbox_id, claim=False):
             break
         published += 1
     return published

@@ -1,8 +1,8 @@
-"""Applying the sender's results to per-recipient statuses, deriving the email's, and requeueing failures.
+"""Applying the sender's results to per-recipient statuses, and deriving each email's status from them.
 
 Every result only moves a delivery out of `queued`, so applying a result twice, or a stale
 result after a newer one, changes nothing: results are idempotent and never go backwards.
-SendGrid's events (webhook.py) move recipients further, by the order in statuses.py, and
+SendGrid's events (emails/webhooks/) move recipients further, by the order in statuses.py, and
 derive the email's status with the same functions below.
 """
 
@@ -13,14 +13,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from emailsender.messages import ResultMessage
-from emailsystem.core.exceptions import ApplicationError
-from emailsystem.emails.delivery.history import attempt_rows, history_insert, requeues_record
+from emailsystem.emails.delivery.history import attempt_rows, history_insert
 from emailsystem.emails.delivery.statuses import DELIVERED, REACHED, UNREACHED
-from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail, Suppression
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
 
 logger = logging.getLogger(__name__)
 
@@ -143,38 +142,3 @@ def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
-
-
-@transaction.atomic
-def deliveries_requeue(*, delivery_ids: Iterable[int]) -> int:
-    """Put failed deliveries back in the queue and hand them to the sender again.
-
-    Only `failed` deliveries move; others are ignored, and so are recipients the email's
-    sender has since suppressed (a send would skip them too). Returns how many were requeued.
-    """
-    from emailsystem.emails.delivery.outbox import outbox_enqueue
-
-    suppressed = Suppression.objects.filter(
-        user_id=OuterRef("sent_email__sender_id"), recipient_id=OuterRef("recipient_id")
-    )
-    failed = (
-        Delivery.objects.select_for_update(of=("self",))
-        .filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
-        .exclude(Exists(suppressed))
-    )
-    by_email: dict[int, list[int]] = defaultdict(list)
-    for delivery_id, email_id in failed.values_list("pk", "sent_email_id"):
-        by_email[email_id].append(delivery_id)
-    if not by_email:
-        raise ApplicationError(
-            "None of the selected recipients has failed, or they are now suppressed; nothing to requeue."
-        )
-    now = timezone.now()
-    requeued = Delivery.objects.filter(pk__in=[pk for pks in by_email.values() for pk in pks]).update(
-        status=DeliveryStatus.QUEUED, reason="", attempts=0, updated=now
-    )
-    requeues_record(by_email=by_email, at=now)
-    for email in SentEmail.objects.filter(pk__in=by_email):
-        outbox_enqueue(sent_email=email, delivery_ids=by_email[email.pk])
-    sent_email_status_refresh(email_ids=by_email)
-    return requeued

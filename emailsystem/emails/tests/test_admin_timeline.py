@@ -11,7 +11,8 @@ from emailsender.messages import ResultMessage
 from emailsender.testing.fake_events import EventEmitter
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.embedded import outbox_process
-from emailsystem.emails.delivery.results import deliveries_requeue, delivery_results_apply
+from emailsystem.emails.delivery.requeue import deliveries_requeue
+from emailsystem.emails.delivery.results import delivery_results_apply
 from emailsystem.emails.models import (
     DeliveryEvent,
     DeliveryStatus,

@@ -13,7 +13,7 @@ from emailsystem.emails.delivery import outbox as outbox_module
 from emailsystem.emails.delivery.broker import publisher
 from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.outbox import outbox_relay
-from emailsystem.emails.delivery.results import deliveries_requeue
+from emailsystem.emails.delivery.requeue import deliveries_requeue
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 from emailsystem.emails.tests.conftest import RABBITMQ_TEST_URL
 from emailsystem.emails.tests.factories import sent_email

@@ -6,11 +6,8 @@ import pytest
 
 from emailsender.messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
-from emailsystem.emails.delivery.results import (
-    deliveries_requeue,
-    delivery_results_apply,
-    sent_email_status_derive,
-)
+from emailsystem.emails.delivery.requeue import deliveries_requeue
+from emailsystem.emails.delivery.results import delivery_results_apply, sent_email_status_derive
 from emailsystem.emails.models import DeliveryStatus, EmailStatus, OutboxMessage, Suppression, SuppressionReason
 from emailsystem.emails.tests.factories import sent_email
 

@@ -1,7 +1,7 @@
 """Applying a batch of SendGrid events: history, recipient statuses, suppressions, email statuses.
 
 Built for batches of thousands: a fixed number of statements plus one per BULK_ROWS rows of
-each bulk write, whatever the batch size (tests/test_webhook_apply.py counts them).
+each bulk write, whatever the batch size (tests/test_webhook_bulk.py counts them).
 """
 
 import logging

@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from emailsystem.emails.delivery.config import sender_settings
-from emailsystem.emails.delivery.events import ResultsConsumer, run_until_signalled
+from emailsystem.emails.delivery.events import ResultsConsumer
+from emailsystem.emails.delivery.shutdown import run_until_signalled
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
 from emailsystem.emails.delivery.config import sender_settings
-from emailsystem.emails.delivery.events import run_until_signalled
 from emailsystem.emails.delivery.outbox import outbox_relay
+from emailsystem.emails.delivery.shutdown import run_until_signalled
 
 logger = logging.getLogger(__name__)
 

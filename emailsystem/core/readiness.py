@@ -23,19 +23,13 @@ def database_check() -> str | None:
     return None
 
 
-def broker_check() -> str | None:
-    from emailsystem.emails.delivery.broker import broker_readiness
-
-    return broker_readiness()
+# Apps add theirs when they load (AppConfig.ready), so that core needs to know no app.
+READINESS_CHECKS = [ReadinessCheck("database", database_check)]
 
 
-READINESS_CHECKS = [
-    ReadinessCheck("database", database_check),
-    # Not critical: sends made while the broker is down wait in the outbox and the relay
-    # publishes them later, so the API stays useful. Failing readiness here would turn a
-    # broker outage into a full API outage.
-    ReadinessCheck("broker", broker_check, critical=False),
-]
+def readiness_check_add(check: ReadinessCheck) -> None:
+    if all(existing.name != check.name for existing in READINESS_CHECKS):
+        READINESS_CHECKS.append(check)
 
 
 def readiness() -> tuple[bool, dict[str, str]]:

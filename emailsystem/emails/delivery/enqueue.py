@@ -1,0 +1,38 @@
+"""Handing deliveries to the sender: an outbox row written with the send, and after the commit
+either a publish by this process's dispatcher (broker mode) or a wake-up of the in-process
+worker (embedded mode). Nothing is handed on before the transaction commits, and nothing for a
+rolled-back one.
+"""
+
+from django.db import transaction
+
+from emailsystem.emails.delivery import outbox
+from emailsystem.emails.delivery.dispatcher import dispatcher
+from emailsystem.emails.delivery.embedded import wake_embedded_worker
+from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build
+from emailsystem.emails.models import OutboxMessage, SentEmail
+
+
+def outbox_enqueue(
+    *, sent_email: SentEmail, delivery_ids: list[int] | None = None, deliveries: list[tuple[int, str]] | None = None
+) -> OutboxMessage:
+    """Record that these deliveries must reach the sender, and dispatch them once the transaction commits.
+
+    Call inside the transaction that created (or requeued) the deliveries. `delivery_ids`
+    None means every queued delivery of the email. `deliveries` ((id, address) pairs), when
+    the caller has them in memory, spare the dispatch a query.
+    """
+    broker_mode = outbox.broker_mode()
+    publish_from_memory = broker_mode and deliveries is not None
+    row = outbox.outbox_insert(
+        sent_email=sent_email, delivery_ids=delivery_ids, published_by_request=publish_from_memory
+    )
+    if publish_from_memory:
+        body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries))
+        message_id, request_id = message_id_for(row.pk, sent_email.pk), row.request_id
+        transaction.on_commit(lambda: dispatcher().submit(row.pk, message_id, body, request_id))
+    elif broker_mode:
+        transaction.on_commit(lambda: outbox.relay_one(row.pk, claim=True))
+    else:
+        transaction.on_commit(wake_embedded_worker)
+    return row
