@@ -12,10 +12,11 @@ then acked (publishing.py). If the process dies between SendGrid's 202 and that 
 redelivers the message and the email is sent again: at most `prefetch` messages per crashed
 process (see README.md, "Delivery guarantees").
 
-`Sender` is one class, longer than the house's ~300 lines per module, on purpose: the held,
-pending and running bookkeeping is shared by every step of the loop, and the other parts
-(what to publish for an outcome, how to classify an answer, how a batch reaches the broker)
-already live in routing.py, handler.py and publishing.py.
+The connection handling stays one class past ~300 lines: its bookkeeping (held, pending and
+running jobs) is shared by every step of the loop. The parts around it live beside it: the
+reconnect policy (reconnect.py), the memory of sent outcomes not yet acked (recently_sent.py),
+what to publish for an outcome (routing.py), how to classify SendGrid's answer (handler.py)
+and how a batch reaches the broker (publishing.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import signal
 import socket
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +37,13 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from emailsender import metrics, routing, topology
+from emailsender import brokers, metrics, routing, topology
 from emailsender.clients import Client, client_from_settings
 from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
 from emailsender.messages import InvalidMessage, parse_work
 from emailsender.publishing import BatchPublisher
+from emailsender.recently_sent import RecentlySent
+from emailsender.reconnect import RECOVERABLE, Backoff, ConsumerCancelled, FatalError, fatal_cause
 from emailsender.settings import Settings, mask_url_password
 
 log = logging.getLogger("emailsender")
@@ -50,22 +53,11 @@ log = logging.getLogger("emailsender")
 HEARTBEAT_SECONDS = 30
 # How long the loop blocks when idle: bounds how late it notices SIGTERM or the end of a 429 pause.
 LOOP_TICK_SECONDS = 0.2
-# Reconnect backoff doubles from 1 s up to 30 s, and resets once a connection is consuming again.
+# Reconnect backoff doubles from 1 s up to 30 s (jittered), and resets once a connection is consuming again.
 RECONNECT_MIN_SECONDS = 1.0
 RECONNECT_MAX_SECONDS = 30.0
 # If RabbitMQ blocks publishers (memory or disk alarm) this long, reconnect rather than hang.
 BLOCKED_CONNECTION_TIMEOUT_SECONDS = 60
-# Sent outcomes that could not be acked, remembered so a redelivery to this process is
-# recorded without sending again; bounded because it only has to outlive a reconnect.
-RECENTLY_SENT_MAX = 10_000
-
-# Broker answers that no reconnect will fix: wrong credentials or permissions, or a queue
-# declared elsewhere with different arguments.
-_FATAL_REPLY_CODES = {403, 406}
-
-
-class FatalError(Exception):
-    """An error the sender cannot recover from; `run()` returns a non-zero exit code."""
 
 
 @dataclass
@@ -102,7 +94,8 @@ class Sender:
         self._generation = 0
         self._connection: pika.BlockingConnection | None = None
         self._consumed_since_connect = False
-        self._recently_sent: OrderedDict[tuple[int, tuple[int, ...]], Outcome] = OrderedDict()
+        self._cancelled_by_broker = False
+        self._recently_sent = RecentlySent()
 
     # -- control --------------------------------------------------------------------------
 
@@ -126,35 +119,24 @@ class Sender:
         0 after a clean stop; 2 for errors no reconnect can fix (credentials, permissions,
         conflicting queue arguments); 1 for a bug, after logging it.
         """
-        backoff = RECONNECT_MIN_SECONDS
+        backoff = Backoff(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)
         try:
             while not self._stop_requested:
                 try:
                     self._serve()
-                except pika.exceptions.ChannelClosedByBroker as exc:
-                    if exc.reply_code in _FATAL_REPLY_CODES:
-                        raise FatalError(f"broker refused: {exc.reply_code} {exc.reply_text}") from exc
-                    self._lost_connection(exc)
-                except (
-                    pika.exceptions.ProbableAuthenticationError,
-                    pika.exceptions.ProbableAccessDeniedError,
-                    pika.exceptions.AuthenticationError,
-                ) as exc:
-                    raise FatalError(f"broker refused the login: {exc!r}") from exc
-                except pika.exceptions.ConnectionClosedByBroker as exc:
-                    if exc.reply_code in _FATAL_REPLY_CODES:
-                        raise FatalError(f"broker refused: {exc.reply_code} {exc.reply_text}") from exc
-                    self._lost_connection(exc)
-                except (pika.exceptions.AMQPError, OSError) as exc:
+                except RECOVERABLE as exc:
+                    fatal = fatal_cause(exc)
+                    if fatal is not None:
+                        raise fatal from exc
                     self._lost_connection(exc)
                 else:
                     break
                 if self._consumed_since_connect:  # the last connection worked: start over from 1 s
-                    backoff = RECONNECT_MIN_SECONDS
+                    backoff.reset()
                     self._consumed_since_connect = False
-                log.info("reconnecting", extra={"in_seconds": round(backoff, 1)})
-                self._sleep(backoff)
-                backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
+                delay = backoff.next_delay()
+                log.info("reconnecting", extra={"in_seconds": round(delay, 1)})
+                self._sleep(delay)
         except FatalError as exc:
             log.error("cannot continue", extra={"error": str(exc)})
             return 2
@@ -187,12 +169,13 @@ class Sender:
 
     def _connect(self) -> pika.BlockingConnection:
         assert self.settings.rabbitmq_url
-        params = pika.URLParameters(self.settings.rabbitmq_url)
-        params.heartbeat = HEARTBEAT_SECONDS
-        params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_SECONDS
-        params.client_properties = {"connection_name": f"emailsender@{socket.gethostname()}:{os.getpid()}"}
         log.info("connecting", extra={"broker": mask_url_password(self.settings.rabbitmq_url)})
-        return pika.BlockingConnection(params)
+        return brokers.connect(
+            self.settings.rabbitmq_url,
+            heartbeat=HEARTBEAT_SECONDS,
+            blocked_connection_timeout=BLOCKED_CONNECTION_TIMEOUT_SECONDS,
+            client_properties={"connection_name": f"emailsender@{socket.gethostname()}:{os.getpid()}"},
+        )
 
     def _serve(self) -> None:
         """One connection's life: declare, consume, and on stop drain and close."""
@@ -209,6 +192,8 @@ class Sender:
         publisher = BatchPublisher(connection, publish_channel, self.settings)
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
         consume_channel.basic_qos(prefetch_count=self.settings.prefetch)
+        self._cancelled_by_broker = False
+        consume_channel.add_on_cancel_callback(self._on_cancelled)
         consumer_tag = consume_channel.basic_consume(topology.work_queue(prefix), on_message_callback=self._on_message)
         self._consumed_since_connect = True
         self.stats["connections"] += 1
@@ -224,10 +209,17 @@ class Sender:
         while not self._stop_requested:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
             self._drain(publisher, consume_channel)
+            if self._cancelled_by_broker:
+                # Without a consumer the loop would idle with no error: start over on a new connection.
+                raise ConsumerCancelled(f"the broker cancelled the consumer on {topology.work_queue(prefix)}")
             self._start_pending()
             metrics.HELD.set(len(self._held))
             queue_depths.read_when_due(connection)
         self._shutdown(connection, consume_channel, publisher, consumer_tag)
+
+    def _on_cancelled(self, _method_frame: Any) -> None:
+        log.warning("consumer cancelled by the broker; reconnecting", extra={"held": len(self._held)})
+        self._cancelled_by_broker = True
 
     # -- receiving and working ------------------------------------------------------------
 
@@ -258,7 +250,7 @@ class Sender:
             message = parse_work(body)
         except InvalidMessage:
             return None
-        return self._recently_sent.get((message.email_id, message.delivery_ids))
+        return self._recently_sent.get(message.email_id, message.delivery_ids)
 
     def _start_pending(self) -> None:
         if time.monotonic() < self._paused_until:
@@ -313,7 +305,7 @@ class Sender:
             publisher.publish(publishes)
         except BaseException:
             for job in batch:  # the connection is going away: redeliveries of these must not send again
-                self._remember_if_sent(job.outcome)
+                self._recently_sent.remember(job.outcome)
             raise
         self.stats["batches"] += 1
         for job in batch:
@@ -330,23 +322,17 @@ class Sender:
     def _discard(self, job: Job) -> None:
         """The job's connection is gone, so it cannot be acked; the broker redelivers it."""
         outcome = job.outcome
-        self._remember_if_sent(outcome)
+        self._recently_sent.remember(outcome)
         log.warning(
             "outcome from a closed connection dropped; the message will be redelivered",
             extra={**self._fields(job), "outcome": outcome.kind.value if outcome else None},
         )
 
-    def _remember_if_sent(self, outcome: Outcome | None) -> None:
-        if outcome is not None and outcome.kind is OutcomeKind.SENT and outcome.email_id is not None:
-            self._recently_sent[(outcome.email_id, outcome.delivery_ids)] = outcome
-            while len(self._recently_sent) > RECENTLY_SENT_MAX:
-                self._recently_sent.popitem(last=False)
-
     def _recorded(self, job: Job) -> None:
         """Bookkeeping and the log line of a job whose outcome is published and acked."""
         outcome = job.outcome
         assert outcome is not None
-        self._recently_sent.pop((outcome.email_id, outcome.delivery_ids), None)
+        self._recently_sent.forget(outcome)
         self.stats[outcome.kind.value] += 1
         metrics.record_outcome(outcome.kind.value)
         metrics.HELD.set(len(self._held))

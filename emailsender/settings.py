@@ -31,7 +31,10 @@ class SettingsError(ValueError):
 
 
 def mask_url_password(url: str) -> str:
-    """`amqp://user:secret@host/` -> `amqp://user:***@host/`, for logs and reprs."""
+    """`amqp://user:secret@host/` -> `amqp://user:***@host/`, for logs and reprs (each URL of a
+    comma-separated list, as RABBITMQ_URL may be)."""
+    if "," in url:
+        return ",".join(mask_url_password(part) for part in url.split(","))
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -111,9 +114,10 @@ class Settings:
         if rabbitmq_url is None:
             if require_broker:
                 problems.append("RABBITMQ_URL is required (e.g. amqp://guest:guest@127.0.0.1:5672/)")
-        elif urlsplit(rabbitmq_url).scheme not in ("amqp", "amqps"):
+        elif any(urlsplit(url.strip()).scheme not in ("amqp", "amqps") for url in rabbitmq_url.split(",")):
             problems.append(
-                f"RABBITMQ_URL must start with amqp:// or amqps:// (got {mask_url_password(rabbitmq_url)!r})"
+                "RABBITMQ_URL must be amqp:// or amqps:// URLs, separated by commas for several nodes "
+                f"(got {mask_url_password(rabbitmq_url)!r})"
             )
 
         api_host = (get("SENDGRID_API_HOST") or cls.sendgrid_api_host).rstrip("/")

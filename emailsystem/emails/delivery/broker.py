@@ -12,7 +12,7 @@ import time
 import pika
 import pika.exceptions
 
-from emailsender import topology
+from emailsender import brokers, topology
 from emailsystem.emails.delivery.config import sender_settings
 
 logger = logging.getLogger(__name__)
@@ -82,13 +82,14 @@ class Publisher:
         if self._connection is not None and self._connection.is_open and self._channel is not None:
             return self._channel
         self._reset()
-        parameters = pika.URLParameters(self._url)
-        parameters.heartbeat = HEARTBEAT_SECONDS
-        parameters.socket_timeout = CONNECT_TIMEOUT_SECONDS
-        parameters.stack_timeout = CONNECT_TIMEOUT_SECONDS * 2
-        parameters.blocked_connection_timeout = CONNECT_TIMEOUT_SECONDS * 2
-        parameters.connection_attempts = 1
-        self._connection = pika.BlockingConnection(parameters)
+        self._connection = brokers.connect(
+            self._url,
+            heartbeat=HEARTBEAT_SECONDS,
+            socket_timeout=CONNECT_TIMEOUT_SECONDS,
+            stack_timeout=CONNECT_TIMEOUT_SECONDS * 2,
+            blocked_connection_timeout=CONNECT_TIMEOUT_SECONDS * 2,
+            connection_attempts=1,
+        )
         channel = self._connection.channel()
         channel.confirm_delivery()
         topology.declare(channel, self._prefix, self._retry_delays_ms)
@@ -160,13 +161,14 @@ def queue_depths_read(url: str, queues: list[str]) -> list[tuple[str, int | None
     For the admin dashboard. A broker that does not answer within the connect timeout gives
     every queue the error instead of holding up the page.
     """
-    parameters = pika.URLParameters(url)
-    parameters.socket_timeout = CONNECT_TIMEOUT_SECONDS
-    parameters.stack_timeout = CONNECT_TIMEOUT_SECONDS * 2
-    parameters.blocked_connection_timeout = CONNECT_TIMEOUT_SECONDS
-    parameters.connection_attempts = 1
     try:
-        connection = pika.BlockingConnection(parameters)
+        connection = brokers.connect(
+            url,
+            socket_timeout=CONNECT_TIMEOUT_SECONDS,
+            stack_timeout=CONNECT_TIMEOUT_SECONDS * 2,
+            blocked_connection_timeout=CONNECT_TIMEOUT_SECONDS,
+            connection_attempts=1,
+        )
     except (pika.exceptions.AMQPError, OSError) as error:
         return [(queue, None, None, f"broker unreachable: {type(error).__name__}") for queue in queues]
     depths = []

@@ -8,7 +8,7 @@ import pika
 import pika.exceptions
 from django.db import DatabaseError, close_old_connections
 
-from emailsender import routing, topology
+from emailsender import brokers, routing, topology
 from emailsender.messages import InvalidMessage, ResultMessage, parse_result
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.results import delivery_results_apply
@@ -71,9 +71,8 @@ class ResultsConsumer:
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     def _consume(self) -> None:
-        parameters = pika.URLParameters(self.config.rabbitmq_url)
-        parameters.heartbeat = 30
-        connection = pika.BlockingConnection(parameters)
+        assert self.config.rabbitmq_url
+        connection = brokers.connect(self.config.rabbitmq_url, heartbeat=30)
         try:
             channel = connection.channel()
             channel.confirm_delivery()

@@ -1,0 +1,60 @@
+"""The sender's reconnect policy, apart from its connection handling (consumer.py): which broker
+failures a new connection can fix, and how long to wait before trying."""
+
+from __future__ import annotations
+
+import random
+
+import pika.exceptions
+
+# Broker answers that no reconnect will fix: wrong credentials or permissions, or a queue
+# declared elsewhere with different arguments.
+_FATAL_REPLY_CODES = {403, 406}
+
+
+class FatalError(Exception):
+    """An error the sender cannot recover from; the process exits non-zero and the orchestrator restarts it."""
+
+
+class ConsumerCancelled(Exception):
+    """The broker cancelled our consumer (the queue was deleted, or its node failed over)."""
+
+
+# What a new connection may fix: the loop reconnects after these.
+RECOVERABLE = (ConsumerCancelled, pika.exceptions.AMQPError, OSError)
+
+
+def fatal_cause(error: BaseException) -> FatalError | None:
+    """The FatalError a broker failure amounts to, or None when reconnecting may fix it."""
+    if isinstance(
+        error,
+        pika.exceptions.ProbableAuthenticationError
+        | pika.exceptions.ProbableAccessDeniedError
+        | pika.exceptions.AuthenticationError,
+    ):
+        return FatalError(f"broker refused the login: {error!r}")
+    closed = pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker
+    if isinstance(error, closed) and error.reply_code in _FATAL_REPLY_CODES:
+        return FatalError(f"broker refused: {error.reply_code} {error.reply_text}")
+    return None
+
+
+class Backoff:
+    """Capped exponential delays with jitter, back to the start after a connection that worked.
+
+    Each delay is drawn from the upper half of its step (`step/2` to `step`), so a fleet that
+    lost its broker at one moment does not reconnect in lockstep.
+    """
+
+    def __init__(self, minimum: float, maximum: float) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        self._step = minimum
+
+    def reset(self) -> None:
+        self._step = self.minimum
+
+    def next_delay(self) -> float:
+        delay = random.uniform(self._step / 2, self._step)  # noqa: S311 (spreading load, not security)
+        self._step = min(self._step * 2, self.maximum)
+        return delay
