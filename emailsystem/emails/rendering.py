@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Node, Template, TemplateSyntaxError
 from django.template.base import VariableDoesNotExist, VariableNode, render_value_in_context
 
+from emailsender.headers import has_encoded_line_break
 from emailsystem.emails.sandbox import OutputLimitExceeded, RenderLimitExceeded, count_output, instrument
 
 logger = logging.getLogger(__name__)
@@ -118,10 +119,18 @@ def validate_template_syntax(value: str) -> None:
         raise ValidationError(f"Template syntax error: {error}", code="template_syntax") from None
 
 
+ENCODED_LINE_BREAK_MESSAGE = (
+    "Must not contain an RFC 2047 encoded word (=?charset?q?...?=) that decodes to a line break or NUL."
+)
+
+
 def validate_no_line_breaks(value: str) -> None:
-    """Header fields must stay one line: a CR or LF would let the value inject headers."""
+    """Header fields must stay one line: a CR or LF would let the value inject headers, and so
+    would an encoded word that decodes to one (mail software decodes it, CVE-2024-6923)."""
     if any(char in value for char in "\r\n\0"):
         raise ValidationError("Must not contain line breaks or NUL characters.", code="line_break")
+    if has_encoded_line_break(value):
+        raise ValidationError(ENCODED_LINE_BREAK_MESSAGE, code="encoded_line_break")
 
 
 class RenderError(Exception):
@@ -204,6 +213,12 @@ def template_render(
         raise RenderError(f"The template uses variables the context does not give: {names}.", field="context")
     if any(char in rendered_subject for char in "\r\n\0"):
         raise RenderError("A context value puts a line break into the subject.", field="context")
+    if has_encoded_line_break(rendered_subject):
+        field = "template" if has_encoded_line_break(subject) else "context"
+        raise RenderError(
+            "The rendered subject holds an RFC 2047 encoded word (=?charset?q?...?=) that decodes to a line break.",
+            field=field,
+        )
     if not rendered_subject:
         raise RenderError("The rendered subject is empty.", field="context")
     if len(rendered_subject) > SUBJECT_MAX_LENGTH:
