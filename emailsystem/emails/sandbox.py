@@ -1,7 +1,8 @@
 """The template library of the rendering sandbox, and the limits on the work a render may do.
 
 Every tag and filter a template can use is registered here (rendering.py's engine loads only
-Django's default filters and this library). Templates are written by admins but rendered with
+this library: Django's default tags but the denied ones, and its default filters, bounded).
+Templates are written by admins but rendered with
 contexts any user sends, so:
 
 - loops stop after RENDER_MAX_LOOP_ITERATIONS, all loops of a render together (nested loops
