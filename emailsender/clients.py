@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +22,7 @@ import python_http_client
 import sendgrid
 
 from emailsender.logs import redact_library_loggers
+from emailsender.mime import build_mime
 from emailsender.settings import Settings
 from emailsender.transport import KeepAliveClient
 
@@ -110,7 +110,8 @@ class SendGridClient:
 
 
 class OutboxClient:
-    """Writes one RFC 5322 .eml file per personalization (that is, per recipient) into `folder`.
+    """Writes one RFC 5322 .eml file per personalization (that is, per recipient) into `folder`,
+    built by mime.build_mime.
 
     One file per recipient shows exactly what each recipient would receive, and the file name
     carries the email and delivery ids. Used in development and in embedded mode, when
@@ -136,28 +137,26 @@ class OutboxClient:
 
     def _write(self, payload: dict[str, Any], personalization: dict[str, Any], batch: str) -> None:
         args = personalization.get("custom_args", {})
-        message = EmailMessage()
-        message["From"] = payload["from"]["email"]
-        message["To"] = ", ".join(to["email"] for to in personalization["to"])
-        if "reply_to" in payload:
-            message["Reply-To"] = payload["reply_to"]["email"]
-        message["Subject"] = personalization.get("subject", payload.get("subject", ""))
-        message["Date"] = format_datetime(datetime.now(UTC))
-        message["Message-ID"] = make_msgid(domain="outbox.invalid")
-        message["X-Email-Id"] = str(args.get("email_id", ""))
-        message["X-Delivery-Id"] = str(args.get("delivery_id", ""))
         contents = {c["type"]: c["value"] for c in payload["content"]}
-        if "text/plain" in contents:
-            message.set_content(contents["text/plain"])
-            if "text/html" in contents:
-                message.add_alternative(contents["text/html"], subtype="html")
-        else:
-            message.set_content(contents.get("text/html", ""), subtype="html")
+        message = build_mime(
+            from_email=payload["from"]["email"],
+            to=[to["email"] for to in personalization["to"]],
+            reply_to=payload.get("reply_to", {}).get("email"),
+            subject=personalization.get("subject", payload.get("subject", "")),
+            text=contents.get("text/plain"),
+            html=contents.get("text/html"),
+            headers=[
+                ("Date", format_datetime(datetime.now(UTC))),
+                ("Message-ID", make_msgid(domain="outbox.invalid")),
+                ("X-Email-Id", str(args.get("email_id", ""))),
+                ("X-Delivery-Id", str(args.get("delivery_id", ""))),
+            ],
+        )
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = f"{stamp}-e{args.get('email_id', 'x')}-d{args.get('delivery_id', 'x')}-{batch}.eml"
         temporary = self.folder / f".{name}.tmp"
-        temporary.write_bytes(bytes(message))
+        temporary.write_bytes(message)
         temporary.replace(self.folder / name)  # readers never see a half-written file
 
 

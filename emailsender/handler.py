@@ -10,13 +10,14 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
 from emailsender.clients import Client, Response, TransportError
-from emailsender.messages import InvalidMessage, WorkMessage, build_result, parse_work
+from emailsender.messages import InvalidMessage, Rejected, WorkMessage, build_result, parse_work
 from emailsender.settings import Settings
 
 # A 429 waits at least this long: SendGrid's reset header has one-second resolution.
@@ -48,6 +49,9 @@ class Outcome:
     message: WorkMessage | None = field(default=None, repr=False)  # None only for POISON
     email_id: int | None = None
     delivery_ids: tuple[int, ...] = ()
+    # Deliveries not attempted because their address cannot be used: each fails on its own,
+    # whatever happens to the others.
+    rejected: tuple[Rejected, ...] = ()
 
 
 def build_payload(message: WorkMessage) -> dict[str, Any]:
@@ -157,7 +161,12 @@ def classify(
 ) -> Outcome:
     """Map SendGrid's answer (or the lack of one) for attempt `attempt + 1` to an Outcome."""
     made = attempt + 1
-    ids = {"message": message, "email_id": message.email_id, "delivery_ids": message.delivery_ids}
+    ids = {
+        "message": message,
+        "email_id": message.email_id,
+        "delivery_ids": message.delivery_ids,
+        "rejected": message.rejected,
+    }
 
     if isinstance(response, TransportError):
         reason, status = f"SendGrid {response.kind}: {response.detail}", None
@@ -207,6 +216,17 @@ def handle(
             email_id=exc.email_id,
             delivery_ids=exc.delivery_ids,
         )
+    if not message.deliveries:
+        return Outcome(
+            OutcomeKind.FAILED,
+            attempt=attempt,
+            reason="no recipient has an address that can be used",
+            message=message,
+            email_id=message.email_id,
+            rejected=message.rejected,
+        )
+    if attempt:  # the first attempt reported the rejected deliveries; a retry carries them again
+        message = replace(message, rejected=())
     try:
         response: Response | TransportError = client.send(build_payload(message))
     except TransportError as exc:
@@ -225,7 +245,12 @@ def unexpected_error(body: bytes, attempt: int, settings: Settings, error: BaseE
     reason = f"internal error: {type(error).__name__}: {error}"[:REASON_MAX_CHARS]
     ids: dict[str, Any] = {}
     if message is not None:
-        ids = {"message": message, "email_id": message.email_id, "delivery_ids": message.delivery_ids}
+        ids = {
+            "message": message,
+            "email_id": message.email_id,
+            "delivery_ids": message.delivery_ids,
+            "rejected": message.rejected,
+        }
     if made < settings.max_attempts:
         return Outcome(
             OutcomeKind.RETRY, attempt=made, reason=reason, delay_seconds=backoff_seconds(made, settings), **ids
@@ -239,6 +264,27 @@ _RESULT_OUTCOMES = {
     OutcomeKind.FAILED: "failed",
     OutcomeKind.POISON: "failed",
 }
+
+
+def results_for(outcome: Outcome) -> list[dict[str, Any]]:
+    """Every result message that records `outcome`: `result_for`'s, then a "failed" one per
+    reason for the deliveries rejected for their address (no attempt was made for those)."""
+    results = [result] if (result := result_for(outcome)) is not None else []
+    if outcome.email_id is None:
+        return results
+    by_reason: dict[str, list[int]] = {}
+    for rejected in outcome.rejected:
+        by_reason.setdefault(rejected.reason, []).append(rejected.id)
+    now = datetime.now(UTC)
+    for offset, (reason, delivery_ids) in enumerate(by_reason.items()):
+        # The email's history keeps one row per (moment, attempt): each group has its own moment.
+        at = now + timedelta(microseconds=offset)
+        results.append(
+            build_result(
+                email_id=outcome.email_id, delivery_ids=delivery_ids, outcome="failed", attempt=0, reason=reason, at=at
+            )
+        )
+    return results
 
 
 def result_for(outcome: Outcome) -> dict[str, Any] | None:

@@ -5,6 +5,10 @@ Work (routing key `send`):
      "subject": "...", "text": "...", "html": null | "...",
      "deliveries": [{"id": 456, "to": "..."}, ...]}          # 1..1000 deliveries
 
+A delivery whose address cannot be used (addresses.address_problem) does not make the message
+invalid: it is set aside in `WorkMessage.rejected`, to be failed alone while the others are sent.
+The subject loses any RFC 2047 encoded word that decodes to a line break (headers.py).
+
 Result (routing key `result`):
     {"v": 1, "email_id": 123, "deliveries": [456, ...], "outcome": "sent" | "failed" | "retrying",
      "attempt": 2, "reason": "", "status_code": 202 | null, "at": "<ISO 8601 UTC>"}
@@ -21,9 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from emailsender.addresses import address_problem
+from emailsender.headers import neutralise_encoded_words
+
 VERSION = 1
 MAX_DELIVERIES = 1000  # SendGrid's limit of personalizations per mail/send request
-MAX_ADDRESS_LENGTH = 320  # RFC 3696: 64 for the local part + "@" + 255 for the domain
 RESULT_OUTCOMES = ("sent", "failed", "retrying")
 
 
@@ -48,6 +54,15 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """A delivery whose address cannot be sent to, and why."""
+
+    id: int
+    to: Any
+    reason: str
+
+
+@dataclass(frozen=True)
 class WorkMessage:
     email_id: int
     from_email: str
@@ -55,7 +70,8 @@ class WorkMessage:
     subject: str
     text: str
     html: str | None
-    deliveries: tuple[Delivery, ...]
+    deliveries: tuple[Delivery, ...]  # the ones to send
+    rejected: tuple[Rejected, ...] = ()
 
     @property
     def delivery_ids(self) -> tuple[int, ...]:
@@ -70,7 +86,7 @@ class WorkMessage:
             "subject": self.subject,
             "text": self.text,
             "html": self.html,
-            "deliveries": [{"id": d.id, "to": d.to} for d in self.deliveries],
+            "deliveries": [{"id": d.id, "to": d.to} for d in (*self.deliveries, *self.rejected)],
         }
 
 
@@ -100,14 +116,15 @@ def _is_id(value: Any) -> bool:
 
 
 def _valid_address(value: Any) -> bool:
-    # Deliberately loose: SendGrid validates addresses properly; this only rejects values that
-    # would break the request or the .eml headers (no whitespace, one "@" with text around it).
-    return (
-        isinstance(value, str)
-        and 3 <= len(value) <= MAX_ADDRESS_LENGTH
-        and not any(ch.isspace() for ch in value)
-        and "@" in value.strip("@")
-    )
+    return address_problem(value) is None
+
+
+def _reportable(value: Any) -> str | None:
+    """What a rejected delivery keeps of its address: a string that can be encoded again (lone
+    surrogates become U+FFFD, which no address may hold either), or None."""
+    if not isinstance(value, str):
+        return None
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
 
 
 def _single_line(value: str) -> str:
@@ -162,23 +179,27 @@ def parse_work(body: bytes) -> WorkMessage:
         raise invalid(f"deliveries must be a list of 1..{MAX_DELIVERIES} items")
 
     deliveries: list[Delivery] = []
+    rejected: list[Rejected] = []
     for index, item in enumerate(raw_deliveries):
         if not isinstance(item, dict) or not _is_id(item.get("id")):
             raise invalid(f"deliveries[{index}].id must be a positive integer")
-        if not _valid_address(item.get("to")):
-            raise invalid(f"deliveries[{index}].to must be an email address")
-        deliveries.append(Delivery(id=item["id"], to=item["to"]))
-    if len({d.id for d in deliveries}) != len(deliveries):
+        if address_problem(item.get("to")) is None:
+            deliveries.append(Delivery(id=item["id"], to=item["to"]))
+        else:
+            to = _reportable(item.get("to"))
+            rejected.append(Rejected(id=item["id"], to=to, reason=f"unusable address: {address_problem(to)}"))
+    if len({d.id for d in (*deliveries, *rejected)}) != len(raw_deliveries):
         raise invalid("deliveries contain a repeated id")
 
     message = WorkMessage(
         email_id=email_id,
         from_email=data["from_email"],
         reply_to=reply_to,
-        subject=_single_line(subject),
+        subject=neutralise_encoded_words(_single_line(subject)),
         text=text,
         html=html or None,
         deliveries=tuple(deliveries),
+        rejected=tuple(rejected),
     )
     try:
         encode_work(message)

@@ -9,6 +9,9 @@
 | failed       | original -> dead (x-death-reason), result "failed"            | ack  |
 | poison       | original -> dead (x-death-reason), result "failed" if the     | ack  |
 |              | email and delivery ids could be read                          |      |
+
+Each outcome's results also include a "failed" result for the deliveries whose address could
+not be used (handler.results_for), so those fail while the others are sent or retried.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emailsender import topology
-from emailsender.handler import Outcome, OutcomeKind, result_for
+from emailsender.handler import Outcome, OutcomeKind, results_for
 from emailsender.messages import encode_result
 from emailsender.settings import Settings
 
@@ -47,9 +50,6 @@ def _copy_headers(headers: dict[str, Any] | None, **changes: Any) -> dict[str, A
 def _result(
     outcome: Outcome, settings: Settings, message_id: str | None, headers: dict[str, Any] | None
 ) -> list[Publish]:
-    result = result_for(outcome)
-    if result is None:
-        return []
     request_id = request_id_from_headers(headers)
     return [
         Publish(
@@ -61,6 +61,7 @@ def _result(
             correlation_id=message_id,
             headers={topology.REQUEST_ID_HEADER: request_id} if request_id else {},
         )
+        for result in results_for(outcome)
     ]
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pika import data as amqp_data
 
 from emailsender import routing, topology
+from emailsender.addresses import address_problem
 from emailsender.clients import Response
 from emailsender.handler import REASON_MAX_CHARS, OutcomeKind, error_text, handle
 from emailsender.messages import (
@@ -174,10 +175,19 @@ def test_any_message_is_sent_or_dead_lettered_with_a_reason_never_retried_for_it
     if outcome.kind is OutcomeKind.POISON:
         assert client.payloads == []
         assert_dead_lettered_once_with_reason(outcome, body, headers)
+        return
+    publishes = routing.plan(outcome, body=body, headers=headers, message_id="m-1", settings=SETTINGS)
+    for publish in publishes:
+        amqp_data.encode_table([], publish.headers)
+    failed = {delivery for p in publishes if p.purpose == "result" for delivery in json.loads(p.body)["deliveries"]}
+    assert {rejected.id for rejected in outcome.rejected} <= failed
+    if outcome.kind is OutcomeKind.FAILED:  # no address could be used: nothing sent, each fails alone
+        assert client.payloads == [] and outcome.rejected and not outcome.delivery_ids
+        assert [p.purpose for p in publishes].count("dead") == 1
     else:
         assert outcome.kind is OutcomeKind.SENT and len(client.payloads) == 1
-        for publish in routing.plan(outcome, body=body, headers=headers, message_id="m-1", settings=SETTINGS):
-            amqp_data.encode_table([], publish.headers)
+        sent_to = [p["to"][0]["email"] for p in client.payloads[0]["personalizations"]]
+        assert all(address_problem(address) is None for address in sent_to)
 
 
 @FUZZ

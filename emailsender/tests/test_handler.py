@@ -257,3 +257,13 @@ def test_result_for_each_outcome():
     assert result_for(run(sendgrid_error(400, "x"))[0])["outcome"] == "failed"
     assert result_for(run(Response(429))[0]) is None
     assert result_for(handle(b"junk", 0, ScriptedClient(), SETTINGS)) is None
+
+
+def test_a_payload_carries_the_body_once_whatever_the_number_of_recipients():
+    # The sender's memory per message is the body plus a line per recipient, never their product.
+    text = "x" * 1_000_000
+    message = work_message(deliveries=1000, text=text, html=f"<p>{text}</p>")
+
+    size = len(json.dumps(build_payload(message)))
+
+    assert size < 2 * len(text) + 1000 * 200

@@ -9,7 +9,9 @@ import pytest
 
 from emailsender.messages import (
     MAX_DELIVERIES,
+    Delivery,
     InvalidMessage,
+    Rejected,
     build_result,
     encode_result,
     encode_work,
@@ -77,7 +79,7 @@ def test_unknown_keys_are_ignored_and_subject_newlines_flattened():
             {"deliveries": [{"id": 1, "to": "x@example.com"}, {"id": -1, "to": "y@example.com"}]},
             "deliveries[1].id must be a positive integer",
         ),
-        ({"deliveries": [{"id": 1, "to": "x\n@example.com"}]}, "deliveries[0].to must be an email address"),
+        ({"from_email": '"a b"@example.com'}, "from_email must be an email address"),
     ],
 )
 def test_invalid_messages_name_the_problem(changes, reason):
@@ -86,9 +88,42 @@ def test_invalid_messages_name_the_problem(changes, reason):
     assert raised.value.reason == reason
 
 
+def test_a_delivery_whose_address_cannot_be_used_is_set_aside_with_its_reason_not_the_message():
+    message = parse_work(
+        body(
+            deliveries=[
+                {"id": 5, "to": '"a\\ b"@example.com'},
+                {"id": 6, "to": "x@example.com"},
+                {"id": 7, "to": "x\n@example.com"},
+                {"id": 8, "to": 42},
+            ]
+        )
+    )
+
+    assert message.deliveries == (Delivery(id=6, to="x@example.com"),)
+    assert message.rejected == (
+        Rejected(id=5, to='"a\\ b"@example.com', reason="unusable address: Enter a valid email address."),
+        Rejected(
+            id=7,
+            to="x\n@example.com",
+            reason="unusable address: Email addresses must not contain line breaks or NUL characters.",
+        ),
+        Rejected(id=8, to=None, reason="unusable address: Enter a valid email address."),
+    )
+    assert parse_work(encode_work(message)) == message
+
+
+def test_a_subject_loses_encoded_words_that_decode_to_line_breaks():
+    subject = "=?utf-8?q?Hi=0D=0ABcc=3A_evil=40attacker=2Etest=0D=0AX-Injected=3A_yes?= =?utf-8?q?caf=C3=A9?="
+
+    message = parse_work(body(subject=subject))
+
+    assert message.subject == "Hi  Bcc: evil@attacker.test  X-Injected: yes =?utf-8?q?caf=C3=A9?="
+
+
 def test_invalid_message_keeps_the_ids_it_could_read():
     with pytest.raises(InvalidMessage) as raised:
-        parse_work(body(email_id=77, deliveries=[{"id": 5, "to": "bad"}, {"id": 6, "to": "x@example.com"}]))
+        parse_work(body(email_id=77, subject=5, deliveries=[{"id": 5, "to": "bad"}, {"id": 6, "to": "x@example.com"}]))
     assert (raised.value.email_id, raised.value.delivery_ids) == (77, (5, 6))
     with pytest.raises(InvalidMessage) as raised:
         parse_work(body(email_id=None))

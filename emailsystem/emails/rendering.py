@@ -3,10 +3,8 @@
 Templates are written by admins but rendered with contexts that any user sends, so the engine
 is deliberately small: no template loading ({% include %}, {% extends %}), no {% load %},
 no {% debug %} or {% url %}, no context processors, and nothing but the JSON context in scope
-(so no settings, no ORM objects). Output size is capped, and so is the work a render may do:
-loops stop after RENDER_MAX_LOOP_ITERATIONS (nested loops over a user's list would otherwise
-spin without writing anything), and the filters that build text of a size their argument
-chooses (center, ljust, rjust, floatformat, stringformat) refuse sizes past the output cap.
+(so no settings, no ORM objects). Output size is capped as it is produced, and so is the work
+a render may do (sandbox.py holds the tags, the filters and those limits).
 
 A variable the template prints (`{{ name }}`, `{{ order.total|floatformat:2 }}`) that the
 context does not give is reported, so that a send is refused rather than going out as
@@ -17,80 +15,22 @@ fallback (`|default`, `|yesno`) are optional. A template with
 
 import copy
 import logging
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.template import Context, Engine, Library, Node, Template, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template import Context, Engine, Node, Template, TemplateSyntaxError
 from django.template.base import VariableDoesNotExist, VariableNode, render_value_in_context
+
+from emailsender.headers import has_encoded_line_break
+from emailsystem.emails.sandbox import OutputLimitExceeded, RenderLimitExceeded, count_output, instrument
 
 logger = logging.getLogger(__name__)
 
 # RFC 5322 caps a header line at 998 characters (the stored subject's column, too).
 SUBJECT_MAX_LENGTH = 998
-
-# Tags of the default library that have no business in an email: they reach outside the
-# context (debug dumps sys.modules, url reverses our routes, load pulls in more code), or
-# write as much text as a context value asks for (lorem).
-_DENIED_TAGS = {"debug", "load", "url", "csrf_token", "lorem"}
-# Loop iterations one render may run, all loops together: far beyond any real email (a
-# 1,000-row table nested three deep is 3,000), far below a worker stuck for minutes.
-RENDER_MAX_LOOP_ITERATIONS = 100_000
-# Decimal places, widths and precisions a filter may be asked for.
-_MAX_FORMAT_NUMBER = 1000
-
-
-class RenderLimitExceeded(Exception):
-    """A render tried to do more work than an email can need."""
-
-
-class _LoopIterationCounter(Node):
-    """Put first in every loop body: counts the render's iterations and stops it past the limit."""
-
-    def render(self, context: Context) -> str:
-        count = context.render_context.get("loop_iterations", 0) + 1
-        if count > RENDER_MAX_LOOP_ITERATIONS:
-            raise RenderLimitExceeded(f"loops run more than {RENDER_MAX_LOOP_ITERATIONS} times")
-        context.render_context["loop_iterations"] = count
-        return ""
-
-
-def _bounded_for(parser: Any, token: Any) -> Node:
-    node = defaulttags.do_for(parser, token)
-    node.nodelist_loop.insert(0, _LoopIterationCounter())
-    return node
-
-
-register = Library()
-for _name, _compile in defaulttags.register.tags.items():
-    if _name not in _DENIED_TAGS:
-        register.tag(_name, _compile)
-register.tag("for", _bounded_for)
-
-
-def _refuse_large_numbers(argument: Any, limit: int) -> None:
-    if any(int(digits) > limit for digits in re.findall(r"\d+", str(argument))):
-        raise RenderLimitExceeded(f"a filter was asked for a size above {limit}")
-
-
-def _sized_filter(name: str, limit: Callable[[], int]) -> None:
-    original = defaultfilters.register.filters[name]
-
-    def bounded(value: Any, argument: Any = None) -> Any:
-        _refuse_large_numbers(argument, limit())
-        return original(value) if argument is None else original(value, argument)
-
-    register.filter(name, bounded, is_safe=getattr(original, "is_safe", False))
-
-
-for _name in ("center", "ljust", "rjust"):
-    _sized_filter(_name, lambda: settings.TEMPLATE_RENDER_MAX_CHARS)
-for _name in ("floatformat", "stringformat"):
-    _sized_filter(_name, lambda: _MAX_FORMAT_NUMBER)
 
 
 class _Missing(str):
@@ -137,12 +77,14 @@ class _ReportingVariableNode(VariableNode):
             fallback = any(getattr(func, "_filter_name", None) in _FALLBACK_FILTERS for func, _ in expression.filters)
             if value is _MISSING or (len(context.unresolved) > failed_before and not fallback):
                 context.missing.append(str(expression.var))
-        return render_value_in_context(value, context)
+        output = render_value_in_context(value, context)
+        count_output(context, len(output))
+        return output
 
 
 class _SandboxEngine(Engine):
-    # Later libraries win on a name: ours replace the default tags and the sized filters.
-    default_builtins = ["django.template.defaultfilters", "emailsystem.emails.rendering"]
+    # The sandbox's library holds every tag and filter a template may use.
+    default_builtins = ["emailsystem.emails.sandbox"]
 
 
 @cache
@@ -155,9 +97,9 @@ def _engine(*, autoescape: bool) -> Engine:
 def _compiled(source: str, *, autoescape: bool) -> Template:
     """Compiled templates are reusable and thread-safe to render; compiling is most of the cost."""
     template = _engine(autoescape=autoescape).from_string(source)
-    # The parser builds Django's own VariableNode; every {{ }} of ours reports what it lacks.
-    for node in template.nodelist.get_nodes_by_type(VariableNode):
-        node.__class__ = _ReportingVariableNode
+    # The parser builds Django's own nodes; ours count what they write, and every {{ }}
+    # reports what it lacks.
+    instrument(template.nodelist.get_nodes_by_type(Node), variable_node=_ReportingVariableNode)
     return template
 
 
@@ -177,10 +119,18 @@ def validate_template_syntax(value: str) -> None:
         raise ValidationError(f"Template syntax error: {error}", code="template_syntax") from None
 
 
+ENCODED_LINE_BREAK_MESSAGE = (
+    "Must not contain an RFC 2047 encoded word (=?charset?q?...?=) that decodes to a line break or NUL."
+)
+
+
 def validate_no_line_breaks(value: str) -> None:
-    """Header fields must stay one line: a CR or LF would let the value inject headers."""
+    """Header fields must stay one line: a CR or LF would let the value inject headers, and so
+    would an encoded word that decodes to one (mail software decodes it, CVE-2024-6923)."""
     if any(char in value for char in "\r\n\0"):
         raise ValidationError("Must not contain line breaks or NUL characters.", code="line_break")
+    if has_encoded_line_break(value):
+        raise ValidationError(ENCODED_LINE_BREAK_MESSAGE, code="encoded_line_break")
 
 
 class RenderError(Exception):
@@ -212,6 +162,8 @@ def _render_one(source: str, values: dict[str, Any], *, autoescape: bool, field:
         raise RenderError(
             f"The template uses variables the context does not give: {error.params[0]}.", field="context"
         ) from None
+    except OutputLimitExceeded as error:
+        raise RenderError(f"The rendered {field} is longer than {error.limit} characters.", field="context") from None
     except RenderLimitExceeded as error:
         raise RenderError(
             f"The template's {field} does too much work with this context: {error}.", field="context"
@@ -261,6 +213,12 @@ def template_render(
         raise RenderError(f"The template uses variables the context does not give: {names}.", field="context")
     if any(char in rendered_subject for char in "\r\n\0"):
         raise RenderError("A context value puts a line break into the subject.", field="context")
+    if has_encoded_line_break(rendered_subject):
+        field = "template" if has_encoded_line_break(subject) else "context"
+        raise RenderError(
+            "The rendered subject holds an RFC 2047 encoded word (=?charset?q?...?=) that decodes to a line break.",
+            field=field,
+        )
     if not rendered_subject:
         raise RenderError("The rendered subject is empty.", field="context")
     if len(rendered_subject) > SUBJECT_MAX_LENGTH:

@@ -5,13 +5,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import EmailValidator
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 from rest_framework.utils.serializer_helpers import BoundField
 
+from emailsender.addresses import LINE_BREAK, address_problem
 from emailsystem.core.fields import StrictCharField
 from emailsystem.core.plain_sql import instance_get
 from emailsystem.emails.models import (
@@ -56,14 +56,8 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
 
 
 class RecipientAddressField(serializers.CharField):
-    """One recipient address: a valid email without line breaks, returned lowercased."""
-
-    default_error_messages = {
-        "line_break": "Email addresses must not contain line breaks or NUL characters.",
-        "invalid_email": "Enter a valid email address.",
-        "non_ascii_local_part": "Only the domain may hold non-ASCII characters (anna@bücher.example); "
-        "the part before the @ must be ASCII.",
-    }
+    """One recipient address, returned lowercased: one the sender can use (emailsender.addresses,
+    the rule the sender applies too)."""
 
     def __init__(self, **kwargs: Any) -> None:
         # Keep whitespace for the check below: a trailing "\r\n" must be refused, not stripped.
@@ -73,14 +67,11 @@ class RecipientAddressField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         if any(char in data for char in "\r\n\0"):
-            self.fail("line_break")
+            raise serializers.ValidationError(LINE_BREAK, code="line_break")
         address = normalize_email_address(super().to_internal_value(data))
-        if not address.rpartition("@")[0].isascii():
-            self.fail("non_ascii_local_part")
-        try:
-            EmailValidator()(address)
-        except DjangoValidationError:
-            self.fail("invalid_email")
+        problem = address_problem(address)
+        if problem is not None:
+            raise serializers.ValidationError(problem, code="invalid_email")
         return address
 
 

@@ -15,7 +15,7 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from emailsender.clients import Client, client_from_settings
-from emailsender.handler import Outcome, OutcomeKind, handle, result_for, unexpected_error
+from emailsender.handler import Outcome, OutcomeKind, handle, results_for, unexpected_error
 from emailsender.logs import request_id_bound
 from emailsender.messages import result_message
 from emailsender.settings import Settings
@@ -82,11 +82,11 @@ def _apply(outbox: OutboxMessage, outcome: Outcome, *, taken_at: datetime.dateti
     also records that moment, in the same INSERT as the attempt's row.
     """
     fields = {**_fields(outbox), "outcome": outcome.kind.value}  # before delete() clears the row's pk
-    result = result_for(outcome)
+    results = [result_message(result) for result in results_for(outcome)]
     first_take = outbox.attempts == 0 and not outbox.last_error
     taken = [taken_row(email_id=outbox.sent_email_id, delivery_ids=outbox.delivery_ids, at=taken_at)]
-    if result is not None:
-        delivery_results_apply(results=[result_message(result)], history=taken if first_take else ())
+    if results:
+        delivery_results_apply(results=results, history=taken if first_take else ())
     elif first_take:  # a 429: no result to apply, but the row was taken
         history_insert(rows=taken, email_ids={outbox.sent_email_id})
     if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):

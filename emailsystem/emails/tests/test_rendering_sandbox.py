@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from emailsystem.emails.models import EmailTemplate, SentEmail
-from emailsystem.emails.rendering import RENDER_MAX_LOOP_ITERATIONS
+from emailsystem.emails.sandbox import RENDER_MAX_LOOP_ITERATIONS
 from emailsystem.emails.tests.factories import EmailTemplateFactory
 
 SENDS = "/api/v1/emails/sent-email/"
@@ -91,8 +91,27 @@ def test_loops_of_a_real_email_render(user_client):
         ("{{ name|rjust:width }}", {"width": 10**12}),
         ("{{ n|floatformat:places }}", {"places": 10**7}),
         ("{{ n|stringformat:spec }}", {"spec": "0999999999d"}),
+        # int() reads underscores, surrounding whitespace and a sign, and so must the check.
+        ("{{ name|rjust:width }}", {"width": "500_000_000"}),
+        ("{{ name|ljust:width }}", {"width": " +2000000 "}),
+        ("{{ n|floatformat:places }}", {"places": "200_000"}),
+        ("{{ n|floatformat:places }}", {"places": " 200_000gu"}),
+        ("{{ n|floatformat:places }}", {"places": "-200000u"}),
+        ("{{ items|join:separator }}", {"items": [0] * 5000, "separator": "S" * 200_000}),
     ],
-    ids=["ljust", "center", "rjust", "floatformat", "stringformat"],
+    ids=[
+        "ljust",
+        "center",
+        "rjust",
+        "floatformat",
+        "stringformat",
+        "rjust-underscores",
+        "ljust-whitespace",
+        "floatformat-underscores",
+        "floatformat-suffixes",
+        "floatformat-negative",
+        "join",
+    ],
 )
 def test_filters_asked_for_a_huge_size_are_refused(user_client, body, context):
     template = EmailTemplateFactory(subject="Hi", body=body)
@@ -102,6 +121,45 @@ def test_filters_asked_for_a_huge_size_are_refused(user_client, body, context):
     assert response.status_code == 400
     assert "does too much work" in response.json()["context"][0]
     assert not SentEmail.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% for item in items %}- {{ item }} from {{ company }}\n{% endfor %}",
+        "{% for item in items %}{% cycle company company %}{% endfor %}",
+        "{% for item in items %}{% firstof missing company %}{% endfor %}",
+        "{% for item in items %}{% filter rjust:900000 %}{{ item }}{% endfilter %}{% endfor %}",
+        "{% for item in items %}{% if item == 0 %}{% with c=company %}{{ c }}{% endwith %}{% endif %}{% endfor %}",
+        "{{ quote|force_escape|force_escape }}",
+    ],
+    ids=["variable", "cycle", "firstof", "filter-tag", "nested-blocks", "chained-filters"],
+)
+def test_output_is_counted_as_it_is_produced_and_the_render_stops_past_the_cap(user_client, body):
+    template = EmailTemplateFactory(subject="Hi", body=body, html_body="")
+    context = {"company": "C" * 200_000, "items": [0] * 5000, "quote": '"' * 200_000}
+
+    response = send_with(user_client, template, context)
+
+    assert response.status_code == 400
+    assert response.json()["context"] == ["The rendered body is longer than 1000000 characters."]
+    assert not SentEmail.objects.exists()
+
+
+def test_an_email_of_600_kb_built_by_nested_blocks_in_a_loop_is_counted_once(user_client):
+    body = (
+        "{% for row in rows %}{% if row %}{% with line=row %}{% spaceless %}{% autoescape off %}"
+        "{{ line }}{% cycle '' '' %}{% endautoescape %}{% endspaceless %}{% endwith %}{% endif %}{% endfor %}"
+        "{% filter upper %}{% for row in rows %}{% if forloop.first %}{{ row }}{% endif %}{% endfor %}{% endfilter %}"
+    )
+    template = EmailTemplateFactory(subject="Hi", body=body, html_body=body)
+
+    response = send_with(user_client, template, {"rows": ["x" * 100] * 6000})
+
+    assert response.status_code == 202, response.json()
+    stored = SentEmail.objects.get()
+    assert stored.body == "x" * 600_000 + "X" * 100
+    assert stored.html_body == stored.body
 
 
 def test_sized_filters_still_work_within_bounds(user_client):

@@ -1,0 +1,134 @@
+"""The one place this service turns a message into RFC 5322 bytes: the .eml outbox uses it, and
+so must any provider that speaks SMTP.
+
+Header values never pass through the email package's header parser, which decodes RFC 2047
+encoded words and, before Python 3.11.10 / 3.12.5 (CVE-2024-6923), writes a decoded line break
+back out raw. Instead:
+
+- every value first loses the encoded words that decode to a line break (headers.py);
+- a value of visible ASCII without `=?` is written as it is, folded at its spaces; anything
+  else is written as RFC 2047 encoded words (base64 or quoted-printable of its UTF-8), which
+  cannot carry a raw line break;
+- addresses are written with their domain in IDNA form;
+- the package only builds the body parts, from fixed header values;
+- whatever is written, every header line is checked before the bytes are returned: a line
+  that starts neither a field nor a continuation, a bare CR or LF, or a NUL raises
+  `UnsafeHeader`, whatever the Python version.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from email import policy as email_policy
+from email.generator import BytesGenerator
+from email.header import Header
+from email.message import EmailMessage, Message
+
+from emailsender.addresses import ascii_domain
+from emailsender.headers import neutralise_encoded_words
+
+# RFC 5322's recommended line length; folding keeps header lines to it where spaces allow.
+_FOLD_AT = 78
+_FIELD_START = re.compile(rb"[!-9;-~]+:")
+_PLAIN = re.compile(r"[ -~]*")
+
+
+class UnsafeHeader(ValueError):
+    """A header would have been written with a line break or NUL in its value."""
+
+
+def check_header_block(block: bytes, linesep: bytes) -> None:
+    """Raise UnsafeHeader unless every line of `block` starts a field or continues one."""
+    for number, line in enumerate(block.split(linesep)):
+        if not line:
+            continue
+        if b"\r" in line or b"\n" in line or b"\0" in line:
+            raise UnsafeHeader("a header holds a line break or NUL")
+        if line[:1] in (b" ", b"\t") and number:
+            continue
+        if not _FIELD_START.match(line):
+            raise UnsafeHeader(f"a header line starts no field: {line[:40]!r}")
+
+
+class _CheckedGenerator(BytesGenerator):
+    """The package's generator, checking each header it folds (the body parts' headers)."""
+
+    def _write_headers(self, msg: Message) -> None:
+        linesep = self.policy.linesep.encode("ascii")
+        for name, value in msg.raw_items():
+            folded = self.policy.fold_binary(name, value)
+            check_header_block(folded.removesuffix(linesep), linesep)
+            self._fp.write(folded)
+        self._fp.write(linesep)
+
+
+def _fold_plain(name: str, value: str, linesep: str) -> str:
+    lines, current = [], f"{name}:"
+    for word in re.split(r"(?= )", f" {value}") if value else [""]:
+        if len(current) + len(word) > _FOLD_AT and current.strip() not in ("", f"{name}:"):
+            lines.append(current)
+            current = word
+        else:
+            current += word
+    lines.append(current)
+    return linesep.join(lines)
+
+
+def header_line(name: str, value: str, *, linesep: str = "\n") -> str:
+    """One header field, folded, without its final line separator; safe for any `value`."""
+    value = neutralise_encoded_words(value)
+    if _PLAIN.fullmatch(value) and "=?" not in value:
+        return _fold_plain(name, value, linesep)
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep=linesep)
+    return f"{name}: {encoded}"
+
+
+def address_value(address: str) -> str:
+    """An address as a header carries it: the domain in IDNA form."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}{at}{ascii_domain(domain) or domain}"
+
+
+def _body(text: str | None, html: str | None, linesep: str) -> bytes:
+    part = EmailMessage()
+    if text:
+        part.set_content(text)
+        if html:
+            part.add_alternative(html, subtype="html")
+    else:
+        part.set_content(html or "", subtype="html")
+    out = io.BytesIO()
+    _CheckedGenerator(out, policy=email_policy.default.clone(linesep=linesep)).flatten(part)
+    return out.getvalue()
+
+
+def build_mime(
+    *,
+    from_email: str,
+    to: Iterable[str],
+    subject: str,
+    text: str | None,
+    html: str | None,
+    reply_to: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    linesep: str = "\n",
+) -> bytes:
+    """An RFC 5322 message: From, To, Reply-To, Subject, then `headers` (Date, Message-ID, ...)
+    in order, then the text and HTML bodies as multipart/alternative (or whichever is given).
+
+    `linesep` is "\\n" for files and "\\r\\n" on the wire (SMTP). Raises UnsafeHeader if any
+    header line would not be one.
+    """
+    fields = [("From", address_value(from_email)), ("To", ", ".join(address_value(address) for address in to))]
+    if reply_to:
+        fields.append(("Reply-To", address_value(reply_to)))
+    fields.append(("Subject", subject))
+    fields.extend(headers)
+    top = "".join(header_line(name, value, linesep=linesep) + linesep for name, value in fields).encode("ascii")
+    separator = linesep.encode("ascii")
+    check_header_block(top, separator)
+    body = _body(text, html, linesep)
+    check_header_block(body.partition(separator * 2)[0], separator)
+    return top + body
