@@ -1,0 +1,136 @@
+"""A send's input and its 202 answer."""
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BoundField
+
+from emailsystem.core.fields import StrictCharField
+from emailsystem.emails.models import (
+    DeliveryStatus,
+    EmailStatus,
+    EmailTemplate,
+    SentEmail,
+)
+from emailsystem.emails.serializers.fields import (
+    CONTEXT_MAX_DEPTH,
+    UNSET_VALUES,
+    ContextField,
+    RecipientLinesBoundField,
+    RecipientListField,
+    SubjectField,
+    TemplateField,
+    context_shape,
+)
+
+SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
+
+
+class SentEmailCreateSerializer(serializers.Serializer):
+    """A send: recipients plus either a template (with context) or an ad hoc subject and body."""
+
+    recipients = RecipientListField(
+        allow_empty=False,
+        help_text="In JSON a list of addresses; in this form one per line or separated by commas. "
+        "Duplicates (in any letter case) are sent to once.",
+    )
+    template = TemplateField(
+        queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
+    )
+    context = ContextField(
+        required=False,
+        allow_null=True,
+        initial={},
+        style={"base_template": "textarea.html", "rows": 3},
+        help_text='Values for the template\'s {{ placeholders }}, a JSON object such as {"name": "Ada"}.',
+    )
+    subject = SubjectField(required=False, allow_blank=True, help_text="Ad hoc only; one line.")
+    # Bodies are sent exactly as written: DRF's default strip would drop a closing newline.
+    body = StrictCharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        style={"base_template": "textarea.html"},
+        help_text="Ad hoc only.",
+    )
+    html_body = StrictCharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        style={"base_template": "textarea.html"},
+        help_text="Ad hoc only.",
+    )
+
+    def __getitem__(self, key: str) -> BoundField:
+        bound = super().__getitem__(key)
+        if key == "recipients":  # only the browsable API's form reads fields this way
+            return RecipientLinesBoundField(bound._field, bound.value, bound.errors, bound._prefix)
+        return bound
+
+    def validate_recipients(self, value: list[str]) -> list[str]:
+        unique = list(dict.fromkeys(value))
+        if len(unique) > settings.SEND_MAX_RECIPIENTS:
+            raise serializers.ValidationError(
+                f"At most {settings.SEND_MAX_RECIPIENTS} recipients per send (got {len(unique)})."
+            )
+        return unique
+
+    def validate_context(self, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError(
+                f'Expected a JSON object such as {{"name": "Ada"}} but got type "{type(value).__name__}".'
+            )
+        depth, nul = context_shape(value)
+        if depth > CONTEXT_MAX_DEPTH:
+            raise serializers.ValidationError(f"A context may nest objects and lists {CONTEXT_MAX_DEPTH} levels deep.")
+        if nul:
+            raise serializers.ValidationError("Context keys and values must not contain NUL characters.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = {name: value for name, value in attrs.items() if value not in UNSET_VALUES}
+        ad_hoc = [name for name in ("subject", "body", "html_body") if name in attrs]
+        if attrs.get("template") is not None:
+            if ad_hoc:
+                raise serializers.ValidationError(
+                    {name: ["Give either a template or an ad hoc subject and body, not both."] for name in ad_hoc}
+                )
+            return attrs
+        errors = {
+            name: ["This field is required without a template."] for name in ("subject", "body") if name not in attrs
+        }
+        if "context" in attrs:
+            errors["context"] = ["A context only applies to a template; ad hoc content is sent as written."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class AcceptedRecipientSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+
+
+class SendAcceptedSerializer(serializers.Serializer):
+    """The documented shape of the 202 answer (send_accepted_answer builds it)."""
+
+    message = serializers.CharField(default=SEND_ACCEPTED_MESSAGE)
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=EmailStatus.choices)
+    created = serializers.DateTimeField()
+    recipients = AcceptedRecipientSerializer(many=True)
+
+
+def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
+    """The 202 answer to a send (also what an Idempotency-Key replay returns)."""
+    return {
+        "message": SEND_ACCEPTED_MESSAGE,
+        "id": sent_email.pk,
+        "status": sent_email.status,
+        "created": serializers.DateTimeField().to_representation(sent_email.created),
+        "recipients": [
+            {"email": address, "status": DeliveryStatus(status).value}
+            for address, _delivery_id, status in sent_email.created_deliveries  # type: ignore[attr-defined]
+        ],
+    }
