@@ -425,8 +425,28 @@ def test_web_probes_port_and_disruption_budgets(rendering: Rendering) -> None:
             budget["spec"]["selector"]["matchLabels"]
             == rendering.by_kind_name[("Deployment", name)]["spec"]["selector"]["matchLabels"]
         )
-    autoscaler = rendering.by_kind_name[("HorizontalPodAutoscaler", "sender")]
-    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sender"}
+
+
+def sender_autoscalers(rendering: Rendering) -> list[str]:
+    """The objects that scale deployment/sender: an HPA of our own or a KEDA ScaledObject."""
+    return [
+        f"{item['kind']}/{item['metadata']['name']}"
+        for item in rendering.objects
+        if item["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")
+        # A ScaledObject's target kind defaults to Deployment; an HPA names it.
+        and item["spec"]["scaleTargetRef"].get("kind", "Deployment") == "Deployment"
+        and item["spec"]["scaleTargetRef"]["name"] == "sender"
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_overlay_scales_the_sender_with_one_autoscaler(renderings: dict[str, Rendering], overlay: str) -> None:
+    """components/sender-hpa or components/sender-keda: two autoscalers on one Deployment fight each other."""
+    assert len(sender_autoscalers(renderings[overlay])) == 1, f"{overlay}: {sender_autoscalers(renderings[overlay])}"
+
+
+def test_the_base_leaves_the_autoscaler_to_the_overlays(renderings: dict[str, Rendering]) -> None:
+    assert sender_autoscalers(renderings["base"]) == []
 
 
 # --- the layout ------------------------------------------------------------------------------
