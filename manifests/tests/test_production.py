@@ -17,7 +17,9 @@ The labels the operators put on their pods are in OPERATOR_PODS; manifests/READM
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +29,8 @@ from manifest_rendering import ROOT, Rendering, containers, kustomization, where
 from emailsender.topology import work_queue
 
 PRODUCTION = "overlays/production"
-CRDS = ROOT.parent / "shared" / "crds"
+# As in check.sh: ../shared/crds beside the checkout (CI), or CRDS_DIR.
+CRDS = Path(os.environ.get("CRDS_DIR") or ROOT.parent / "shared" / "crds")
 # The operators' namespaces and pod labels as their release manifests install them, and the
 # cluster services the policies name (manifests/README.md, "Production: network policies").
 OPERATOR_PODS = {
@@ -371,7 +374,7 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     if not CRDS.is_dir():
         pytest.fail(
             f"{CRDS} not found: the operators' CRD schemas are expected in ../shared/crds beside the "
-            "repository's checkout (as in CI)"
+            "repository's checkout (as in CI); or set CRDS_DIR=/path/to/crds"
         )
     schemas = {}
     for path in sorted(CRDS.glob("*.yaml")):
