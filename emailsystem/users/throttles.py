@@ -40,8 +40,12 @@ def digest(value: str) -> str:
 
 
 def client_ip(request: HttpRequest | Request) -> str:
-    """The client's address as DRF's throttles see it: X-Forwarded-For only behind NUM_PROXIES proxies."""
-    return BaseThrottle().get_ident(request)
+    """The client's address as DRF's throttles see it: X-Forwarded-For only behind NUM_PROXIES proxies.
+
+    A WSGI server that gives no REMOTE_ADDR (not gunicorn, not runserver) puts every such
+    request in one count, "unknown".
+    """
+    return BaseThrottle().get_ident(request) or "unknown"
 
 
 def ip_attempts_key(request: HttpRequest | Request) -> str:
