@@ -1,6 +1,6 @@
 """Fixtures shared by the Django apps' tests: API clients, a user, another user, an admin.
 
-Throttle counters live in the database cache, so each test's transaction isolates them too.
+Throttle counters are rows (users.AttemptCounter), so each test's transaction isolates them too.
 """
 
 import pytest

@@ -5,6 +5,7 @@ The variable names are a contract shared with the sender, the manifests and the 
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -43,6 +44,19 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """(attempts, seconds) from DRF's rate syntax ("20/min", "10/hour"), which may also put a
+    count before the unit: "10/15min" is 10 per 15 minutes."""
+    value = env_str(name, default)
+    match = re.fullmatch(r"(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*", value.lower())
+    if not match or int(match[1]) < 1 or match[2] == "0":
+        raise ImproperlyConfigured(f"{name} must be a rate such as 20/min or 10/15min (got {value!r})")
+    return int(match[1]), int(match[2] or 1) * RATE_UNITS[match[3]]
 
 
 DEBUG = env_bool("DJANGO_DEBUG")
@@ -87,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a throttled log-in on Django's own forms (admin, /api-auth/login/) with a 429 page.
+    "emailsystem.users.middleware.LoginThrottledMiddleware",
 ]
 
 ROOT_URLCONF = "emailsystem.urls"
@@ -134,8 +150,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Shared by every web process (throttle counters must hold across replicas), and needs no
-# extra server: the table is created by a migration in core.
+# Shared by every web process (what is cached must agree across replicas), and needs no extra
+# server: the table is created by a migration in core.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
@@ -210,9 +226,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_RATES": {"auth": env_str("THROTTLE_AUTH", "20/min")},
     # How many proxies add X-Forwarded-For in front of us. 0 (default) trusts only the socket
-    # address, so a client cannot dodge the per-IP throttle by inventing the header.
+    # address, so a client cannot dodge the per-IP throttles by inventing the header.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "emailsystem.core.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -241,6 +256,14 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
+
+# Log-in throttles (README, "Logging in: attempts and lockouts"). Every password check, on any
+# login form, and every registration counts against the client IP's THROTTLE_AUTH; failed
+# checks against one account, from any IP, count against THROTTLE_LOGIN_ACCOUNT. Both are
+# (attempts, seconds) in a window that starts with the first attempt and is not extended by
+# refused ones: that end is the cool-off.
+THROTTLE_AUTH = env_rate("THROTTLE_AUTH", "20/min")
+THROTTLE_LOGIN_ACCOUNT = env_rate("THROTTLE_LOGIN_ACCOUNT", "10/15min")
 
 # Seconds an API token stays valid after it was issued; unset (0): tokens last until revoked.
 TOKEN_MAX_AGE = env_int("TOKEN_MAX_AGE", 0)

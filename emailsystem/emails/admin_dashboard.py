@@ -1,11 +1,13 @@
 """The admin dashboard page (staff only): sends, outcomes, recipient domains and queue depths.
 
 Mounted at /admin/dashboard/ through `admin.site.admin_view`, which sends anyone who is not
-active staff to the admin login. The reads are in dashboard.py; this only shapes them for
-the template and renders the charts.
+active staff to the admin login. Staff also need the view permissions of the records it
+summarises (DASHBOARD_PERMISSIONS), as the admin's own lists of them do. The reads are in
+dashboard.py; this only shapes them for the template and renders the charts.
 """
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
@@ -14,9 +16,13 @@ from emailsystem.emails import dashboard
 
 # Hourly bars: name one hour in 24 (midnight UTC) under the axis.
 HOURS_PER_TICK = 24
+# Every user's sends and deliveries, summarised: the permissions to see them in the admin.
+DASHBOARD_PERMISSIONS = ("emails.view_sentemail", "emails.view_delivery")
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perms(DASHBOARD_PERMISSIONS):
+        raise PermissionDenied
     hours = dashboard.sends_per_hour()
     days, outcomes = dashboard.outcomes_per_day()
     sends_chart = stacked_bars(

@@ -1,12 +1,18 @@
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 
-class IsAdminOrReadOnly(BasePermission):
-    """Anyone reads; only staff write."""
+class StaffModelPermissionsOrReadOnly(DjangoModelPermissions):
+    """Anyone reads; a write needs what the admin needs for it: staff status and the model's
+    permission for the action (add for POST, change for PUT and PATCH, delete for DELETE).
+
+    Superusers hold every permission. A staff member without the permission gets 403 here, as
+    the admin refuses them the same change.
+    """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method in SAFE_METHODS:
             return True
-        return bool(request.user and request.user.is_staff)
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff and super().has_permission(request, view))

@@ -15,7 +15,7 @@ from emailsystem.core import metrics
 from emailsystem.core.schema import error_responses
 from emailsystem.emails.filters import RECIPIENT_ONLY_STATUSES, SentEmailFilter
 from emailsystem.emails.models import EmailStatus, SentEmail, Suppression
-from emailsystem.emails.permissions import IsAdminOrReadOnly
+from emailsystem.emails.permissions import StaffModelPermissionsOrReadOnly
 from emailsystem.emails.selectors import (
     deliveries_by_email,
     email_template_list,
@@ -66,7 +66,8 @@ _ANYONE = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
     destroy=extend_schema(parameters=[_ID], responses={204: None, **_ADMIN_WRITE_ERRORS}),
 )
 class EmailTemplateViewSet(viewsets.ModelViewSet):
-    """Email templates. Anyone may read them; only admins create, change or delete them.
+    """Email templates. Anyone may read them; staff create, change or delete them when they hold
+    the model's permission for that action, as in the admin (superusers hold them all).
 
     Subject and bodies use Django template syntax, filled in per send from `context`:
     `Hello {{ name }}`.
@@ -74,7 +75,7 @@ class EmailTemplateViewSet(viewsets.ModelViewSet):
 
     queryset = email_template_list()
     serializer_class = EmailTemplateSerializer
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [StaffModelPermissionsOrReadOnly]
     lookup_value_regex = ANY_ID
 
 

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from emailsystem.users.models import User
-from emailsystem.users.services import token_revoke
+from emailsystem.users.services import login_attempts_clear, token_revoke
 
 
 class UserCreationForm(DjangoUserCreationForm):
@@ -44,7 +44,7 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["is_active", "is_staff", "is_superuser", "date_joined"]
     search_fields = ["email", "username", "first_name", "last_name"]
     ordering = ["email"]
-    actions = ["revoke_tokens"]
+    actions = ["revoke_tokens", "allow_logging_in_now"]
     fieldsets = (
         (None, {"fields": ("email", "username", "password")}),
         ("Sending", {"fields": ("daily_quota",)}),
@@ -58,6 +58,14 @@ class UserAdmin(DjangoUserAdmin):
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         revoked = sum(token_revoke(user=user) for user in queryset)
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+    @admin.action(
+        description="Let the selected users log in again now (forget their failed log-in attempts)",
+        permissions=["change"],
+    )
+    def allow_logging_in_now(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        cleared = sum(login_attempts_clear(user=user) for user in queryset)
+        self.message_user(request, f"Cleared the log-in lock of {cleared} user(s).", messages.SUCCESS)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
         if db_field.name == "email":

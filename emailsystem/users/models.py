@@ -39,3 +39,20 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+
+class AttemptCounter(models.Model):
+    """Attempts at logging in (or registering) under one key in the current window.
+
+    Keys name who is counted: `ip:<digest>` a client address, `account:<user id>` an existing
+    account, `account:<digest>` a login name no account has. Digests keep typed names (which
+    are sometimes passwords typed into the wrong field) and addresses out of the table.
+    """
+
+    key = models.CharField(max_length=80, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    # The window ends here; the next attempt after it starts a new window at 1.
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

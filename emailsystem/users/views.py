@@ -59,7 +59,9 @@ class LoginView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = [SessionAuthentication]
-    throttle_classes = [AuthRateThrottle]
+    # No DRF throttle: the password check itself is throttled (users.backends), on every login
+    # form alike; a throttled attempt is a 429 with Retry-After (users.throttles.LoginThrottled).
+    throttle_classes: list = []
     serializer_class = LoginSerializer
 
     @extend_schema(

@@ -49,7 +49,8 @@ REQUIRED_SENDER = {"RABBITMQ_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST"}
 # base/config/config.env when it is not.
 OPTIONAL = {
     "DJANGO_DEBUG",  # 0 by default, which is the only right value outside a developer's machine
-    "THROTTLE_AUTH",  # per-IP rate for register and login
+    "THROTTLE_AUTH",  # per-IP rate of registrations and log-in attempts
+    "THROTTLE_LOGIN_ACCOUNT",  # failed log-ins per account before its cool-off
     "SEND_DAILY_QUOTA",  # per-user default; admins set one per user
     "SEND_MAX_RECIPIENTS",  # SendGrid's own limit per request
     "REQUEST_MAX_BYTES",  # 1 MiB holds 1,000 recipients and a generous body
@@ -68,7 +69,7 @@ OPTIONAL = {
 # How the code reads its environment. Bare calls: the helpers of emailsystem/settings.py and
 # the local get()/number() of emailsender.settings.Settings.from_env. Attribute calls:
 # os.environ.get, os.getenv. Plus os.environ["NAME"].
-ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "get", "number"}
+ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "env_rate", "get", "number"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 

@@ -8,7 +8,10 @@ Roles, as a client would present itself:
 - anonymous: no credentials;
 - user: the owner of the email and the template read below (a token);
 - other: another ordinary user (a token);
-- staff: an admin, `is_staff` (a token);
+- staff: an admin, `is_staff` and a superuser (a token);
+- clerk: `is_staff` without any model permission (a token; a session on admin pages): the
+  admin lets them change nothing, and neither does the API where a write needs a model
+  permission (templates);
 - inactive: a deactivated user presenting the token it had before;
 - revoked: the owner after logging out, presenting the revoked token.
 Admin pages are browser pages: there the same roles hold a session instead of a token.
@@ -30,13 +33,13 @@ from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "user", "other", "staff", "inactive", "revoked")
+ROLES = ("anonymous", "user", "other", "staff", "clerk", "inactive", "revoked")
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def codes(anonymous: int, user: int, other: int, staff: int, inactive: int, revoked: int) -> dict[str, int]:
+def codes(anonymous: int, user: int, other: int, staff: int, clerk: int, inactive: int, revoked: int) -> dict[str, int]:
     """Expected status per role, in ROLES order."""
-    return dict(zip(ROLES, (anonymous, user, other, staff, inactive, revoked), strict=True))
+    return dict(zip(ROLES, (anonymous, user, other, staff, clerk, inactive, revoked), strict=True))
 
 
 def everyone(code: int) -> dict[str, int]:
@@ -45,11 +48,13 @@ def everyone(code: int) -> dict[str, int]:
 
 # Shapes that repeat: an endpoint for any valid token; one for staff only. Invalid tokens
 # (inactive, revoked) are 401 everywhere DRF authenticates, even on public reads.
-PUBLIC_READ = codes(200, 200, 200, 200, 401, 401)
-SIGNED_IN_MISSING = codes(401, 405, 405, 405, 401, 401)  # a signed-in route without the method
-STAFF_ONLY_MISSING = codes(401, 403, 403, 405, 401, 401)  # staff-only route without the method
+PUBLIC_READ = codes(200, 200, 200, 200, 200, 401, 401)
+SIGNED_IN_MISSING = codes(401, 405, 405, 405, 405, 401, 401)  # a signed-in route without the method
+# A template route without the method: the method's permission is checked first, so a clerk gets 403.
+STAFF_ONLY_MISSING = codes(401, 403, 403, 405, 403, 401, 401)
 SESSION_ONLY_MISSING = everyone(405)  # register/login ignore tokens: any caller gets 405
-ADMIN_PAGE = codes(302, 302, 302, 200, 302, 302)  # others are sent to the admin's login page
+ADMIN_PAGE = codes(302, 302, 302, 200, 403, 302, 302)  # others are sent to the admin's login page
+ADMIN_INDEX = codes(302, 302, 302, 200, 200, 302, 302)  # a clerk's index lists nothing
 
 
 @dataclass(frozen=True)
@@ -117,35 +122,37 @@ ROWS = [
     # users
     Row("users:register", "post", fixed("/api/v1/users/register/"), everyone(201), new_account),
     *[Row("users:register", m, fixed("/api/v1/users/register/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
-    Row("users:login", "post", fixed("/api/v1/users/login/"), codes(200, 200, 200, 200, 400, 200), own_credentials),
+    Row(
+        "users:login", "post", fixed("/api/v1/users/login/"), codes(200, 200, 200, 200, 200, 400, 200), own_credentials
+    ),
     *[Row("users:login", m, fixed("/api/v1/users/login/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
-    Row("users:logout", "post", fixed("/api/v1/users/logout/"), codes(401, 200, 200, 200, 401, 401)),
+    Row("users:logout", "post", fixed("/api/v1/users/logout/"), codes(401, 200, 200, 200, 200, 401, 401)),
     *[Row("users:logout", m, fixed("/api/v1/users/logout/"), SIGNED_IN_MISSING) for m in METHODS if m != "post"],
     # email templates: anyone reads, staff writes
     Row("emails:email-template-list", "get", TEMPLATES, PUBLIC_READ),
-    Row("emails:email-template-list", "post", TEMPLATES, codes(401, 403, 403, 201, 401, 401), a_template),
+    Row("emails:email-template-list", "post", TEMPLATES, codes(401, 403, 403, 201, 403, 401, 401), a_template),
     Row("emails:email-template-list", "put", TEMPLATES, STAFF_ONLY_MISSING, a_template),
     Row("emails:email-template-list", "patch", TEMPLATES, STAFF_ONLY_MISSING, a_template),
     Row("emails:email-template-list", "delete", TEMPLATES, STAFF_ONLY_MISSING),
     Row("emails:email-template-detail", "get", template_detail, PUBLIC_READ),
     Row("emails:email-template-detail", "post", template_detail, STAFF_ONLY_MISSING, a_template),
-    Row("emails:email-template-detail", "put", template_detail, codes(401, 403, 403, 200, 401, 401), a_template),
-    Row("emails:email-template-detail", "patch", template_detail, codes(401, 403, 403, 200, 401, 401), a_template),
-    Row("emails:email-template-detail", "delete", template_detail, codes(401, 403, 403, 204, 401, 401)),
+    Row("emails:email-template-detail", "put", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
+    Row("emails:email-template-detail", "patch", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
+    Row("emails:email-template-detail", "delete", template_detail, codes(401, 403, 403, 204, 403, 401, 401)),
     # the log: one's own only
-    Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 401, 401)),
-    Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 401, 401), a_send),
+    Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 200, 401, 401)),
+    Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 202, 401, 401), a_send),
     *[Row("emails:sent-email-list", m, SENT, SIGNED_IN_MISSING, a_send) for m in ("put", "patch", "delete")],
-    Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 401, 401)),
+    Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 404, 401, 401)),
     *[
         Row("emails:sent-email-detail", m, sent_detail, SIGNED_IN_MISSING, a_send)
         for m in ("post", "put", "patch", "delete")
     ],
     # probes and pages that need no credentials (and ignore them)
     # The user's suppression list: their own entries only; another's entry is 404, as if absent.
-    Row("emails:suppression-list", "get", SUPPRESSIONS, codes(401, 200, 200, 200, 401, 401)),
+    Row("emails:suppression-list", "get", SUPPRESSIONS, codes(401, 200, 200, 200, 200, 401, 401)),
     *[Row("emails:suppression-list", m, SUPPRESSIONS, SIGNED_IN_MISSING) for m in ("post", "put", "patch", "delete")],
-    Row("emails:suppression-detail", "delete", suppression_detail, codes(401, 204, 404, 404, 401, 401)),
+    Row("emails:suppression-detail", "delete", suppression_detail, codes(401, 204, 404, 404, 404, 401, 401)),
     *[
         Row("emails:suppression-detail", m, suppression_detail, SIGNED_IN_MISSING)
         for m in ("get", "post", "put", "patch")
@@ -165,7 +172,7 @@ ROWS = [
     Row("favicon", "get", fixed("/favicon.ico"), everyone(301)),
     Row("rest_framework:login", "get", fixed("/api-auth/login/"), everyone(200)),
     # the admin: staff sessions only
-    Row("admin:index", "get", fixed("/admin/"), ADMIN_PAGE, session=True),
+    Row("admin:index", "get", fixed("/admin/"), ADMIN_INDEX, session=True),
     Row("admin-dashboard", "get", fixed("/admin/dashboard/"), ADMIN_PAGE, session=True),
     Row("admin:users_user_changelist", "get", fixed("/admin/users/user/"), ADMIN_PAGE, session=True),
     Row("admin:emails_sentemail_changelist", "get", fixed("/admin/emails/sentemail/"), ADMIN_PAGE, session=True),
@@ -192,6 +199,7 @@ def client_for(role: str, world: World, *, session: bool) -> APIClient:
         "revoked": lambda: world.user,
         "other": lambda: UserFactory(username="other", email="other@example.com"),
         "staff": lambda: UserFactory(username="staff", email="staff@example.com", is_staff=True, is_superuser=True),
+        "clerk": lambda: UserFactory(username="clerk", email="clerk@example.com", is_staff=True),
         "inactive": lambda: UserFactory(username="inactive", email="inactive@example.com"),
     }
     person = people[role]()

@@ -46,7 +46,6 @@ from emailsystem.emails.models import (
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
 from emailsystem.users.models import User
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD
-from emailsystem.users.throttles import AuthRateThrottle
 
 # Examples per operation and generation mode: small enough for the suite, enough to reach
 # each field's edge cases (hypothesis starts from the simplest values and empty/odd strings).
@@ -102,9 +101,10 @@ def wsgi_requests_in_test_transaction() -> Iterator[None]:
 
 
 @pytest.fixture
-def unthrottled(monkeypatch) -> None:
-    """Register and login are throttled per IP; the fuzzer is one IP making hundreds of calls."""
-    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"auth": "100000/min"})
+def unthrottled(settings) -> None:
+    """Register and login are throttled per IP and per account; the fuzzer is one IP making hundreds of calls."""
+    settings.THROTTLE_AUTH = (100_000, 60)
+    settings.THROTTLE_LOGIN_ACCOUNT = (100_000, 60)
 
 
 def database_counts() -> dict[str, int]:
@@ -234,8 +234,8 @@ def test_answers_the_fuzzer_rarely_reaches_match_the_schema(user, admin, setting
 
 
 @pytest.mark.usefixtures("db")
-def test_a_throttled_login_matches_the_schema(monkeypatch):
-    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"auth": "1/min"})
+def test_a_throttled_login_matches_the_schema(settings):
+    settings.THROTTLE_AUTH = (1, 60)
     wrong = {"username": "nobody@example.com", "password": "wrong-password"}
 
     assert call_and_validate("POST /api/v1/users/login/", body=wrong).status_code == 400

@@ -1,6 +1,7 @@
 """Limits that must hold across web processes: a real gunicorn with several workers, over HTTP.
 
-The daily quota under parallel sends, and the per-IP throttle of log-in attempts.
+The daily quota under parallel sends, and the log-in throttles (per IP, per account) under
+parallel attempts on every login form.
 """
 
 import json
@@ -11,18 +12,18 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from emailsystem.core.tests.concurrency import run_concurrently
 from emailsystem.core.tests.conftest import free_port
 from emailsystem.emails.models import DailySendCount, SentEmail
-from emailsystem.users.tests.factories import UserFactory
+from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKERS = 3
@@ -58,6 +59,9 @@ def gunicorn(django_db_setup, tmp_path_factory):
         "DATABASE_URL": database_url(),
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "THROTTLE_AUTH": "3/min",
+        "THROTTLE_LOGIN_ACCOUNT": "4/hour",
+        # As behind one proxy: X-Forwarded-For names the client, so a test can be many clients.
+        "NUM_PROXIES": "1",
     }
     env.pop("RABBITMQ_URL", None)
     env.pop("SENDGRID_API_KEY", None)
@@ -128,38 +132,69 @@ def test_the_daily_quota_holds_under_parallel_sends_to_several_gunicorn_workers(
     assert len(served_by) >= 2, f"the sends must reach several worker processes (pids: {served_by})"
 
 
-def post_login(base: str, email: str) -> int:
-    body = json.dumps({"username": email, "password": "wrong"}).encode()
-    request = urllib.request.Request(  # noqa: S310 (loopback)
-        f"{base}/api/v1/users/login/", data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A successful form log-in answers 302: report it rather than follow it."""
+
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirects)
+LOGIN_PATHS = ("/api/v1/users/login/", "/api-auth/login/", "/admin/login/")
+
+
+def csrf_pair(base: str) -> tuple[str, str]:
+    """A CSRF cookie and a form token for it, from the admin's login page (both forms accept them)."""
+    with OPENER.open(f"{base}/admin/login/", timeout=30) as answer:
+        page = answer.read().decode()
+        cookie = re.search(r"csrftoken=([^;]+)", answer.headers["Set-Cookie"])[1]
+    return cookie, re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+
+
+def post_login(base: str, path: str, name: str, password: str, client_ip: str, csrf: tuple[str, str]) -> int:
+    """One log-in attempt on `path` from `client_ip` (the server trusts one proxy's X-Forwarded-For)."""
+    headers = {"X-Forwarded-For": client_ip}
+    if path.startswith("/api/v1/"):
+        body = json.dumps({"username": name, "password": password}).encode()
+        headers["Content-Type"] = "application/json"
+    else:
+        body = urllib.parse.urlencode({"username": name, "password": password, "csrfmiddlewaretoken": csrf[1]}).encode()
+        headers |= {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf[0]}"}
+    request = urllib.request.Request(f"{base}{path}", data=body, method="POST", headers=headers)  # noqa: S310 (loopback)
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        with OPENER.open(request, timeout=30) as answer:
             return answer.status
     except urllib.error.HTTPError as refused:
         return refused.code
 
 
-@pytest.fixture
-def throttle_counters_cleared(transactional_db):
-    """No login throttle counters before or after this test.
-
-    The throttle's counters live in the database cache table, which a transactional test's
-    flush does not empty (it is no model's table). Before: an earlier transactional test that
-    logged in from 127.0.0.1 (test_tokens' concurrent logins) would otherwise have used up
-    this test's allowance. After: this test's own counters must not reach later tests.
-    """
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def test_the_login_throttle_counts_across_gunicorn_workers(gunicorn, throttle_counters_cleared):
+def test_the_ip_limit_holds_under_parallel_logins_on_every_form_to_several_gunicorn_workers(gunicorn, transactional_db):
     base, access_log = gunicorn
-    user = UserFactory()
+    csrf = csrf_pair(base)
 
-    statuses = [post_login(base, user.email) for _ in range(12)]
+    statuses = run_concurrently(
+        12,
+        lambda n: post_login(base, LOGIN_PATHS[n % 3], f"nobody{n}@example.com", "wrong", "198.51.100.1", csrf),
+    )
 
-    assert statuses == [400] * 3 + [429] * 9  # THROTTLE_AUTH=3/min for the server
+    assert statuses.count(429) == 9, statuses  # THROTTLE_AUTH=3/min for the server
+    assert all(status in {400, 200} for status in statuses if status != 429), statuses
+    served_by = served_pids(access_log, "/login/")
+    assert len(served_by) >= 2, f"the attempts must reach several worker processes (pids: {served_by})"
+
+
+def test_the_account_limit_holds_under_parallel_failures_from_many_ips_to_several_workers(gunicorn, transactional_db):
+    base, access_log = gunicorn
+    owner = UserFactory()
+    csrf = csrf_pair(base)
+
+    statuses = run_concurrently(
+        12, lambda n: post_login(base, LOGIN_PATHS[n % 3], owner.email, "wrong", f"198.51.100.{100 + n}", csrf)
+    )
+    right_password = post_login(base, "/admin/login/", owner.email, DEFAULT_PASSWORD, "198.51.100.200", csrf)
+
+    assert statuses.count(429) == 8, statuses  # THROTTLE_LOGIN_ACCOUNT=4/hour for the server
+    assert all(status in {400, 200} for status in statuses if status != 429), statuses
+    assert right_password == 429
     served_by = served_pids(access_log, "/login/")
     assert len(served_by) >= 2, f"the attempts must reach several worker processes (pids: {served_by})"

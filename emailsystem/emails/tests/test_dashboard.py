@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from emailsender import topology
@@ -10,6 +11,7 @@ from emailsystem.emails import dashboard
 from emailsystem.emails.models import Delivery, DeliveryStatus, SentEmail
 from emailsystem.emails.tests.factories import sent_email
 from emailsystem.emails.tests.test_delivery_broker import dispatched
+from emailsystem.users.tests.factories import UserFactory
 
 PAGE = "/admin/dashboard/"
 
@@ -96,6 +98,23 @@ def test_the_page_is_for_staff_only(client, user, admin):
     assert response.status_code == 200
     assert b"Embedded mode" in response.content
     assert response.content.count(b'<svg role="img"') == 2  # the two charts (the admin has icon sprites too)
+    assert b'href="/admin/dashboard/"' in client.get("/admin/").content
+
+
+@pytest.mark.django_db
+def test_staff_without_the_view_permissions_are_refused_and_see_no_link(client):
+    clerk = UserFactory(is_staff=True)
+    client.force_login(clerk)
+
+    assert client.get(PAGE).status_code == 403
+    assert b'href="/admin/dashboard/"' not in client.get("/admin/").content
+
+    clerk.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="emails", codename__in=["view_sentemail", "view_delivery"])
+    )
+    clerk = type(clerk).objects.get(pk=clerk.pk)  # permissions are cached on the instance
+    client.force_login(clerk)
+    assert client.get(PAGE).status_code == 200
     assert b'href="/admin/dashboard/"' in client.get("/admin/").content
 
 

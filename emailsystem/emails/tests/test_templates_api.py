@@ -1,13 +1,18 @@
-"""Email templates: public to read, admin-only to write, refused when they do not compile."""
+"""Email templates: public to read; writes need staff status and the model's permission for
+the action (as in the admin); refused when they do not compile."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
+from emailsystem.conftest import token_client
 from emailsystem.emails.models import EmailTemplate
 from emailsystem.emails.tests.factories import EmailTemplateFactory
+from emailsystem.users.tests.factories import UserFactory
 
 URL = "/api/v1/emails/email-template/"
 pytestmark = pytest.mark.django_db
 
+WRITES = [("post", False), ("put", True), ("patch", True), ("delete", True)]
 NEW = {"name": "welcome", "subject": "Welcome {{ name }}", "body": "Hi {{ name }}", "html_body": "<p>Hi</p>"}
 
 
@@ -68,7 +73,7 @@ def test_an_admin_updates_patches_and_deletes(admin_client_api, template):
     assert not EmailTemplate.objects.exists()
 
 
-@pytest.mark.parametrize(("method", "needs_pk"), [("post", False), ("put", True), ("patch", True), ("delete", True)])
+@pytest.mark.parametrize(("method", "needs_pk"), WRITES)
 def test_a_user_may_not_write_templates(user_client, template, method, needs_pk):
     response = getattr(user_client, method)(detail(template) if needs_pk else URL, NEW, format="json")
 
@@ -76,7 +81,60 @@ def test_a_user_may_not_write_templates(user_client, template, method, needs_pk)
     assert EmailTemplate.objects.get().name == template.name
 
 
-@pytest.mark.parametrize(("method", "needs_pk"), [("post", False), ("put", True), ("patch", True), ("delete", True)])
+def staff_with(*codenames: str):
+    """A staff member (not a superuser) holding only these permissions of emails.EmailTemplate."""
+    person = UserFactory(is_staff=True)
+    person.user_permissions.set(Permission.objects.filter(content_type__app_label="emails", codename__in=codenames))
+    return person
+
+
+@pytest.mark.parametrize(("method", "needs_pk"), WRITES)
+def test_staff_without_the_models_permissions_may_not_write_templates(template, method, needs_pk):
+    client = token_client(staff_with())
+    before = list(EmailTemplate.objects.values())
+
+    response = getattr(client, method)(detail(template) if needs_pk else URL, NEW, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == "You do not have permission to perform this action."
+    assert list(EmailTemplate.objects.values()) == before
+
+
+def test_the_admin_refuses_staff_without_the_models_permissions_too(client, template):
+    client.force_login(staff_with())
+
+    assert client.get(f"/admin/emails/emailtemplate/{template.pk}/change/").status_code == 403
+    assert client.get("/admin/emails/emailtemplate/add/").status_code == 403
+
+
+def test_each_write_needs_its_own_permission(template):
+    adder = token_client(staff_with("add_emailtemplate"))
+    changer = token_client(staff_with("change_emailtemplate"))
+    deleter = token_client(staff_with("delete_emailtemplate"))
+
+    assert adder.post(URL, NEW, format="json").status_code == 201
+    assert adder.patch(detail(template), {"subject": "By the adder"}, format="json").status_code == 403
+    assert adder.delete(detail(template)).status_code == 403
+    assert changer.post(URL, {**NEW, "name": "by-the-changer"}, format="json").status_code == 403
+    assert changer.patch(detail(template), {"subject": "By the changer"}, format="json").status_code == 200
+    assert changer.put(detail(template), {**NEW, "name": "renamed"}, format="json").status_code == 200
+    assert changer.delete(detail(template)).status_code == 403
+    assert deleter.patch(detail(template), {"subject": "By the deleter"}, format="json").status_code == 403
+    assert deleter.delete(detail(template)).status_code == 204
+    assert list(EmailTemplate.objects.values_list("name", flat=True)) == [NEW["name"]]
+
+
+def test_a_non_staff_user_holding_the_permissions_may_not_write_templates(template):
+    holder = UserFactory()
+    holder.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="emails", codename__endswith="_emailtemplate")
+    )
+
+    assert token_client(holder).post(URL, NEW, format="json").status_code == 403
+    assert EmailTemplate.objects.count() == 1
+
+
+@pytest.mark.parametrize(("method", "needs_pk"), WRITES)
 def test_anonymous_writes_get_401(api_client, template, method, needs_pk):
     response = getattr(api_client, method)(detail(template) if needs_pk else URL, NEW, format="json")
 

@@ -11,7 +11,6 @@ from rest_framework.test import APIClient
 
 from emailsystem.users.serializers import LOGIN_FAILED
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
-from emailsystem.users.throttles import AuthRateThrottle
 
 REGISTER = "/api/v1/users/register/"
 LOGIN = "/api/v1/users/login/"
@@ -158,8 +157,8 @@ def test_logout_needs_authentication(api_client):
     assert api_client.post(LOGOUT).status_code == 401
 
 
-def test_register_and_login_are_throttled_per_ip(api_client, monkeypatch, user):
-    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"auth": "3/min"})
+def test_register_and_login_are_throttled_per_ip(api_client, settings, user):
+    settings.THROTTLE_AUTH = (3, 60)
 
     answers = [
         api_client.post(LOGIN, {"username": user.email, "password": "wrong"}, format="json").status_code

@@ -4,7 +4,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD
-from emailsystem.users.throttles import AuthRateThrottle
 
 REGISTER = "/api/v1/users/register/"
 LOGIN = "/api/v1/users/login/"
@@ -12,8 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def three_a_minute(monkeypatch):
-    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"auth": "3/min"})
+def three_a_minute(settings):
+    settings.THROTTLE_AUTH = (3, 60)
 
 
 def new_account(n: int) -> dict:
