@@ -1,6 +1,6 @@
 """`make bench`: measure the service on this machine and write bench/results/latest.{json,md,png}.
 
-Starts the stack as deployed (gunicorn web with the Procfile's settings, sender(s), events,
+Starts the stack as deployed (gunicorn web with the Procfile's settings, sender(s), results,
 relay, the fake SendGrid) against local PostgreSQL and RabbitMQ, runs bounded loads against
 127.0.0.1 only, and reports the median of several runs per key. The million-email log used
 by `api_list_p99_ms_1m` is seeded once into the `emailsystem_bench` database and reused.
@@ -91,7 +91,7 @@ def main() -> int:
     try:
         stack.start_fake(FAKE_PORT)
         stack.start("web")
-        stack.start("events")
+        stack.start("results")
         stack.start("relay")
         stack.start("sender")
         scenarios.wait_for_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
@@ -103,7 +103,7 @@ def main() -> int:
                 scenarios.settle(context)
     finally:
         stack.stop_all()
-    for role, key in (("web", "web_rss_mb"), ("sender", "sender_rss_mb"), ("events", "events_rss_mb")):
+    for role, key in (("web", "web_rss_mb"), ("sender", "sender_rss_mb"), ("results", "results_rss_mb")):
         if role in stack.peak_rss:
             bench.samples[key] = [round(stack.peak_rss[role], 1)]
     medians = {key: round(statistics.median(values), 2) for key, values in bench.samples.items()}

@@ -95,7 +95,7 @@ def _rabbitmq_url() -> str:
 
 
 def settle(context: dict[str, Any]) -> None:
-    """Wait until the sender and events have nothing left, so one scenario does not bleed into the next."""
+    """Wait until the sender and results have nothing left, so one scenario does not bleed into the next."""
     deadline = time.monotonic() + SETTLE_SECONDS
     this_run = Delivery.objects.filter(pk__gte=context["first_delivery_id"], status=DeliveryStatus.QUEUED)
     while any(queue_depths().values()) or this_run.exists():

@@ -1,7 +1,7 @@
 """`make chaos`: inject faults into a real stack under load and check that nothing accepted is lost.
 
 Starts a private PostgreSQL and a private RabbitMQ node (never the machine's shared ones),
-the fake SendGrid and every Procfile process (gunicorn with 2 workers, 2 senders, events,
+the fake SendGrid and every Procfile process (gunicorn with 2 workers, 2 senders, results,
 relay), then runs each scenario in chaos/faults.py under a steady load of sends, lets the
 stack settle and checks the outcome (chaos/checks.py). Prints the table, writes
 chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any check failed.
@@ -157,7 +157,7 @@ def main() -> int:
         ctx["stack"] = stack
         try:
             stack.start("fake", f"{sys.executable} -m emailsender.testing.fake_sendgrid --port {fake_port} --no-bodies")
-            for role in ("web", "events", "relay", "sender", "sender"):
+            for role in ("web", "results", "relay", "sender", "sender"):
                 stack.start(role)
             wait_for_http(f"{ctx['web']}/healthz")
             wait_for_http(f"{ctx['fake']}/_fake/health")

@@ -240,7 +240,7 @@ def encode_result(result: dict[str, Any]) -> bytes:
 
 
 def parse_result(body: bytes) -> ResultMessage:
-    """Decode and validate a result message (for the web side's events process)."""
+    """Decode and validate a result message (for the web side's results process)."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError, AttributeError) as exc:

@@ -3,7 +3,7 @@
     python bench/profiles/cpu_during_drain.py
 
 The evidence behind `pipeline_scale_2_over_1` (bench/profiles/README.md): it starts the fake
-SendGrid (50 ms latency) and the events process, records and publishes a backlog as the
+SendGrid (50 ms latency) and the results process, records and publishes a backlog as the
 benchmark does, and reads /proc/stat before and after each drain.
 """
 
@@ -37,7 +37,7 @@ def main() -> None:
     stack = Stack(env)
     fake = f"http://127.0.0.1:{FAKE_PORT}"
     stack.start_fake(FAKE_PORT)
-    stack.start("events")
+    stack.start("results")
     scenarios.wait_for_http(f"{fake}/_fake/health")
     loads.post_json(f"{fake}/_fake/mode", {"latency_ms": 50}, token="")
     try:

@@ -3,7 +3,7 @@
     python bench/profiles/drain_cpu_split.py
 
 Which process limits `pipeline_rcpt_per_s_0ms`: records and publishes the bench's backlog,
-starts one sender, and reads utime + stime of the sender, events, the fake SendGrid,
+starts one sender, and reads utime + stime of the sender, results, the fake SendGrid,
 RabbitMQ and PostgreSQL from /proc/<pid>/stat over the drain.
 """
 
@@ -32,7 +32,7 @@ def main() -> None:
     stack = Stack(env)
     fake = f"http://127.0.0.1:{FAKE_PORT}"
     stack.start_fake(FAKE_PORT)
-    stack.start("events")
+    stack.start("results")
     try:
         scenarios.wait_for_http(f"{fake}/_fake/health")
         loads.post_json(f"{fake}/_fake/mode", {"latency_ms": 0}, token="")
@@ -42,7 +42,7 @@ def main() -> None:
         sender = stack.start("sender")
         groups = {
             "sender": [sender.popen.pid],
-            "events": [process.popen.pid for process in stack.running["events"]],
+            "results": [process.popen.pid for process in stack.running["results"]],
             "fake": [process.popen.pid for process in stack.running["fake"]],
             "rabbitmq": pids_of("beam.smp"),
             "postgres": pids_of("postgres:"),

@@ -64,7 +64,7 @@ def test_duplicates_need_a_crash_and_a_first_copy_before_it():
     _check_duplicates(outcome, crash, {7: [BEGAN + 1.5, BEGAN + 3]})
     assert outcome.failures == ["1 duplicates whose first copy was accepted after the crash (ids [7])"]
 
-    outcome = Outcome("events_kill", "")
+    outcome = Outcome("results_kill", "")
     _check_duplicates(outcome, Fault(began=BEGAN, cleared=BEGAN + 2), {7: [BEGAN, BEGAN + 3]})
     assert outcome.failures == ["1 deliveries reached SendGrid twice with no crash to explain it"]
 

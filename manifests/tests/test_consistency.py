@@ -176,7 +176,7 @@ def test_every_setting_is_provided(rendering: Rendering) -> None:
     roles = {
         "release": (DJANGO_READS, REQUIRED_DJANGO),
         "web": (DJANGO_READS, REQUIRED_DJANGO),
-        "events": (DJANGO_READS, REQUIRED_DJANGO),
+        "results": (DJANGO_READS, REQUIRED_DJANGO),
         "relay": (DJANGO_READS, REQUIRED_DJANGO),
         "sender": (SENDER_READS, REQUIRED_SENDER),
     }
@@ -452,7 +452,7 @@ def test_nothing_is_removed_with_a_delete_patch() -> None:
 
 
 def test_the_django_workers_share_one_pod_shape(rendering: Rendering) -> None:
-    """events and relay differ only in their names, labels and Procfile command (components/django-worker)."""
+    """results and relay differ only in their names, labels and Procfile command (components/django-worker)."""
 
     def shape(process: str) -> dict[str, Any]:
         [workload] = rendering.component(process)
@@ -462,4 +462,4 @@ def test_the_django_workers_share_one_pod_shape(rendering: Rendering) -> None:
         main.pop("name")
         return pod
 
-    assert shape("events") == shape("relay")
+    assert shape("results") == shape("relay")

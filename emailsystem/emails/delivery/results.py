@@ -117,7 +117,7 @@ def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequenc
 # SendGrid's events can overtake the sender's result (the webhook is a separate path); a
 # recipient they already moved on still gets its sent_at and attempts, and keeps its status.
 # Plain SQL: one UPDATE per sent email, and the ORM's compilation of this statement cost the
-# events process more CPU than PostgreSQL spent running it (bench/profiles/README.md). In an
+# results process more CPU than PostgreSQL spent running it (bench/profiles/README.md). In an
 # UPDATE, both PostgreSQL and SQLite evaluate every SET expression on the row as it was.
 _SENT_RECORD = (
     "UPDATE emails_delivery SET"

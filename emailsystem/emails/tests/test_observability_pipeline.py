@@ -1,5 +1,5 @@
 """Request ids and metrics across the real processes: gunicorn (the Procfile's web command and
-gunicorn.conf.py), `python -m emailsender`, `manage.py events`, RabbitMQ and the fake SendGrid.
+gunicorn.conf.py), `python -m emailsender`, `manage.py results`, RabbitMQ and the fake SendGrid.
 
 One send made over HTTP with an X-Request-ID must be findable by that id in the JSON lines of
 all three processes, and the web's and the sender's /metrics must count it.
@@ -82,7 +82,7 @@ def start_web(running, tmp_path: Path) -> tuple[Process, str]:
     return web, base
 
 
-def test_one_request_id_runs_through_web_sender_and_events_and_every_metrics_endpoint_counts_the_send(
+def test_one_request_id_runs_through_web_sender_and_results_and_every_metrics_endpoint_counts_the_send(
     stack,  # noqa: F811
     user,
     tmp_path,
@@ -95,7 +95,7 @@ def test_one_request_id_runs_through_web_sender_and_events_and_every_metrics_end
     }
     sender = Process("sender", [sys.executable, "-m", "emailsender"], env, stack.logs)
     stack.processes.append(sender)
-    events = stack.start("events")
+    results = stack.start("results")
     web, base = start_web(stack, tmp_path)
 
     token = Token.objects.create(user=user).key
@@ -126,17 +126,17 @@ def test_one_request_id_runs_through_web_sender_and_events_and_every_metrics_end
     def lines_with_id(process: Process) -> list[dict]:
         return [line for line in json_lines(process) if line.get("request_id") == request_id]
 
-    wait_until(lambda: lines_with_id(events), stack, what="the events process logging the request id")
-    web_lines, sender_lines, events_lines = lines_with_id(web), lines_with_id(sender), lines_with_id(events)
+    wait_until(lambda: lines_with_id(results), stack, what="the results process logging the request id")
+    web_lines, sender_lines, results_lines = lines_with_id(web), lines_with_id(sender), lines_with_id(results)
     assert {"send accepted"} <= {line["msg"] for line in web_lines}, web.output()[-3000:]
     assert any(line["logger"] == "gunicorn.access" and line["status"] == "202" for line in web_lines)
     sent = [line for line in sender_lines if line["msg"] == "sent"]
     assert sent and sent[0]["email_id"] == email_id and sent[0]["message_id"].startswith(f"email-{email_id}.")
-    applied = [line for line in events_lines if line["msg"] == "result applied"]
+    applied = [line for line in results_lines if line["msg"] == "result applied"]
     assert applied and applied[0]["email_id"] == email_id and applied[0]["message_id"] == sent[0]["message_id"]
-    for line in web_lines + sender_lines + events_lines:
+    for line in web_lines + sender_lines + results_lines:
         assert {"ts", "level", "logger", "msg"} <= line.keys()
-    assert token not in web.output() + sender.output() + events.output()
+    assert token not in web.output() + sender.output() + results.output()
 
     web_metrics = scrape(base + "/metrics")
     assert sample(web_metrics, "emailsystem_emails_accepted_total") == 1.0

@@ -1,6 +1,6 @@
-"""The whole pipeline as deployed: API -> RabbitMQ -> sender process -> fake SendGrid -> events process -> database.
+"""The whole pipeline as deployed: API -> RabbitMQ -> sender process -> fake SendGrid -> results process -> database.
 
-Real PostgreSQL, real RabbitMQ, `python -m emailsender`, `manage.py events` and
+Real PostgreSQL, real RabbitMQ, `python -m emailsender`, `manage.py results` and
 `manage.py relay` as separate processes, and the fake SendGrid over HTTP.
 """
 
@@ -110,7 +110,7 @@ def send(client, recipients, **content):
 
 
 def test_a_send_reaches_sendgrid_as_one_request_and_every_recipient_shows_sent(stack, user, user_client, template):
-    stack.start("sender"), stack.start("events")
+    stack.start("sender"), stack.start("results")
 
     email_id = send(
         user_client,
@@ -145,7 +145,7 @@ def test_a_send_reaches_sendgrid_as_one_request_and_every_recipient_shows_sent(s
 
 def test_server_errors_are_retried_until_sendgrid_accepts(stack, user_client):
     stack.fake.set_mode(status=500, count=2)
-    stack.start("sender"), stack.start("events")
+    stack.start("sender"), stack.start("results")
 
     send(user_client, ["a@example.com"])
     wait_until(all_settled, stack, what="the retried send settled")
@@ -157,7 +157,7 @@ def test_server_errors_are_retried_until_sendgrid_accepts(stack, user_client):
 
 def test_a_client_error_fails_at_once_and_the_message_is_dead_lettered(stack, user_client):
     stack.fake.set_mode(status=400, count=1)
-    stack.start("sender"), stack.start("events")
+    stack.start("sender"), stack.start("results")
 
     email_id = send(user_client, ["a@example.com"])
     wait_until(all_settled, stack, what="the refused send settled")
@@ -172,7 +172,7 @@ def test_a_client_error_fails_at_once_and_the_message_is_dead_lettered(stack, us
 @pytest.mark.skipif(not shutil.which("rabbitmqctl"), reason="needs rabbitmqctl to stop and start the local broker")
 def test_rabbitmq_stopped_during_sends_and_restarted_loses_nothing(stack, user_client, monkeypatch):
     monkeypatch.setattr(outbox_module, "RELAY_GRACE", outbox_module.RELAY_GRACE / 15)  # 1 s: keep the test short
-    stack.start("sender"), stack.start("events"), stack.start("relay")
+    stack.start("sender"), stack.start("results"), stack.start("relay")
     before = [send(user_client, [f"before{n}@example.com"]) for n in range(3)]
     wait_until(lambda: all_settled(before), stack, what="sends before the outage settled")
 
@@ -194,19 +194,19 @@ def test_rabbitmq_stopped_during_sends_and_restarted_loses_nothing(stack, user_c
     assert not OutboxMessage.objects.exists()
 
 
-def test_results_wait_in_the_queue_while_the_events_process_is_dead(stack, user_client):
+def test_results_wait_in_the_queue_while_the_results_process_is_dead(stack, user_client):
     stack.start("sender")
-    events = stack.start("events")
+    consumer = stack.start("results")
     first = send(user_client, ["a@example.com"])
     wait_until(lambda: all_settled([first]), stack, what="first send settled")
 
-    events.kill()
+    consumer.kill()
     later = [send(user_client, [f"r{n}@example.com"]) for n in range(5)]
     wait_until(lambda: len(stack.fake.requests) == 6, stack, what="the sender sent all of them")
     results = topology.results_queue(stack.broker.prefix)
     wait_until(lambda: stack.broker.depth(results) == 5, stack, what="the five results waiting in their queue")
     assert Delivery.objects.filter(status=DeliveryStatus.QUEUED).count() == 5, "nobody applies results now"
 
-    stack.start("events")
-    wait_until(lambda: all_settled(later), stack, what="results applied by the new events process")
+    stack.start("results")
+    wait_until(lambda: all_settled(later), stack, what="results applied by the new results process")
     assert set(SentEmail.objects.values_list("status", flat=True)) == {EmailStatus.SENT}
