@@ -3,7 +3,7 @@
 Starts a private PostgreSQL and a private RabbitMQ node (never the machine's shared ones),
 the fake SendGrid and every Procfile process (gunicorn with 2 workers, 2 senders, results,
 relay), then runs each scenario in chaos/faults.py under a steady load of sends, lets the
-stack settle and checks the outcome (chaos/checks.py). Prints the table, writes
+stack settle and checks the outcome (chaos/verdicts.py). Prints the table, writes
 chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any check failed.
 
     python -m chaos.run                        # every scenario (about 3 minutes)
@@ -73,26 +73,26 @@ def prepare() -> str:
 
 
 def run_scenario(ctx: dict[str, Any], name: str, description: str, inject) -> "Outcome":  # type: ignore[no-untyped-def]  # noqa: F821
-    from chaos import checks
+    from chaos import verdicts
     from chaos.load import ReadyzProbe, SteadyLoad
     from emailsystem.emails.models import Delivery
 
     print(f"chaos: {name}: {description}", flush=True)
-    outcome = checks.Outcome(scenario=name, description=description)
+    outcome = verdicts.Outcome(scenario=name, description=description)
     first_delivery_id = (Delivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    fake_since = checks.fake_count(ctx["fake"])
-    dead_before = checks.queue_depths(ctx)[f"{ctx['prefix']}.dead"]
+    fake_since = verdicts.fake_count(ctx["fake"])
+    dead_before = verdicts.queue_depths(ctx)[f"{ctx['prefix']}.dead"]
     probe = ReadyzProbe(ctx["web"]).start()
     load = SteadyLoad(web=ctx["web"], token=ctx["token"], rate=RATE, recipients=RECIPIENTS, label=name).start()
     time.sleep(LEAD_SECONDS)
     fault = inject(ctx)
     time.sleep(TAIL_SECONDS)
     answers = load.stop()
-    outcome.settle_seconds = round(checks.settle(ctx, first_delivery_id), 1)
+    outcome.settle_seconds = round(verdicts.settle(ctx, first_delivery_id), 1)
     readyz = probe.stop()
     if outcome.settle_seconds < 0:
-        outcome.failures.append(f"did not settle within {checks.SETTLE_SECONDS}s: {checks.queue_depths(ctx)}")
-    checks.check(
+        outcome.failures.append(f"did not settle within {verdicts.SETTLE_SECONDS}s: {verdicts.queue_depths(ctx)}")
+    verdicts.check(
         ctx=ctx,
         outcome=outcome,
         fault=fault,

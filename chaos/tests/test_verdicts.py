@@ -1,8 +1,8 @@
-"""The chaos checks must be able to fail: each broken guarantee, fed in by hand, is reported."""
+"""The chaos verdicts must be able to fail: each broken guarantee, fed in by hand, is reported."""
 
-from chaos.checks import Outcome, _check_answers, _check_duplicates, _check_readyz, _check_retry_spacing
 from chaos.faults import Fault
 from chaos.load import Answer
+from chaos.verdicts import Outcome, _check_answers, _check_duplicates, _check_readyz, _check_retry_spacing
 
 BEGAN = 1_000.0
 
