@@ -21,7 +21,7 @@ import pytest
 
 from emailsender import topology
 from emailsender.consumer import Sender
-from emailsender.messages import Delivery, WorkMessage, encode_work
+from emailsender.messages import WorkMessage, WorkRecipient, encode_work
 from emailsender.settings import Settings
 from emailsender.testing.fake_sendgrid import FakeSendGrid
 
@@ -45,7 +45,7 @@ def work_message(deliveries: int = 1, **changes: Any) -> WorkMessage:
         subject=f"Subject {email_id}",
         text="Hello there",
         html=None,
-        deliveries=tuple(Delivery(id=next_id(), to=f"user{n}@example.com") for n in range(deliveries)),
+        deliveries=tuple(WorkRecipient(id=next_id(), to=f"user{n}@example.com") for n in range(deliveries)),
     )
     return replace(message, **changes)
 
