@@ -3,7 +3,6 @@
 import statistics
 import threading
 import time
-import urllib.error
 from typing import Any
 
 import pika
@@ -56,18 +55,6 @@ def prepare() -> dict[str, Any]:
         "user": sender,
         "template_id": template.pk,
     }
-
-
-def wait_for_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            loads.get_json(url, timeout=2)
-            return
-        except (OSError, urllib.error.URLError, ValueError):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {timeout}s") from None
-            time.sleep(0.3)
 
 
 def queue_depths() -> dict[str, int]:

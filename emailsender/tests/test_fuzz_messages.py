@@ -35,7 +35,8 @@ from emailsender.messages import (
     parse_work,
 )
 from emailsender.settings import Settings
-from emailsender.tests.support import wait_for, work_message
+from emailsender.testing.polling import wait_for
+from emailsender.tests.support import work_message
 
 SETTINGS = Settings(max_attempts=5, retry_base_seconds=2, retry_max_seconds=600)
 # Bounded and repeatable: the same examples every run, a second or two in all.

@@ -28,6 +28,7 @@ import yaml
 from manifest_rendering import MANIFESTS, OVERLAYS, ROOT, Rendering, containers, kustomization, where
 
 from emailsender.settings import Settings
+from scripts.devstack import procfile
 
 COMPONENTS = sorted(path for path in (MANIFESTS / "components").iterdir() if path.is_dir())
 
@@ -246,15 +247,6 @@ def test_env_compositions_refer_to_earlier_variables(rendering: Rendering) -> No
 
 
 # --- the Procfile ----------------------------------------------------------------------------
-
-
-def procfile() -> dict[str, str]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, command = line.split(":", 1)
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 # ${NAME:-default}, ${NAME} and $NAME in the Procfile are $(NAME) in a Kubernetes command.

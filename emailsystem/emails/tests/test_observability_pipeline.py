@@ -6,7 +6,6 @@ all three processes, and the web's and the sender's /metrics must count it.
 """
 
 import json
-import socket
 import sys
 import time
 import urllib.request
@@ -15,17 +14,11 @@ from pathlib import Path
 import pytest
 from rest_framework.authtoken.models import Token
 
-from emailsender.tests.support import sender_env
 from emailsystem.emails.models import Delivery, DeliveryStatus
-from emailsystem.emails.tests.test_pipeline import Process, stack, wait_until  # noqa: F401 (stack: the fixture)
+from emailsystem.emails.tests.pipeline import PipelineStack, wait_until
+from scripts.devstack import Process, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def json_lines(process: Process) -> list[dict]:
@@ -59,16 +52,15 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def start_web(running, tmp_path: Path) -> tuple[Process, str]:
+def start_web(running: PipelineStack, tmp_path: Path) -> tuple[Process, str]:
     """gunicorn as the Procfile runs it (two workers), on a free port, with its metrics directory in tmp_path."""
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"left over from an earlier run")
-    env = {**running.django_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_FORMAT": "json"}
+    env = {**running.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_FORMAT": "json"}
     command = [sys.executable, "-m", "gunicorn", "emailsystem.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    web = Process("web", [*command, "--access-logfile", "-"], env, running.logs)
-    running.processes.append(web)
+    web = running.start("web", [*command, "--access-logfile", "-"], env)
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -83,18 +75,13 @@ def start_web(running, tmp_path: Path) -> tuple[Process, str]:
 
 
 def test_one_request_id_runs_through_web_sender_and_results_and_every_metrics_endpoint_counts_the_send(
-    stack,  # noqa: F811
+    stack,
     user,
     tmp_path,
 ):
     metrics_port = free_port()
-    env = {
-        **sender_env(stack.sender_settings),
-        "SENDER_METRICS_PORT": str(metrics_port),
-        "SENDER_METRICS_HOST": "127.0.0.1",
-    }
-    sender = Process("sender", [sys.executable, "-m", "emailsender"], env, stack.logs)
-    stack.processes.append(sender)
+    env = stack.sender_env(SENDER_METRICS_PORT=str(metrics_port), SENDER_METRICS_HOST="127.0.0.1")
+    sender = stack.start("sender", env=env)
     results = stack.start("results")
     web, base = start_web(stack, tmp_path)
 

@@ -4,109 +4,17 @@ Real PostgreSQL, real RabbitMQ, `python -m emailsender`, `manage.py results` and
 `manage.py relay` as separate processes, and the fake SendGrid over HTTP.
 """
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from emailsender import topology
-from emailsender.tests.support import sender_env
 from emailsystem.emails.delivery import outbox as outbox_module
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, OutboxMessage, SentEmail
+from emailsystem.emails.tests.pipeline import URL, all_settled, send, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[3]
-URL = "/api/v1/emails/sent-email/"
-
-
-class Process:
-    """A child process with its output in a file, stopped (or killed) at the end of the test."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}-{time.monotonic_ns()}.log"
-        self.popen = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(timeout=10)
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.popen.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-class Stack:
-    def __init__(self, broker, fake, tmp_path: Path) -> None:
-        self.broker = broker
-        self.fake = fake
-        self.logs = tmp_path
-        self.sender_settings = broker.settings(fake, retry_base_seconds=0.2, retry_max_seconds=1.0)
-        db = connection.settings_dict
-        self.django_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "emailsystem.test_settings",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "RABBITMQ_URL": broker.url,
-            "QUEUE_PREFIX": broker.prefix,
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.processes: list[Process] = []
-
-    def start(self, name: str) -> Process:
-        if name == "sender":
-            process = Process(name, [sys.executable, "-m", "emailsender"], sender_env(self.sender_settings), self.logs)
-        else:
-            process = Process(name, [sys.executable, "manage.py", name], self.django_env, self.logs)
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.stop()
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.output()[-1500:]}" for p in self.processes)
-
-
-@pytest.fixture
-def stack(broker, fake, tmp_path):
-    running = Stack(broker, fake, tmp_path)
-    yield running
-    running.stop()
-
-
-def wait_until(predicate, stack: Stack, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout}s\n{stack.diagnostics()}")
-        time.sleep(0.1)
-
-
-def all_settled(email_ids=None) -> bool:
-    deliveries = Delivery.objects.all() if email_ids is None else Delivery.objects.filter(sent_email_id__in=email_ids)
-    return deliveries.exists() and not deliveries.filter(status=DeliveryStatus.QUEUED).exists()
-
-
-def send(client, recipients, **content):
-    response = client.post(URL, {"recipients": recipients, **(content or {"subject": "s", "body": "b"})}, format="json")
-    assert response.status_code == 202, response.json()
-    return response.json()["id"]
 
 
 def test_a_send_reaches_sendgrid_as_one_request_and_every_recipient_shows_sent(stack, user, user_client, template):

@@ -2,18 +2,16 @@
 
 Real PostgreSQL and RabbitMQ, `python -m emailsender` and `manage.py results` as processes, the
 fake SendGrid over HTTP (driven through its control endpoints, as another process would), and
-the webhook served by a live server on 127.0.0.1. The stack fixture and its functions come from test_pipeline.py.
+the webhook served by a live server on 127.0.0.1. The `stack` fixture is in conftest.py.
 """
 
 import pytest
 
-from emailsender.tests.test_fake_sendgrid import call
+from emailsender.testing.fake_client import call
 from emailsystem.emails.models import DeliveryEvent, DeliveryStatus, EmailStatus, SentEmail, Suppression
-from emailsystem.emails.tests import test_pipeline
-from emailsystem.emails.tests.test_pipeline import URL, all_settled, send, wait_until
+from emailsystem.emails.tests.pipeline import URL, all_settled, send, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq, pytest.mark.slow]
-stack = test_pipeline.stack  # the same fixture: sender and results processes on a per-test broker
 
 
 def control(fake, path, payload=None):
