@@ -136,7 +136,7 @@ def near_valid_results(draw: Any) -> bytes:
 @given(body=st.binary(max_size=200) | near_valid_results())
 def test_parse_result_returns_a_storable_result_or_raises_invalid_message(body):
     # The results process applies what parses to PostgreSQL; a value it cannot store would fail
-    # the batch on every redelivery (the old requeue loop), so parsing must rule it out.
+    # the batch, and the batch again on every redelivery, so parsing must rule it out.
     try:
         result = parse_result(body)
     except InvalidMessage as exc:
