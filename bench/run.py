@@ -1,6 +1,6 @@
 """`make bench`: measure the service on this machine and write bench/results/latest.{json,md,png}.
 
-Starts the stack as deployed (gunicorn web with the Procfile's settings, sender(s), events,
+Starts the stack as deployed (gunicorn web with the Procfile's settings, sender(s), results,
 relay, the fake SendGrid) against local PostgreSQL and RabbitMQ, runs bounded loads against
 127.0.0.1 only, and reports the median of several runs per key. The million-email log used
 by `api_list_p99_ms_1m` is seeded once into the `emailsystem_bench` database and reused.
@@ -22,23 +22,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import local_stack_environment  # noqa: E402
-from scripts.run_stack import ensure_database  # noqa: E402
+from scripts import devstack  # noqa: E402
 
 WEB_PORT = 8300
 FAKE_PORT = 8325
 QUEUE_PREFIX = "bench"
+LOGS = ROOT / "bench" / "results" / "logs"
 SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_list", "e2e", "pipeline"]
 
 
 def environment() -> dict[str, str]:
-    return local_stack_environment(
+    return devstack.stack_environment(
         database_url=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emailsystem_bench"),
         rabbitmq_url=os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-        queue_prefix=QUEUE_PREFIX,
         fake_port=FAKE_PORT,
         web_port=WEB_PORT,
-        log_level="WARNING",
+        QUEUE_PREFIX=QUEUE_PREFIX,
+        LOG_LEVEL="WARNING",
     )
 
 
@@ -75,27 +75,26 @@ def main() -> int:
 
     env = environment()
     os.environ.update(env)
-    ensure_database(env["DATABASE_URL"])
+    devstack.ensure_database(env["DATABASE_URL"])
 
     import django
 
     django.setup()
     from bench import scenarios
-    from bench.processes import Stack
     from bench.report import write_report
 
     bench = Bench(runs=1 if args.quick else args.runs, quick=args.quick)
     started = time.monotonic()
     context = scenarios.prepare()
-    stack = Stack(env)
+    stack = devstack.Stack(env, LOGS, sample_rss=True)
     try:
         stack.start_fake(FAKE_PORT)
         stack.start("web")
-        stack.start("events")
+        stack.start("results")
         stack.start("relay")
         stack.start("sender")
-        scenarios.wait_for_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
-        scenarios.wait_for_http(f"http://127.0.0.1:{FAKE_PORT}/_fake/health")
+        devstack.wait_for_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
+        devstack.wait_for_http(f"http://127.0.0.1:{FAKE_PORT}/_fake/health")
         context.update(web=f"http://127.0.0.1:{WEB_PORT}", fake=f"http://127.0.0.1:{FAKE_PORT}", stack=stack)
         for name in SCENARIOS:
             if name in only:
@@ -103,7 +102,7 @@ def main() -> int:
                 scenarios.settle(context)
     finally:
         stack.stop_all()
-    for role, key in (("web", "web_rss_mb"), ("sender", "sender_rss_mb"), ("events", "events_rss_mb")):
+    for role, key in (("web", "web_rss_mb"), ("sender", "sender_rss_mb"), ("results", "results_rss_mb")):
         if role in stack.peak_rss:
             bench.samples[key] = [round(stack.peak_rss[role], 1)]
     medians = {key: round(statistics.median(values), 2) for key, values in bench.samples.items()}

@@ -52,14 +52,14 @@ def kill_sender(ctx: dict[str, Any]) -> Fault:
     return fault
 
 
-def kill_events(ctx: dict[str, Any]) -> Fault:
-    """SIGKILL the events consumer with results in flight; a supervisor restarts it."""
+def kill_results(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL the results consumer with results in flight; a supervisor restarts it."""
     stack = ctx["stack"]
-    victim = stack.running["events"].pop(0)
+    victim = stack.running["results"].pop(0)
     fault = Fault(began=time.time())
     victim.kill()
     time.sleep(RESTART_DELAY_SECONDS)
-    stack.start("events")
+    stack.start("results")
     fault.cleared = time.time()
     return fault
 
@@ -119,7 +119,7 @@ def _fake_mode(fake: str, **mode: Any) -> None:
 # (name, what is done, the fault)
 SCENARIOS = [
     ("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
-    ("events_kill", "SIGKILL the events consumer, restart it 2 s later", kill_events),
+    ("results_kill", "SIGKILL the results consumer, restart it 2 s later", kill_results),
     ("broker_restart", "SendGrid slowed to 300 ms; stop and start the RabbitMQ node", restart_broker),
     ("database_down", "stop PostgreSQL for 10 s, then start it", database_down),
     ("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),

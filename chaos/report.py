@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from chaos.checks import Outcome
+from chaos.verdicts import Outcome
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = [
@@ -24,7 +24,7 @@ COLUMNS = [
 
 
 def table(outcomes: list[Outcome]) -> str:
-    header = "| " + " | ".join(title for _key, title in COLUMNS) + " | checks |"
+    header = "| " + " | ".join(title for _key, title in COLUMNS) + " | verdict |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
     for outcome in outcomes:
         cells = [str(getattr(outcome, key)) for key, _title in COLUMNS]

@@ -1,9 +1,9 @@
 """`make chaos`: inject faults into a real stack under load and check that nothing accepted is lost.
 
 Starts a private PostgreSQL and a private RabbitMQ node (never the machine's shared ones),
-the fake SendGrid and every Procfile process (gunicorn with 2 workers, 2 senders, events,
+the fake SendGrid and every Procfile process (gunicorn with 2 workers, 2 senders, results,
 relay), then runs each scenario in chaos/faults.py under a steady load of sends, lets the
-stack settle and checks the outcome (chaos/checks.py). Prints the table, writes
+stack settle and checks the outcome (chaos/verdicts.py). Prints the table, writes
 chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any check failed.
 
     python -m chaos.run                        # every scenario (about 3 minutes)
@@ -22,9 +22,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import local_stack_environment  # noqa: E402
 from chaos.faults import SCENARIOS  # noqa: E402
-from chaos.servers import PrivateServers, free_port  # noqa: E402
+from chaos.servers import PrivateServers  # noqa: E402
+from scripts import devstack  # noqa: E402
 
 LOGS = ROOT / "chaos" / "results" / "logs"
 # Sends per second and recipients per send: a steady load well inside what the stack sustains,
@@ -48,16 +48,14 @@ STACK_SETTINGS = {
 
 
 def stack_environment(servers: PrivateServers, web_port: int, fake_port: int) -> dict[str, str]:
-    env = local_stack_environment(
+    return devstack.stack_environment(
         database_url=servers.postgres.url,
         rabbitmq_url=servers.rabbitmq.url,
-        queue_prefix=STACK_SETTINGS["QUEUE_PREFIX"],
         fake_port=fake_port,
         web_port=web_port,
-        log_level="INFO",
+        LOG_LEVEL="INFO",
+        **STACK_SETTINGS,
     )
-    env.update(STACK_SETTINGS)
-    return env
 
 
 def prepare() -> str:
@@ -73,26 +71,26 @@ def prepare() -> str:
 
 
 def run_scenario(ctx: dict[str, Any], name: str, description: str, inject) -> "Outcome":  # type: ignore[no-untyped-def]  # noqa: F821
-    from chaos import checks
+    from chaos import verdicts
     from chaos.load import ReadyzProbe, SteadyLoad
     from emailsystem.emails.models import Delivery
 
     print(f"chaos: {name}: {description}", flush=True)
-    outcome = checks.Outcome(scenario=name, description=description)
+    outcome = verdicts.Outcome(scenario=name, description=description)
     first_delivery_id = (Delivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    fake_since = checks.fake_count(ctx["fake"])
-    dead_before = checks.queue_depths(ctx)[f"{ctx['prefix']}.dead"]
+    fake_since = verdicts.fake_count(ctx["fake"])
+    dead_before = verdicts.queue_depths(ctx)[f"{ctx['prefix']}.dead"]
     probe = ReadyzProbe(ctx["web"]).start()
     load = SteadyLoad(web=ctx["web"], token=ctx["token"], rate=RATE, recipients=RECIPIENTS, label=name).start()
     time.sleep(LEAD_SECONDS)
     fault = inject(ctx)
     time.sleep(TAIL_SECONDS)
     answers = load.stop()
-    outcome.settle_seconds = round(checks.settle(ctx, first_delivery_id), 1)
+    outcome.settle_seconds = round(verdicts.settle(ctx, first_delivery_id), 1)
     readyz = probe.stop()
     if outcome.settle_seconds < 0:
-        outcome.failures.append(f"did not settle within {checks.SETTLE_SECONDS}s: {checks.queue_depths(ctx)}")
-    checks.check(
+        outcome.failures.append(f"did not settle within {verdicts.SETTLE_SECONDS}s: {verdicts.queue_depths(ctx)}")
+    verdicts.check(
         ctx=ctx,
         outcome=outcome,
         fault=fault,
@@ -129,15 +127,13 @@ def main() -> int:
     try:
         print(f"chaos: private PostgreSQL and RabbitMQ in {servers.base}", flush=True)
         servers.start()
-        web_port, fake_port = free_port(), free_port()
+        web_port, fake_port = devstack.free_port(), devstack.free_port()
         env = stack_environment(servers, web_port, fake_port)
         # The stack logs at INFO to its files; this process only prints its own lines.
         os.environ.update({**env, "LOG_LEVEL": "WARNING"})
         import django
 
         django.setup()
-        from bench.processes import Stack
-        from bench.scenarios import wait_for_http
         from emailsystem.emails.delivery.config import sender_settings
 
         # pika logs every refused connection while the broker is down, with a traceback each.
@@ -153,14 +149,14 @@ def main() -> int:
             "sender_prefetch": sender_settings().prefetch,
             "recipients": RECIPIENTS,
         }
-        stack = Stack(env, logs=LOGS)
+        stack = devstack.Stack(env, LOGS)
         ctx["stack"] = stack
         try:
-            stack.start("fake", f"{sys.executable} -m emailsender.testing.fake_sendgrid --port {fake_port} --no-bodies")
-            for role in ("web", "events", "relay", "sender", "sender"):
+            stack.start_fake(fake_port, "--no-bodies")
+            for role in ("web", "results", "relay", "sender", "sender"):
                 stack.start(role)
-            wait_for_http(f"{ctx['web']}/healthz")
-            wait_for_http(f"{ctx['fake']}/_fake/health")
+            devstack.wait_for_http(f"{ctx['web']}/healthz")
+            devstack.wait_for_http(f"{ctx['fake']}/_fake/health")
             for name, description, inject in SCENARIOS:
                 if name in only:
                     outcomes.append(run_scenario(ctx, name, description, inject))

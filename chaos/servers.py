@@ -9,7 +9,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,11 +17,7 @@ from pathlib import Path
 import pika
 import pika.exceptions
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from scripts.devstack import free_port
 
 
 def _run(command: list[str], *, user: str | None = None, timeout: float = 60, **kwargs) -> None:  # type: ignore[no-untyped-def]

@@ -109,7 +109,7 @@ class SendGridClient:
         return Response(status_code=int(answer.status_code), headers=_lower_headers(answer.headers), body=answer.body)
 
 
-class OutboxClient:
+class EmlFolderClient:
     """Writes one RFC 5322 .eml file per personalization (that is, per recipient) into `folder`,
     built by mime.build_mime.
 
@@ -122,7 +122,7 @@ class OutboxClient:
         self.folder = Path(folder)
 
     def __repr__(self) -> str:
-        return f"OutboxClient(folder={str(self.folder)!r})"
+        return f"EmlFolderClient(folder={str(self.folder)!r})"
 
     def send(self, payload: dict[str, Any]) -> Response:
         try:
@@ -131,8 +131,8 @@ class OutboxClient:
             for personalization in payload["personalizations"]:
                 self._write(payload, personalization, batch)
         except OSError as exc:
-            # A full or read-only disk is the outbox's version of SendGrid being down.
-            raise TransportError("connection", f"outbox write failed: {exc}") from exc
+            # A full or read-only disk is the .eml folder's version of SendGrid being down.
+            raise TransportError("connection", f".eml write failed: {exc}") from exc
         return Response(status_code=202, headers={"x-message-id": f"outbox-{batch}"})
 
     def _write(self, payload: dict[str, Any], personalization: dict[str, Any], batch: str) -> None:
@@ -160,8 +160,8 @@ class OutboxClient:
         temporary.replace(self.folder / name)  # readers never see a half-written file
 
 
-def client_from_settings(settings: Settings) -> SendGridClient | OutboxClient:
-    """SendGrid when SENDGRID_API_KEY is set, otherwise the .eml outbox."""
+def client_from_settings(settings: Settings) -> SendGridClient | EmlFolderClient:
+    """SendGrid when SENDGRID_API_KEY is set, otherwise .eml files in OUTBOX_DIR."""
     if settings.sendgrid_api_key:
         return SendGridClient(settings.sendgrid_api_key, settings.sendgrid_api_host, settings.sendgrid_timeout_seconds)
-    return OutboxClient(settings.outbox_dir)
+    return EmlFolderClient(settings.outbox_dir)

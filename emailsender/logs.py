@@ -1,6 +1,6 @@
 """One JSON object per log line, with secrets masked, for every process of the service.
 
-The sender configures itself with `configure()`; the Django processes (web, events, relay)
+The sender configures itself with `configure()`; the Django processes (web, results, relay)
 use the same formatter and filter through settings.LOGGING, so every line in the cluster has
 the same shape: `ts`, `level`, `logger`, `msg`, then the record's extra fields
 (`request_id`, `message_id`, `email_id`, ...), which the log pipeline can filter on.

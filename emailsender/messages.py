@@ -48,7 +48,9 @@ class InvalidMessage(ValueError):
 
 
 @dataclass(frozen=True)
-class Delivery:
+class WorkRecipient:
+    """One recipient to send to: the web's Delivery id (the wire's `deliveries[].id`) and the address."""
+
     id: int
     to: str
 
@@ -70,7 +72,7 @@ class WorkMessage:
     subject: str
     text: str
     html: str | None
-    deliveries: tuple[Delivery, ...]  # the ones to send
+    deliveries: tuple[WorkRecipient, ...]  # the ones to send
     rejected: tuple[Rejected, ...] = ()
 
     @property
@@ -178,13 +180,13 @@ def parse_work(body: bytes) -> WorkMessage:
     if not isinstance(raw_deliveries, list) or not 1 <= len(raw_deliveries) <= MAX_DELIVERIES:
         raise invalid(f"deliveries must be a list of 1..{MAX_DELIVERIES} items")
 
-    deliveries: list[Delivery] = []
+    deliveries: list[WorkRecipient] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(raw_deliveries):
         if not isinstance(item, dict) or not _is_id(item.get("id")):
             raise invalid(f"deliveries[{index}].id must be a positive integer")
         if address_problem(item.get("to")) is None:
-            deliveries.append(Delivery(id=item["id"], to=item["to"]))
+            deliveries.append(WorkRecipient(id=item["id"], to=item["to"]))
         else:
             to = _reportable(item.get("to"))
             rejected.append(Rejected(id=item["id"], to=to, reason=f"unusable address: {address_problem(to)}"))
@@ -240,7 +242,7 @@ def encode_result(result: dict[str, Any]) -> bytes:
 
 
 def parse_result(body: bytes) -> ResultMessage:
-    """Decode and validate a result message (for the web side's events process)."""
+    """Decode and validate a result message (for the web side's results process)."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError, AttributeError) as exc:

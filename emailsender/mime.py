@@ -1,4 +1,4 @@
-"""The one place this service turns a message into RFC 5322 bytes: the .eml outbox uses it, and
+"""The one place this service turns a message into RFC 5322 bytes: EmlFolderClient's .eml files use it, and
 so must any provider that speaks SMTP.
 
 Header values never pass through the email package's header parser, which decodes RFC 2047

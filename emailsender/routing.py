@@ -57,7 +57,7 @@ def _result(
             exchange=topology.exchange_name(settings.queue_prefix),
             routing_key=topology.RESULT_KEY,
             body=encode_result(result),
-            # The events process logs both, so one id finds the request, the send and the result.
+            # The results process logs both, so one id finds the request, the send and the result.
             correlation_id=message_id,
             headers={topology.REQUEST_ID_HEADER: request_id} if request_id else {},
         )

@@ -52,7 +52,7 @@ class Settings:
 
     # Unset only in embedded mode, where the web process calls `handle()` itself.
     rabbitmq_url: str | None = None
-    # Unset means the outbox client writes .eml files instead of calling SendGrid.
+    # Unset means EmlFolderClient writes .eml files to OUTBOX_DIR instead of calling SendGrid.
     sendgrid_api_key: str | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
     # SendGrid answers mail/send in well under a second; 10 s bounds a stuck call without

@@ -59,7 +59,7 @@ def dead_queue(prefix: str = DEFAULT_PREFIX) -> str:
 
 
 def results_queue(prefix: str = DEFAULT_PREFIX) -> str:
-    """Delivery results (routing key `result`) for the web side's events process."""
+    """Delivery results (routing key `result`) for the web side's results process."""
     return f"{prefix}.results"
 
 

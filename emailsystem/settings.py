@@ -2,6 +2,7 @@
 
 The variable names are a contract shared with the sender, the manifests and the README
 (see the configuration table there). Anything secret is required unless DJANGO_DEBUG=1.
+One module past ~300 lines, as Django reads it: each setting sits beside the variable it reads.
 """
 
 import os

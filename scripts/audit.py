@@ -3,7 +3,7 @@
     make audit                                  # fails on any known vulnerability, or if it cannot tell
     python -m scripts.audit --allow-unreachable # CI on a network without the vulnerability service
 
-Audits requirements.txt (web, events, relay, migrations) and emailsender/requirements.txt
+Audits requirements.txt (web, results, relay, migrations) and emailsender/requirements.txt
 (the sender image), with every transitive dependency resolved as pip would install it.
 Vulnerabilities listed in scripts/audit_ignore.txt (id, date, reason) are not counted.
 

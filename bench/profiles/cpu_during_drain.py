@@ -3,7 +3,7 @@
     python bench/profiles/cpu_during_drain.py
 
 The evidence behind `pipeline_scale_2_over_1` (bench/profiles/README.md): it starts the fake
-SendGrid (50 ms latency) and the events process, records and publishes a backlog as the
+SendGrid (50 ms latency) and the results process, records and publishes a backlog as the
 benchmark does, and reads /proc/stat before and after each drain.
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.run import FAKE_PORT, environment
+from bench.run import FAKE_PORT, LOGS, environment
+from scripts.devstack import Stack, wait_for_http
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -30,15 +31,14 @@ def main() -> None:
 
     django.setup()
     from bench import loads, scenarios
-    from bench.processes import Stack
     from emailsystem.emails.models import Delivery, DeliveryStatus
 
     context = scenarios.prepare()
-    stack = Stack(env)
+    stack = Stack(env, LOGS)
     fake = f"http://127.0.0.1:{FAKE_PORT}"
     stack.start_fake(FAKE_PORT)
-    stack.start("events")
-    scenarios.wait_for_http(f"{fake}/_fake/health")
+    stack.start("results")
+    wait_for_http(f"{fake}/_fake/health")
     loads.post_json(f"{fake}/_fake/mode", {"latency_ms": 50}, token="")
     try:
         for senders in (1, 2):

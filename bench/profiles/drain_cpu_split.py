@@ -3,7 +3,7 @@
     python bench/profiles/drain_cpu_split.py
 
 Which process limits `pipeline_rcpt_per_s_0ms`: records and publishes the bench's backlog,
-starts one sender, and reads utime + stime of the sender, events, the fake SendGrid,
+starts one sender, and reads utime + stime of the sender, results, the fake SendGrid,
 RabbitMQ and PostgreSQL from /proc/<pid>/stat over the drain.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.profiles.send_cpu_split import pids_of, ticks
-from bench.run import FAKE_PORT, environment
+from bench.run import FAKE_PORT, LOGS, environment
+from scripts.devstack import Stack, wait_for_http
 
 
 def main() -> None:
@@ -25,16 +26,15 @@ def main() -> None:
 
     django.setup()
     from bench import loads, scenarios
-    from bench.processes import Stack
     from emailsystem.emails.models import Delivery, DeliveryStatus
 
     context = scenarios.prepare()
-    stack = Stack(env)
+    stack = Stack(env, LOGS)
     fake = f"http://127.0.0.1:{FAKE_PORT}"
     stack.start_fake(FAKE_PORT)
-    stack.start("events")
+    stack.start("results")
     try:
-        scenarios.wait_for_http(f"{fake}/_fake/health")
+        wait_for_http(f"{fake}/_fake/health")
         loads.post_json(f"{fake}/_fake/mode", {"latency_ms": 0}, token="")
         first, last = scenarios.build_backlog(context["user"], emails=5000)
         backlog = Delivery.objects.filter(sent_email_id__gte=first, sent_email_id__lte=last)
@@ -42,7 +42,7 @@ def main() -> None:
         sender = stack.start("sender")
         groups = {
             "sender": [sender.popen.pid],
-            "events": [process.popen.pid for process in stack.running["events"]],
+            "results": [process.popen.pid for process in stack.running["results"]],
             "fake": [process.popen.pid for process in stack.running["fake"]],
             "rabbitmq": pids_of("beam.smp"),
             "postgres": pids_of("postgres:"),

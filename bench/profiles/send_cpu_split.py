@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.profiles.send_cpu import purge_work_queue
-from bench.run import WEB_PORT, environment
+from bench.run import LOGS, WEB_PORT, environment
+from scripts.devstack import Stack, children, wait_for_http
 
 SECONDS = 15
 
@@ -43,13 +44,12 @@ def main() -> None:
 
     django.setup()
     from bench import loads, scenarios
-    from bench.processes import Stack, children
 
     context = scenarios.prepare()
-    stack = Stack(env)
+    stack = Stack(env, LOGS)
     web = stack.start("web")
     try:
-        scenarios.wait_for_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
+        wait_for_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
         time.sleep(1)
         groups = {
             "gunicorn": [web.popen.pid, *children(web.popen.pid)],

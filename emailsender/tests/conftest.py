@@ -13,8 +13,10 @@ import pytest
 
 from emailsender.consumer import Sender
 from emailsender.settings import Settings
+from emailsender.testing.broker import RABBITMQ_TEST_URL, Broker, sender_env
 from emailsender.testing.fake_sendgrid import FakeSendGrid
-from emailsender.tests.support import RABBITMQ_TEST_URL, REPO_ROOT, Broker, RunningSender, sender_env, wait_for
+from emailsender.testing.polling import wait_for
+from emailsender.tests.support import REPO_ROOT, RunningSender
 
 
 @pytest.fixture

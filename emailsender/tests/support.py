@@ -1,31 +1,20 @@
-"""Helpers for the sender tests: messages, polling, the test's broker connection, sender processes."""
+"""Helpers for the sender's own tests: work messages, a sender on a thread, a sender process's log.
+
+What the web's tests share with them (the broker, polling, the TCP proxy) is in emailsender/testing/.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
 import subprocess
 import threading
-import time
-import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pika
-import pika.exceptions
-import pytest
-
-from emailsender import topology
 from emailsender.consumer import Sender
-from emailsender.messages import Delivery, WorkMessage, encode_work
-from emailsender.settings import Settings
-from emailsender.testing.fake_sendgrid import FakeSendGrid
+from emailsender.messages import WorkMessage, WorkRecipient
 
-RABBITMQ_TEST_URL = os.environ.get("RABBITMQ_TEST_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _next_id = iter(range(1, 10**9))
@@ -45,116 +34,9 @@ def work_message(deliveries: int = 1, **changes: Any) -> WorkMessage:
         subject=f"Subject {email_id}",
         text="Hello there",
         html=None,
-        deliveries=tuple(Delivery(id=next_id(), to=f"user{n}@example.com") for n in range(deliveries)),
+        deliveries=tuple(WorkRecipient(id=next_id(), to=f"user{n}@example.com") for n in range(deliveries)),
     )
     return replace(message, **changes)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll until `predicate()` is truthy and return it; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-class Broker:
-    """The test's own connection to RabbitMQ, on a topology with a unique prefix."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.prefix = f"emailsender-test-{uuid.uuid4().hex[:12]}"
-        self.connection = pika.BlockingConnection(pika.URLParameters(url))
-        self.channel = self.connection.channel()
-        self.channel.confirm_delivery()
-        self._tiers: set[int] = set(topology.DEFAULT_RETRY_DELAYS_MS)
-
-    def settings(self, fake: FakeSendGrid | None = None, **overrides: Any) -> Settings:
-        """Settings for a sender on this prefix, talking to `fake`; tests pass short timings."""
-        values: dict[str, Any] = {
-            "rabbitmq_url": self.url,
-            "queue_prefix": self.prefix,
-            "concurrency": 4,
-            "prefetch": 8,
-            "retry_base_seconds": 0.2,
-            "retry_max_seconds": 5.0,
-            "sendgrid_timeout_seconds": 2.0,
-            "shutdown_seconds": 5.0,
-        }
-        if fake is not None:
-            values.update(sendgrid_api_key="SG.test-key", sendgrid_api_host=fake.url)
-        values.update(overrides)
-        settings = Settings(**values)
-        self.declare(settings)
-        return settings
-
-    def declare(self, settings: Settings) -> None:
-        self.declare_tiers(settings.retry_delays_ms)
-        topology.declare(self.channel, self.prefix, settings.retry_delays_ms)
-
-    def declare_tiers(self, tiers: tuple[int, ...]) -> None:
-        """Remember retry tiers declared outside `settings()`, so tear-down deletes their queues."""
-        self._tiers |= set(tiers)
-
-    def publish(self, message: WorkMessage | bytes, *, attempt: int = 0, message_id: str | None = None) -> str:
-        message_id = message_id or f"msg-{uuid.uuid4().hex[:10]}"
-        body = message if isinstance(message, bytes) else encode_work(message)
-        self.channel.basic_publish(
-            exchange=topology.exchange_name(self.prefix),
-            routing_key=topology.WORK_KEY,
-            body=body,
-            properties=topology.work_properties(message_id, attempt),
-            mandatory=True,
-        )
-        return message_id
-
-    def depth(self, queue: str) -> int:
-        return self.channel.queue_declare(queue=queue, passive=True).method.message_count
-
-    def take(self, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:
-        """Remove and return every message currently in `queue`."""
-        taken = []
-        while True:
-            method, properties, body = self.channel.basic_get(queue=queue, auto_ack=True)
-            if method is None:
-                return taken
-            taken.append((properties, body))
-
-    def results(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.take(topology.results_queue(self.prefix))]
-
-    def collect_results(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0) -> list[dict]:
-        """Accumulate results from the results queue until `predicate(all_so_far)` holds."""
-        collected: list[dict[str, Any]] = []
-
-        def done() -> bool:
-            collected.extend(self.results())
-            return predicate(collected)
-
-        wait_for(done, timeout=timeout, interval=0.1)
-        return collected
-
-    def close(self) -> None:
-        """Delete this test's queues and exchange, on a fresh connection in case the test's one died."""
-        with contextlib.suppress(pika.exceptions.AMQPError):
-            self.connection.close()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                connection = pika.BlockingConnection(pika.URLParameters(self.url))
-                try:
-                    topology.delete(connection.channel(), self.prefix, sorted(self._tiers))
-                finally:
-                    connection.close()
-                return
-            except pika.exceptions.AMQPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
 
 
 class RunningSender:
@@ -171,27 +53,6 @@ class RunningSender:
         return self.exit_code
 
 
-def sender_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes `python -m emailsender` build `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDGRID_", "SENDER_", "RETRY_", "QUEUE_"))}
-    env.update(
-        RABBITMQ_URL=settings.rabbitmq_url or "",
-        QUEUE_PREFIX=settings.queue_prefix,
-        SENDER_CONCURRENCY=str(settings.concurrency),
-        SENDER_PREFETCH=str(settings.prefetch),
-        SEND_MAX_ATTEMPTS=str(settings.max_attempts),
-        RETRY_BASE_SECONDS=str(settings.retry_base_seconds),
-        RETRY_MAX_SECONDS=str(settings.retry_max_seconds),
-        SENDGRID_TIMEOUT_SECONDS=str(settings.sendgrid_timeout_seconds),
-        SENDER_SHUTDOWN_SECONDS=str(settings.shutdown_seconds),
-        SENDGRID_API_HOST=settings.sendgrid_api_host,
-        PYTHONUNBUFFERED="1",
-    )
-    if settings.sendgrid_api_key:
-        env["SENDGRID_API_KEY"] = settings.sendgrid_api_key
-    return env
-
-
 def log_lines(process: subprocess.Popen) -> list[dict[str, Any]]:
     lines = []
     for raw in process.log_path.read_text().splitlines():  # type: ignore[attr-defined]
@@ -200,62 +61,3 @@ def log_lines(process: subprocess.Popen) -> list[dict[str, Any]]:
         except ValueError:
             lines.append({"msg": raw})
     return lines
-
-
-class TcpProxy:
-    """A TCP forwarder in front of RabbitMQ whose connections a test can cut, like a broker restart."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
-        self._sockets: list[Any] = []
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True, name="tcp-proxy").start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self._target)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: Any, sink: Any) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                # Shut down before closing: close() alone does not end the other direction's
-                # recv() on another thread, so the broker would not see the connection go.
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                with contextlib.suppress(OSError):
-                    sock.close()
-
-    def cut(self) -> None:
-        """Drop every open connection at once (new connections are still accepted)."""
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def close(self) -> None:
-        self._closed = True
-        self._listener.close()
-        self.cut()

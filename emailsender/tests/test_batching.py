@@ -18,7 +18,10 @@ from pika.adapters.blocking_connection import BlockingChannel
 from emailsender import consumer, topology
 from emailsender.publishing import BatchPublisher
 from emailsender.routing import Publish
-from emailsender.tests.support import RABBITMQ_TEST_URL, TcpProxy, wait_for, work_message
+from emailsender.testing.broker import RABBITMQ_TEST_URL
+from emailsender.testing.polling import wait_for
+from emailsender.testing.tcp_proxy import TcpProxy
+from emailsender.tests.support import work_message
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from emailsender.clients import OutboxClient, SendGridClient, TransportError, client_from_settings
+from emailsender.clients import EmlFolderClient, SendGridClient, TransportError, client_from_settings
 from emailsender.handler import build_payload
 from emailsender.settings import Settings
 from emailsender.tests.support import work_message
@@ -62,7 +62,7 @@ def test_sendgrid_client_is_safe_across_threads(fake):
 
 def test_outbox_writes_one_eml_per_recipient(tmp_path):
     message = work_message(deliveries=2, reply_to="bob@example.com", html="<p>Hi</p>", subject="Héllo")
-    response = OutboxClient(tmp_path / "outbox").send(build_payload(message))
+    response = EmlFolderClient(tmp_path / "outbox").send(build_payload(message))
     assert response.status_code == 202
 
     files = sorted((tmp_path / "outbox").glob("*.eml"))
@@ -82,7 +82,7 @@ def test_outbox_writes_one_eml_per_recipient(tmp_path):
 
 
 def test_outbox_is_safe_across_threads(tmp_path):
-    client = OutboxClient(tmp_path)
+    client = EmlFolderClient(tmp_path)
     threads = [
         threading.Thread(target=client.send, args=(build_payload(work_message(deliveries=5)),)) for _ in range(10)
     ]
@@ -97,9 +97,9 @@ def test_outbox_write_failure_is_a_transport_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(TransportError):
-        OutboxClient(blocker / "outbox").send(build_payload(work_message()))
+        EmlFolderClient(blocker / "outbox").send(build_payload(work_message()))
 
 
 def test_client_from_settings_chooses_by_api_key(tmp_path):
-    assert isinstance(client_from_settings(Settings(outbox_dir=str(tmp_path))), OutboxClient)
+    assert isinstance(client_from_settings(Settings(outbox_dir=str(tmp_path))), EmlFolderClient)
     assert isinstance(client_from_settings(Settings(sendgrid_api_key="SG.x")), SendGridClient)

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from emailsender import topology
-from emailsender.tests.support import wait_for, work_message
+from emailsender.testing.polling import wait_for
+from emailsender.tests.support import work_message
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from emailsender.handler import build_payload
+from emailsender.testing.fake_client import call, mail_send
 from emailsender.testing.fake_events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from emailsender.tests.support import work_message
-from emailsender.tests.test_fake_sendgrid import call, mail_send
 
 
 class Receiver:

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import subprocess
 import sys
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
 from emailsender.handler import build_payload
+from emailsender.testing.fake_client import call, mail_send
 from emailsender.testing.fake_sendgrid import FakeSendGrid
-from emailsender.tests.support import REPO_ROOT, wait_for, work_message
-
-
-def call(url: str, data=None, headers=None, method=None, timeout=5):
-    """(status, headers, parsed JSON body or None) for one HTTP request."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-    try:
-        body = json.dumps(data).encode() if data is not None else None
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection.request(method or ("POST" if body is not None else "GET"), target, body=body, headers=headers or {})
-        response = connection.getresponse()
-        raw = response.read()
-        return response.status, response.headers, json.loads(raw) if raw else None
-    finally:
-        connection.close()
-
-
-def mail_send(fake, payload, key="SG.key"):
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
-    return call(f"{fake.url}/v3/mail/send", payload, headers)
+from emailsender.testing.polling import wait_for
+from emailsender.tests.support import REPO_ROOT, work_message
 
 
 def test_accepts_a_valid_request_with_a_message_id(fake):

@@ -35,7 +35,8 @@ from emailsender.messages import (
     parse_work,
 )
 from emailsender.settings import Settings
-from emailsender.tests.support import wait_for, work_message
+from emailsender.testing.polling import wait_for
+from emailsender.tests.support import work_message
 
 SETTINGS = Settings(max_attempts=5, retry_base_seconds=2, retry_max_seconds=600)
 # Bounded and repeatable: the same examples every run, a second or two in all.
@@ -124,7 +125,7 @@ def test_parse_work_returns_a_message_or_raises_invalid_message(body):
 
 @st.composite
 def near_valid_results(draw: Any) -> bytes:
-    """A valid result message (what the events process reads) with some fields spoiled."""
+    """A valid result message (what the results process reads) with some fields spoiled."""
     result = build_result(email_id=1, delivery_ids=[2, 3], outcome="sent", attempt=1, status_code=202)
     for key in draw(st.lists(st.sampled_from(sorted(result)), max_size=3, unique=True)):
         result[key] = draw(json_values)
@@ -134,8 +135,8 @@ def near_valid_results(draw: Any) -> bytes:
 @FUZZ
 @given(body=st.binary(max_size=200) | near_valid_results())
 def test_parse_result_returns_a_storable_result_or_raises_invalid_message(body):
-    # The events process applies what parses to PostgreSQL; a value it cannot store would fail
-    # the batch on every redelivery (the old requeue loop), so parsing must rule it out.
+    # The results process applies what parses to PostgreSQL; a value it cannot store would fail
+    # the batch, and the batch again on every redelivery, so parsing must rule it out.
     try:
         result = parse_result(body)
     except InvalidMessage as exc:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emailsender.clients import OutboxClient, SendGridClient
+from emailsender.clients import EmlFolderClient, SendGridClient
 from emailsender.handler import OutcomeKind, build_payload, handle
 from emailsender.headers import has_encoded_line_break
 from emailsender.messages import encode_work
@@ -47,7 +47,7 @@ def assert_no_injected_header(raw: bytes) -> email.message.EmailMessage:
 def test_the_outbox_writes_no_header_from_an_encoded_subject(tmp_path, subject):
     message = work_message(subject=subject, reply_to="bob@example.com", html="<p>hi</p>")
 
-    outcome = handle(encode_work(message), 0, OutboxClient(tmp_path), SETTINGS)
+    outcome = handle(encode_work(message), 0, EmlFolderClient(tmp_path), SETTINGS)
 
     assert outcome.kind is OutcomeKind.SENT
     [eml] = tmp_path.glob("*.eml")
@@ -59,7 +59,7 @@ def test_the_outbox_writes_no_header_from_an_encoded_subject(tmp_path, subject):
 @pytest.mark.parametrize("subject", ATTACKS.values(), ids=ATTACKS.keys())
 def test_the_outbox_is_safe_even_for_a_payload_that_skipped_parsing(tmp_path, subject):
     # build_payload of a message built in memory: nothing neutralised the subject before mime.py.
-    OutboxClient(tmp_path).send(build_payload(work_message(subject=subject)))
+    EmlFolderClient(tmp_path).send(build_payload(work_message(subject=subject)))
 
     [eml] = tmp_path.glob("*.eml")
     assert_no_injected_header(eml.read_bytes())

@@ -9,9 +9,9 @@ import pytest
 
 from emailsender.messages import (
     MAX_DELIVERIES,
-    Delivery,
     InvalidMessage,
     Rejected,
+    WorkRecipient,
     build_result,
     encode_result,
     encode_work,
@@ -100,7 +100,7 @@ def test_a_delivery_whose_address_cannot_be_used_is_set_aside_with_its_reason_no
         )
     )
 
-    assert message.deliveries == (Delivery(id=6, to="x@example.com"),)
+    assert message.deliveries == (WorkRecipient(id=6, to="x@example.com"),)
     assert message.rejected == (
         Rejected(id=5, to='"a\\ b"@example.com', reason="unusable address: Enter a valid email address."),
         Rejected(

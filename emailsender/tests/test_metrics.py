@@ -5,7 +5,8 @@ from prometheus_client import REGISTRY
 
 from emailsender import metrics, topology
 from emailsender.clients import Response, TransportError
-from emailsender.tests.support import wait_for, work_message
+from emailsender.testing.polling import wait_for
+from emailsender.tests.support import work_message
 
 
 def value(name, **labels) -> float:

@@ -12,15 +12,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from emailsender import topology
-from emailsender.tests.support import (
-    RABBITMQ_TEST_URL,
-    REPO_ROOT,
-    TcpProxy,
-    log_lines,
-    sender_env,
-    wait_for,
-    work_message,
-)
+from emailsender.testing.broker import RABBITMQ_TEST_URL, sender_env
+from emailsender.testing.polling import wait_for
+from emailsender.testing.tcp_proxy import TcpProxy
+from emailsender.tests.support import REPO_ROOT, log_lines, work_message
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from emailsender import routing
 from emailsender.clients import Response
 from emailsender.handler import OutcomeKind, handle
-from emailsender.messages import Delivery, encode_work
+from emailsender.messages import WorkRecipient, encode_work
 from emailsender.settings import Settings
 from emailsender.tests.support import work_message
 
@@ -38,7 +38,7 @@ def results(outcome, body: bytes) -> list[dict]:
 def test_a_recipient_with_an_unusable_address_fails_alone_and_the_others_are_sent():
     message = work_message(deliveries=3)
     good_1, bad, good_2 = message.deliveries
-    message = replace(message, deliveries=(good_1, Delivery(id=bad.id, to=QUOTED_WITH_SPACE), good_2))
+    message = replace(message, deliveries=(good_1, WorkRecipient(id=bad.id, to=QUOTED_WITH_SPACE), good_2))
     body = encode_work(message)
     client = Recording()
 
@@ -59,7 +59,8 @@ def test_when_no_address_can_be_used_nothing_is_sent_and_each_recipient_fails():
     message = work_message(deliveries=2)
     first, second = message.deliveries
     message = replace(
-        message, deliveries=(Delivery(id=first.id, to=QUOTED_WITH_SPACE), Delivery(id=second.id, to="x\u0001@a.b"))
+        message,
+        deliveries=(WorkRecipient(id=first.id, to=QUOTED_WITH_SPACE), WorkRecipient(id=second.id, to="x\u0001@a.b")),
     )
     body = encode_work(message)
     client = Recording()
@@ -73,7 +74,7 @@ def test_when_no_address_can_be_used_nothing_is_sent_and_each_recipient_fails():
 def test_a_retry_sends_the_usable_recipients_again_without_reporting_the_rejected_again():
     message = work_message(deliveries=2)
     good, bad = message.deliveries
-    body = encode_work(replace(message, deliveries=(good, Delivery(id=bad.id, to=QUOTED_WITH_SPACE))))
+    body = encode_work(replace(message, deliveries=(good, WorkRecipient(id=bad.id, to=QUOTED_WITH_SPACE))))
     client = Recording(status=503)
 
     outcome = handle(body, 1, client, SETTINGS, rng=random.Random(1))

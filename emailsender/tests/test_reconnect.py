@@ -9,7 +9,10 @@ import pytest
 from emailsender import brokers, topology
 from emailsender.reconnect import Backoff
 from emailsender.settings import Settings, SettingsError, mask_url_password
-from emailsender.tests.support import RABBITMQ_TEST_URL, TcpProxy, wait_for, work_message
+from emailsender.testing.broker import RABBITMQ_TEST_URL
+from emailsender.testing.polling import wait_for
+from emailsender.testing.tcp_proxy import TcpProxy
+from emailsender.tests.support import work_message
 
 
 def sent_email_ids(results):

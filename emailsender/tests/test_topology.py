@@ -6,7 +6,7 @@ import pika.exceptions
 import pytest
 
 from emailsender import topology
-from emailsender.tests.support import wait_for
+from emailsender.testing.polling import wait_for
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -3,7 +3,7 @@
 gunicorn runs several worker processes, and a scrape reaches one of them. With
 PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets and clears it at start-up), every worker
 writes its samples to memory-mapped files there, and /metrics aggregates all the files, so
-any worker answers for the whole pod. Without it (runserver, tests, events, relay) the
+any worker answers for the whole pod. Without it (runserver, tests, results, relay) the
 process's own registry is served.
 
 Labels hold only route names, methods, status codes and publisher names: no path, address,

@@ -1,11 +1,11 @@
 """Plain SQL for the send path's hottest statements, built from the models' own fields.
 
 In Python, `Model.objects.create()` costs several times the insert itself (signals, the SQL
-compiler, a model instance per row) and `.get()` about three times a plain SELECT
-(bench/profiles/README.md). These helpers take the table, columns, defaults and value
-conversions from the model, so a field added later needs no change here. PostgreSQL and
-SQLite >= 3.35 both return a multi-row VALUES insert's rows in order. They send no signals;
-use them only for models nothing listens to.
+compiler, a model instance per row) and `.get()` 0.37-0.42 ms against 0.11-0.12 ms for a plain
+SELECT: with these helpers a send costs 4.7 ms of CPU in-process, 6.0-7.2 ms without. They take
+the table, columns, defaults and value conversions from the model, so a field added later needs
+no change here. PostgreSQL and SQLite >= 3.35 both return a multi-row VALUES insert's rows in
+order. They send no signals; use them only for models nothing listens to.
 """
 
 from collections.abc import Callable

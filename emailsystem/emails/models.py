@@ -184,7 +184,7 @@ class SentEmailHistory(models.Model):
         verbose_name_plural = "sent email history"
         ordering = ["at", "id"]
         constraints = [
-            # A result redelivered to the events process has the same email, time and attempt:
+            # A result redelivered to the results process has the same email, time and attempt:
             # its insert skips the row. Rows without an attempt (NULL) never conflict. Also the
             # index the timeline reads one email's rows by.
             models.UniqueConstraint(fields=["sent_email", "at", "attempt"], name="sentemailhistory_attempt_once"),

@@ -28,6 +28,7 @@ import yaml
 from manifest_rendering import MANIFESTS, OVERLAYS, ROOT, Rendering, containers, kustomization, where
 
 from emailsender.settings import Settings
+from scripts.devstack import procfile
 
 COMPONENTS = sorted(path for path in (MANIFESTS / "components").iterdir() if path.is_dir())
 
@@ -177,7 +178,7 @@ def test_every_setting_is_provided(rendering: Rendering) -> None:
     roles = {
         "release": (DJANGO_READS, REQUIRED_DJANGO),
         "web": (DJANGO_READS, REQUIRED_DJANGO),
-        "events": (DJANGO_READS, REQUIRED_DJANGO),
+        "results": (DJANGO_READS, REQUIRED_DJANGO),
         "relay": (DJANGO_READS, REQUIRED_DJANGO),
         "sender": (SENDER_READS, REQUIRED_SENDER),
     }
@@ -247,15 +248,6 @@ def test_env_compositions_refer_to_earlier_variables(rendering: Rendering) -> No
 
 
 # --- the Procfile ----------------------------------------------------------------------------
-
-
-def procfile() -> dict[str, str]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, command = line.split(":", 1)
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 # ${NAME:-default}, ${NAME} and $NAME in the Procfile are $(NAME) in a Kubernetes command.
@@ -453,7 +445,7 @@ def test_nothing_is_removed_with_a_delete_patch() -> None:
 
 
 def test_the_django_workers_share_one_pod_shape(rendering: Rendering) -> None:
-    """events and relay differ only in their names, labels and Procfile command (components/django-worker)."""
+    """results and relay differ only in their names, labels and Procfile command (components/django-worker)."""
 
     def shape(process: str) -> dict[str, Any]:
         [workload] = rendering.component(process)
@@ -463,4 +455,4 @@ def test_the_django_workers_share_one_pod_shape(rendering: Rendering) -> None:
         main.pop("name")
         return pod
 
-    assert shape("events") == shape("relay")
+    assert shape("results") == shape("relay")

@@ -140,7 +140,7 @@ def sender_config_map(rendering: Rendering) -> str:
     return source["configMapRef"]["name"]
 
 
-@pytest.mark.parametrize("process", ["web", "sender", "events"])
+@pytest.mark.parametrize("process", ["web", "sender", "results"])
 def test_a_drain_takes_one_replica_at_a_time(production: Rendering, process: str) -> None:
     deployment = production.by_kind_name[("Deployment", process)]
     budget = production.by_kind_name[("PodDisruptionBudget", process)]
@@ -150,7 +150,7 @@ def test_a_drain_takes_one_replica_at_a_time(production: Rendering, process: str
         assert deployment["spec"]["replicas"] >= 2, f"{process}: one replica cannot survive a node"
 
 
-@pytest.mark.parametrize("process", ["web", "sender", "events"])
+@pytest.mark.parametrize("process", ["web", "sender", "results"])
 def test_replicas_spread_across_nodes(production: Rendering, process: str) -> None:
     pod = production.by_kind_name[("Deployment", process)]["spec"]["template"]
     labels = pod["metadata"]["labels"]
@@ -280,8 +280,8 @@ def endpoints(rendering: Rendering) -> dict[str, Endpoint]:
 
 
 ALLOWED = [
-    *((process, "postgres", 5432) for process in ("web", "events", "relay", "migrate")),
-    *((process, "rabbitmq", 5672) for process in ("web", "events", "relay", "sender")),
+    *((process, "postgres", 5432) for process in ("web", "results", "relay", "migrate")),
+    *((process, "rabbitmq", 5672) for process in ("web", "results", "relay", "sender")),
     ("keda", "rabbitmq", 5672),
     ("ingress-controller", "web", 8000),
     ("prometheus", "web", 8000),
@@ -304,12 +304,12 @@ DENIED = [
     ("sender", "postgres", 5432),
     ("migrate", "rabbitmq", 5672),
     ("web", "sendgrid", 443),
-    ("events", "sendgrid", 443),
+    ("results", "sendgrid", 443),
     ("sender", "private", 443),
     ("sender", "cloud-metadata", 80),
     ("sender", "cloud-metadata", 443),
     ("sender", "sendgrid", 80),
-    ("events", "web", 8000),
+    ("results", "web", 8000),
     ("ingress-controller", "sender", 9100),
     ("ingress-controller", "rabbitmq", 5672),
     ("prometheus", "postgres", 5432),

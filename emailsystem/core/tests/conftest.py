@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from emailsystem.core.tests.browser import Walkthrough, artifacts_dir, chromium_walk
+from scripts.devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -249,6 +249,8 @@ def test_csrf_is_enforced_for_session_writes(user):
 
 def test_the_minikube_overlay_keeps_plain_http_and_the_base_asks_for_https():
     overlay = (ROOT / "manifests/overlays/minikube/kustomization.yaml").read_text()
+    component = (ROOT / "manifests/components/minikube/kustomization.yaml").read_text()
 
     assert manifest_config()["DJANGO_HTTPS"] == "1"
-    assert all(f"- {name}={value}" in overlay for name, value in MINIKUBE_HTTP.items())
+    assert "../../components/minikube" in overlay
+    assert all(f"- {name}={value}" in component for name, value in MINIKUBE_HTTP.items())

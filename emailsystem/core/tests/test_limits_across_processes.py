@@ -21,9 +21,9 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from emailsystem.core.tests.concurrency import run_concurrently
-from emailsystem.core.tests.conftest import free_port
 from emailsystem.emails.models import DailySendCount, SentEmail
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
+from scripts.devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKERS = 3

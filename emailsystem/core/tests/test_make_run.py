@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from scripts.devstack import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 START_SECONDS = 60
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_run_commands(port: int) -> list[str]:

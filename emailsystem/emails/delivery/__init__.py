@@ -7,8 +7,8 @@
         relay: rows whose publish failed     │               claim row, emailsender.handle(),
                                    results queue             apply the outcome
                                              ▼
-                                events: apply results in bulk
+                         results process: apply them in bulk
 
 Modules: work (the message), broker (publisher), outbox (enqueue, dispatch, relay),
-results (status updates, requeue), embedded (in-process worker), events (results consumer).
+results (status updates, requeue), embedded (in-process worker), results_consumer (the `results` process).
 """

@@ -2,7 +2,7 @@
 
 The outbox table is the queue: the worker claims available rows, runs the sender's own
 `handle()` with the sender's client (SendGrid, or .eml files in OUTBOX_DIR without an API
-key), and applies the outcome with the same service the `events` consumer uses. Retries wait
+key), and applies the outcome with the same service the `results` consumer uses. Retries wait
 in the row (`available_at`), so a restart loses nothing. Meant for one process (`make run`);
 with several, rows are still claimed atomically, so each is handled once.
 """
@@ -67,7 +67,7 @@ def _deliver(outbox: OutboxMessage, *, client: Client, config: Settings) -> None
 
 
 def _fields(outbox: OutboxMessage) -> dict[str, object]:
-    """The fields the sender and the events process log for the same work, under the same names.
+    """The fields the sender and the results process log for the same work, under the same names.
 
     `request_id` comes from the context `outbox_process` binds, so it is omitted, not null, when
     the row has none.
@@ -76,7 +76,7 @@ def _fields(outbox: OutboxMessage) -> dict[str, object]:
 
 
 def _apply(outbox: OutboxMessage, outcome: Outcome, *, taken_at: datetime.datetime) -> None:
-    """Record the outcome as the events process would, then retire the row or schedule its retry.
+    """Record the outcome as the results process would, then retire the row or schedule its retry.
 
     The first time a row is taken (no attempt failed, no 429 waited), the email's history
     also records that moment, in the same INSERT as the attempt's row.

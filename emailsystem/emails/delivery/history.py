@@ -40,7 +40,7 @@ def history_insert(*, rows: Iterable[dict[str, Any]], email_ids: Collection[int]
 
     Call inside the transaction that locked `email_ids` (results.sent_email_status_refresh),
     so none of them can be deleted before the commit. A row already recorded (a result the
-    events process received twice) is skipped by the unique constraint on (email, at, attempt).
+    results process received twice) is skipped by the unique constraint on (email, at, attempt).
     """
     kept = [row for row in rows if row["sent_email_id"] in email_ids]
     if kept:

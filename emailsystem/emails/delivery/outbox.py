@@ -78,7 +78,7 @@ def outbox_delete(*, outbox_ids: list[int]) -> None:
     """Delete published rows with plain SQL, recording each as `published` in its email's history.
 
     Runs once per dispatched batch, often a batch of one; Django's QuerySet.delete() (its
-    collector and transaction) cost several times the statement (bench/profiles/README.md).
+    collector and transaction) took about 12% of a send's CPU, several times the statement.
     On PostgreSQL the history rows come from the DELETE's RETURNING in the same statement (a
     data-modifying CTE), so recording the publish costs no extra round trip; elsewhere (SQLite
     has no such CTE) it is an INSERT ... SELECT before the DELETE, in one transaction.

@@ -2,8 +2,7 @@
 
 from collections.abc import Iterable
 
-from emailsender.messages import Delivery as WorkDelivery
-from emailsender.messages import WorkMessage, encode_work
+from emailsender.messages import WorkMessage, WorkRecipient, encode_work
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 
 
@@ -16,7 +15,7 @@ def work_message_build(*, sent_email: SentEmail, deliveries: Iterable[tuple[int,
         subject=sent_email.subject,
         text=sent_email.body,
         html=sent_email.html_body or None,
-        deliveries=tuple(WorkDelivery(id=delivery_id, to=address) for delivery_id, address in deliveries),
+        deliveries=tuple(WorkRecipient(id=delivery_id, to=address) for delivery_id, address in deliveries),
     )
 
 

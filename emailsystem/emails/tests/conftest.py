@@ -1,21 +1,20 @@
-"""Delivery test fixtures: real RabbitMQ with a unique queue prefix per test, the fake SendGrid, the log lines."""
+"""Delivery test fixtures: real RabbitMQ with a unique queue prefix per test, the fake SendGrid, the
+Procfile's processes, the log lines."""
 
 import io
 import json
 import logging
-import os
 
 import pika
 import pika.exceptions
 import pytest
 
 from emailsender import logs
+from emailsender.testing.broker import RABBITMQ_TEST_URL, Broker
 from emailsender.testing.fake_sendgrid import FakeSendGrid
-from emailsender.tests.support import Broker
 from emailsystem.emails.delivery.broker import publishers_close
 from emailsystem.emails.delivery.config import sender_settings
-
-RABBITMQ_TEST_URL = os.environ.get("RABBITMQ_TEST_URL", "amqp://guest:guest@127.0.0.1:5672/")
+from emailsystem.emails.tests.pipeline import PipelineStack
 
 
 @pytest.fixture
@@ -38,6 +37,15 @@ def broker(settings):
 def fake():
     with FakeSendGrid() as server:
         yield server
+
+
+@pytest.fixture
+def stack(broker, fake, tmp_path):
+    """The Procfile's processes for this test, started on demand (`stack.start("sender")`), on its
+    database and broker prefix (emails/tests/pipeline.py); stopped at the end."""
+    running = PipelineStack(broker, fake, tmp_path)
+    yield running
+    running.stop_all()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.test import Client
 
-from emailsender.clients import OutboxClient, SendGridClient
+from emailsender.clients import EmlFolderClient, SendGridClient
 from emailsender.messages import ResultMessage
 from emailsender.testing.fake_events import EventEmitter
 from emailsystem.emails.delivery.config import sender_settings
@@ -51,7 +51,7 @@ def test_a_send_through_the_embedded_worker_shows_accepted_taken_and_its_attempt
     settings.OUTBOX_DIR = str(tmp_path)
     email = sent_email(user=admin, recipients=["a@example.com", "b@example.com"])
 
-    outbox_process(client=OutboxClient(tmp_path), config=sender_settings())
+    outbox_process(client=EmlFolderClient(tmp_path), config=sender_settings())
     rows = timeline(email_page(logged_in(admin), email.pk))
 
     assert [(row.kind, row.step) for row in rows] == [

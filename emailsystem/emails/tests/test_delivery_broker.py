@@ -7,7 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from emailsender import topology
 from emailsender.logs import request_id_bound
 from emailsender.messages import parse_work
-from emailsender.tests.support import TcpProxy
+from emailsender.testing.broker import RABBITMQ_TEST_URL
+from emailsender.testing.tcp_proxy import TcpProxy
 from emailsystem.emails.delivery import broker as broker_module
 from emailsystem.emails.delivery import outbox as outbox_module
 from emailsystem.emails.delivery.broker import publisher
@@ -15,7 +16,6 @@ from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.outbox import outbox_relay
 from emailsystem.emails.delivery.requeue import deliveries_requeue
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
-from emailsystem.emails.tests.conftest import RABBITMQ_TEST_URL
 from emailsystem.emails.tests.factories import sent_email
 
 # Transactional: the dispatcher thread publishes and deletes outbox rows on its own connection,

@@ -12,7 +12,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from emailsender.clients import OutboxClient, SendGridClient
+from emailsender.clients import EmlFolderClient, SendGridClient
 from emailsender.logs import current_request_id, request_id_bound
 from emailsystem.emails.delivery import embedded
 from emailsystem.emails.delivery.config import sender_settings
@@ -40,7 +40,7 @@ def test_without_an_api_key_each_recipient_is_written_as_an_eml_file(settings, t
     settings.OUTBOX_DIR = str(tmp_path)
     email = sent_email(recipients=["a@example.com", "b@example.com"], subject="Hello", body="Plain body")
 
-    handled = outbox_process(client=OutboxClient(tmp_path), config=sender_settings())
+    handled = outbox_process(client=EmlFolderClient(tmp_path), config=sender_settings())
 
     files = sorted(tmp_path.rglob("*.eml"))
     assert handled == 1
@@ -169,7 +169,7 @@ def test_the_delivery_log_line_carries_the_request_id_of_the_send(settings, tmp_
     outbox_id = OutboxMessage.objects.get().pk
 
     # The worker handles the row later, in its own thread, outside the request.
-    outbox_process(client=OutboxClient(tmp_path), config=sender_settings())
+    outbox_process(client=EmlFolderClient(tmp_path), config=sender_settings())
 
     [line] = [line for line in delivery_log() if line["msg"].startswith(f"email {email_id}:")]
     assert line["request_id"] == "req-embedded-1"

@@ -11,7 +11,7 @@ import email.policy
 
 import pytest
 
-from emailsender.clients import OutboxClient, SendGridClient
+from emailsender.clients import EmlFolderClient, SendGridClient
 from emailsender.headers import has_encoded_line_break
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.embedded import outbox_process
@@ -83,7 +83,7 @@ def test_a_queued_email_with_such_a_subject_reaches_the_outbox_without_extra_hea
     # Recorded as a send queued before the API refused these would be.
     sent_email(recipients=["a@example.com"], subject=attack)
 
-    outbox_process(client=OutboxClient(tmp_path), config=sender_settings())
+    outbox_process(client=EmlFolderClient(tmp_path), config=sender_settings())
 
     [eml] = tmp_path.rglob("*.eml")
     raw = eml.read_bytes()
@@ -134,7 +134,7 @@ def test_a_queued_recipient_whose_address_cannot_be_used_fails_alone(settings, t
     # Recorded as a send queued before the API refused this address would be.
     queued = sent_email(recipients=["a@example.com", '"a\\ b"@example.com', "c@example.com"])
 
-    outbox_process(client=OutboxClient(tmp_path), config=sender_settings())
+    outbox_process(client=EmlFolderClient(tmp_path), config=sender_settings())
 
     written = sorted(email.message_from_bytes(path.read_bytes())["To"] for path in tmp_path.rglob("*.eml"))
     assert written == ["a@example.com", "c@example.com"]

@@ -1,12 +1,11 @@
 """Request ids and metrics across the real processes: gunicorn (the Procfile's web command and
-gunicorn.conf.py), `python -m emailsender`, `manage.py events`, RabbitMQ and the fake SendGrid.
+gunicorn.conf.py), `python -m emailsender`, `manage.py results`, RabbitMQ and the fake SendGrid.
 
 One send made over HTTP with an X-Request-ID must be findable by that id in the JSON lines of
 all three processes, and the web's and the sender's /metrics must count it.
 """
 
 import json
-import socket
 import sys
 import time
 import urllib.request
@@ -15,17 +14,11 @@ from pathlib import Path
 import pytest
 from rest_framework.authtoken.models import Token
 
-from emailsender.tests.support import sender_env
 from emailsystem.emails.models import Delivery, DeliveryStatus
-from emailsystem.emails.tests.test_pipeline import Process, stack, wait_until  # noqa: F401 (stack: the fixture)
+from emailsystem.emails.tests.pipeline import PipelineStack, wait_until
+from scripts.devstack import Process, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def json_lines(process: Process) -> list[dict]:
@@ -59,16 +52,15 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def start_web(running, tmp_path: Path) -> tuple[Process, str]:
+def start_web(running: PipelineStack, tmp_path: Path) -> tuple[Process, str]:
     """gunicorn as the Procfile runs it (two workers), on a free port, with its metrics directory in tmp_path."""
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"left over from an earlier run")
-    env = {**running.django_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_FORMAT": "json"}
+    env = {**running.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_FORMAT": "json"}
     command = [sys.executable, "-m", "gunicorn", "emailsystem.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    web = Process("web", [*command, "--access-logfile", "-"], env, running.logs)
-    running.processes.append(web)
+    web = running.start("web", [*command, "--access-logfile", "-"], env)
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -82,20 +74,15 @@ def start_web(running, tmp_path: Path) -> tuple[Process, str]:
     return web, base
 
 
-def test_one_request_id_runs_through_web_sender_and_events_and_every_metrics_endpoint_counts_the_send(
-    stack,  # noqa: F811
+def test_one_request_id_runs_through_web_sender_and_results_and_every_metrics_endpoint_counts_the_send(
+    stack,
     user,
     tmp_path,
 ):
     metrics_port = free_port()
-    env = {
-        **sender_env(stack.sender_settings),
-        "SENDER_METRICS_PORT": str(metrics_port),
-        "SENDER_METRICS_HOST": "127.0.0.1",
-    }
-    sender = Process("sender", [sys.executable, "-m", "emailsender"], env, stack.logs)
-    stack.processes.append(sender)
-    events = stack.start("events")
+    env = stack.sender_env(SENDER_METRICS_PORT=str(metrics_port), SENDER_METRICS_HOST="127.0.0.1")
+    sender = stack.start("sender", env=env)
+    results = stack.start("results")
     web, base = start_web(stack, tmp_path)
 
     token = Token.objects.create(user=user).key
@@ -126,17 +113,17 @@ def test_one_request_id_runs_through_web_sender_and_events_and_every_metrics_end
     def lines_with_id(process: Process) -> list[dict]:
         return [line for line in json_lines(process) if line.get("request_id") == request_id]
 
-    wait_until(lambda: lines_with_id(events), stack, what="the events process logging the request id")
-    web_lines, sender_lines, events_lines = lines_with_id(web), lines_with_id(sender), lines_with_id(events)
+    wait_until(lambda: lines_with_id(results), stack, what="the results process logging the request id")
+    web_lines, sender_lines, results_lines = lines_with_id(web), lines_with_id(sender), lines_with_id(results)
     assert {"send accepted"} <= {line["msg"] for line in web_lines}, web.output()[-3000:]
     assert any(line["logger"] == "gunicorn.access" and line["status"] == "202" for line in web_lines)
     sent = [line for line in sender_lines if line["msg"] == "sent"]
     assert sent and sent[0]["email_id"] == email_id and sent[0]["message_id"].startswith(f"email-{email_id}.")
-    applied = [line for line in events_lines if line["msg"] == "result applied"]
+    applied = [line for line in results_lines if line["msg"] == "result applied"]
     assert applied and applied[0]["email_id"] == email_id and applied[0]["message_id"] == sent[0]["message_id"]
-    for line in web_lines + sender_lines + events_lines:
+    for line in web_lines + sender_lines + results_lines:
         assert {"ts", "level", "logger", "msg"} <= line.keys()
-    assert token not in web.output() + sender.output() + events.output()
+    assert token not in web.output() + sender.output() + results.output()
 
     web_metrics = scrape(base + "/metrics")
     assert sample(web_metrics, "emailsystem_emails_accepted_total") == 1.0

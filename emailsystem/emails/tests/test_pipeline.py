@@ -1,116 +1,24 @@
-"""The whole pipeline as deployed: API -> RabbitMQ -> sender process -> fake SendGrid -> events process -> database.
+"""The whole pipeline as deployed: API -> RabbitMQ -> sender process -> fake SendGrid -> results process -> database.
 
-Real PostgreSQL, real RabbitMQ, `python -m emailsender`, `manage.py events` and
+Real PostgreSQL, real RabbitMQ, `python -m emailsender`, `manage.py results` and
 `manage.py relay` as separate processes, and the fake SendGrid over HTTP.
 """
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from emailsender import topology
-from emailsender.tests.support import sender_env
 from emailsystem.emails.delivery import outbox as outbox_module
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, OutboxMessage, SentEmail
+from emailsystem.emails.tests.pipeline import URL, all_settled, send, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[3]
-URL = "/api/v1/emails/sent-email/"
-
-
-class Process:
-    """A child process with its output in a file, stopped (or killed) at the end of the test."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}-{time.monotonic_ns()}.log"
-        self.popen = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(timeout=10)
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.popen.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-class Stack:
-    def __init__(self, broker, fake, tmp_path: Path) -> None:
-        self.broker = broker
-        self.fake = fake
-        self.logs = tmp_path
-        self.sender_settings = broker.settings(fake, retry_base_seconds=0.2, retry_max_seconds=1.0)
-        db = connection.settings_dict
-        self.django_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "emailsystem.test_settings",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "RABBITMQ_URL": broker.url,
-            "QUEUE_PREFIX": broker.prefix,
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.processes: list[Process] = []
-
-    def start(self, name: str) -> Process:
-        if name == "sender":
-            process = Process(name, [sys.executable, "-m", "emailsender"], sender_env(self.sender_settings), self.logs)
-        else:
-            process = Process(name, [sys.executable, "manage.py", name], self.django_env, self.logs)
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.stop()
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.output()[-1500:]}" for p in self.processes)
-
-
-@pytest.fixture
-def stack(broker, fake, tmp_path):
-    running = Stack(broker, fake, tmp_path)
-    yield running
-    running.stop()
-
-
-def wait_until(predicate, stack: Stack, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout}s\n{stack.diagnostics()}")
-        time.sleep(0.1)
-
-
-def all_settled(email_ids=None) -> bool:
-    deliveries = Delivery.objects.all() if email_ids is None else Delivery.objects.filter(sent_email_id__in=email_ids)
-    return deliveries.exists() and not deliveries.filter(status=DeliveryStatus.QUEUED).exists()
-
-
-def send(client, recipients, **content):
-    response = client.post(URL, {"recipients": recipients, **(content or {"subject": "s", "body": "b"})}, format="json")
-    assert response.status_code == 202, response.json()
-    return response.json()["id"]
 
 
 def test_a_send_reaches_sendgrid_as_one_request_and_every_recipient_shows_sent(stack, user, user_client, template):
-    stack.start("sender"), stack.start("events")
+    stack.start("sender"), stack.start("results")
 
     email_id = send(
         user_client,
@@ -145,7 +53,7 @@ def test_a_send_reaches_sendgrid_as_one_request_and_every_recipient_shows_sent(s
 
 def test_server_errors_are_retried_until_sendgrid_accepts(stack, user_client):
     stack.fake.set_mode(status=500, count=2)
-    stack.start("sender"), stack.start("events")
+    stack.start("sender"), stack.start("results")
 
     send(user_client, ["a@example.com"])
     wait_until(all_settled, stack, what="the retried send settled")
@@ -157,7 +65,7 @@ def test_server_errors_are_retried_until_sendgrid_accepts(stack, user_client):
 
 def test_a_client_error_fails_at_once_and_the_message_is_dead_lettered(stack, user_client):
     stack.fake.set_mode(status=400, count=1)
-    stack.start("sender"), stack.start("events")
+    stack.start("sender"), stack.start("results")
 
     email_id = send(user_client, ["a@example.com"])
     wait_until(all_settled, stack, what="the refused send settled")
@@ -172,7 +80,7 @@ def test_a_client_error_fails_at_once_and_the_message_is_dead_lettered(stack, us
 @pytest.mark.skipif(not shutil.which("rabbitmqctl"), reason="needs rabbitmqctl to stop and start the local broker")
 def test_rabbitmq_stopped_during_sends_and_restarted_loses_nothing(stack, user_client, monkeypatch):
     monkeypatch.setattr(outbox_module, "RELAY_GRACE", outbox_module.RELAY_GRACE / 15)  # 1 s: keep the test short
-    stack.start("sender"), stack.start("events"), stack.start("relay")
+    stack.start("sender"), stack.start("results"), stack.start("relay")
     before = [send(user_client, [f"before{n}@example.com"]) for n in range(3)]
     wait_until(lambda: all_settled(before), stack, what="sends before the outage settled")
 
@@ -194,19 +102,19 @@ def test_rabbitmq_stopped_during_sends_and_restarted_loses_nothing(stack, user_c
     assert not OutboxMessage.objects.exists()
 
 
-def test_results_wait_in_the_queue_while_the_events_process_is_dead(stack, user_client):
+def test_results_wait_in_the_queue_while_the_results_process_is_dead(stack, user_client):
     stack.start("sender")
-    events = stack.start("events")
+    consumer = stack.start("results")
     first = send(user_client, ["a@example.com"])
     wait_until(lambda: all_settled([first]), stack, what="first send settled")
 
-    events.kill()
+    consumer.kill()
     later = [send(user_client, [f"r{n}@example.com"]) for n in range(5)]
     wait_until(lambda: len(stack.fake.requests) == 6, stack, what="the sender sent all of them")
     results = topology.results_queue(stack.broker.prefix)
     wait_until(lambda: stack.broker.depth(results) == 5, stack, what="the five results waiting in their queue")
     assert Delivery.objects.filter(status=DeliveryStatus.QUEUED).count() == 5, "nobody applies results now"
 
-    stack.start("events")
-    wait_until(lambda: all_settled(later), stack, what="results applied by the new events process")
+    stack.start("results")
+    wait_until(lambda: all_settled(later), stack, what="results applied by the new results process")
     assert set(SentEmail.objects.values_list("status", flat=True)) == {EmailStatus.SENT}

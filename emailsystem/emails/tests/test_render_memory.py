@@ -19,10 +19,10 @@ import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from emailsystem.core.tests.conftest import free_port
 from emailsystem.emails.models import SentEmail
 from emailsystem.emails.tests.factories import EmailTemplateFactory
 from emailsystem.users.tests.factories import UserFactory
+from scripts.devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 # What the issue measured: 103 MB -> 2,009 MB for one 215 KB request.

@@ -186,7 +186,7 @@ def test_blocks_nested_past_the_recursion_limit_are_a_syntax_error_not_a_500(adm
 
 
 def test_a_context_that_makes_the_subject_longer_than_a_header_line_is_refused(user_client, template):
-    # Stored, it would overflow the subject's column (a 500 before this was checked).
+    # Stored, it would overflow the subject's column and answer 500.
     response = send_with(user_client, template, {"name": "x" * 2000, "order": "42"})
 
     assert response.status_code == 400

@@ -1,19 +1,17 @@
 """The whole loop: API -> RabbitMQ -> sender process -> fake SendGrid -> signed events -> live webhook.
 
-Real PostgreSQL and RabbitMQ, `python -m emailsender` and `manage.py events` as processes, the
+Real PostgreSQL and RabbitMQ, `python -m emailsender` and `manage.py results` as processes, the
 fake SendGrid over HTTP (driven through its control endpoints, as another process would), and
-the webhook served by a live server on 127.0.0.1. The stack fixture and its functions come from test_pipeline.py.
+the webhook served by a live server on 127.0.0.1. The `stack` fixture is in conftest.py.
 """
 
 import pytest
 
-from emailsender.tests.test_fake_sendgrid import call
+from emailsender.testing.fake_client import call
 from emailsystem.emails.models import DeliveryEvent, DeliveryStatus, EmailStatus, SentEmail, Suppression
-from emailsystem.emails.tests import test_pipeline
-from emailsystem.emails.tests.test_pipeline import URL, all_settled, send, wait_until
+from emailsystem.emails.tests.pipeline import URL, all_settled, send, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq, pytest.mark.slow]
-stack = test_pipeline.stack  # the same fixture: sender and events processes on a per-test broker
 
 
 def control(fake, path, payload=None):
@@ -32,7 +30,7 @@ def test_signed_events_from_the_fake_move_statuses_suppress_and_unsigned_ones_ar
 ):
     settings.SENDGRID_WEBHOOK_PUBLIC_KEY = control(stack.fake, "/_fake/events/public-key")["public_key"]
     webhook = f"{live_server.url}/api/v1/webhooks/sendgrid/"
-    stack.start("sender"), stack.start("events")
+    stack.start("sender"), stack.start("results")
 
     email_id = send(user_client, ["opened@example.com", "bounced@example.com", "late@example.com"])
     wait_until(lambda: all_settled([email_id]), stack, what="the send settled as sent")

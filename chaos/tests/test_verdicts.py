@@ -1,8 +1,8 @@
-"""The chaos checks must be able to fail: each broken guarantee, fed in by hand, is reported."""
+"""The chaos verdicts must be able to fail: each broken guarantee, fed in by hand, is reported."""
 
-from chaos.checks import Outcome, _check_answers, _check_duplicates, _check_readyz, _check_retry_spacing
 from chaos.faults import Fault
 from chaos.load import Answer
+from chaos.verdicts import Outcome, _check_answers, _check_duplicates, _check_readyz, _check_retry_spacing
 
 BEGAN = 1_000.0
 
@@ -64,7 +64,7 @@ def test_duplicates_need_a_crash_and_a_first_copy_before_it():
     _check_duplicates(outcome, crash, {7: [BEGAN + 1.5, BEGAN + 3]})
     assert outcome.failures == ["1 duplicates whose first copy was accepted after the crash (ids [7])"]
 
-    outcome = Outcome("events_kill", "")
+    outcome = Outcome("results_kill", "")
     _check_duplicates(outcome, Fault(began=BEGAN, cleared=BEGAN + 2), {7: [BEGAN, BEGAN + 3]})
     assert outcome.failures == ["1 deliveries reached SendGrid twice with no crash to explain it"]
 

@@ -1,4 +1,4 @@
-"""The `events` process: consume the sender's results and apply them to the database in batches."""
+"""The `results` process: consume the sender's results and apply them to the database in batches."""
 
 import logging
 import threading
@@ -66,7 +66,7 @@ class ResultsConsumer:
                 self._consume()
                 delay = RECONNECT_MIN_SECONDS
             except (pika.exceptions.AMQPError, OSError) as error:
-                logger.warning("events: broker connection failed (%s); retrying in %.1fs", error, delay)
+                logger.warning("results: broker connection failed (%s); retrying in %.1fs", error, delay)
                 self.stop.wait(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
@@ -79,7 +79,7 @@ class ResultsConsumer:
             topology.declare(channel, self.config.queue_prefix, self.config.retry_delays_ms)
             channel.basic_qos(prefetch_count=BATCH_SIZE * 2)
             queue = topology.results_queue(self.config.queue_prefix)
-            logger.info("events: consuming %s", queue)
+            logger.info("results: consuming %s", queue)
             batch: list[Received] = []
             for method, properties, body in channel.consume(queue, inactivity_timeout=BATCH_WAIT_SECONDS):
                 if method is not None:
@@ -105,7 +105,7 @@ class ResultsConsumer:
                 readable.append((item, result))
             except InvalidMessage as error:
                 logger.error(
-                    "events: dead-lettering unreadable result %s: %s",
+                    "results: dead-lettering unreadable result %s: %s",
                     message_id,
                     error.reason,
                     extra={"message_id": item.work_message_id, "request_id": item.request_id},
@@ -124,7 +124,7 @@ class ResultsConsumer:
         try:
             changed = delivery_results_apply(results=results)
         except DatabaseError:
-            logger.exception("events: database error; returning %d results to the queue", len(batch))
+            logger.exception("results: database error; returning %d results to the queue", len(batch))
             close_old_connections()
             channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
             self.stop.wait(RECONNECT_MIN_SECONDS * 4)
@@ -142,4 +142,4 @@ class ResultsConsumer:
                     "deliveries": len(result.deliveries),
                 },
             )
-        logger.info("events: applied %d results (%d recipients changed)", len(results), changed)
+        logger.info("results: applied %d results (%d recipients changed)", len(results), changed)

@@ -1,0 +1,21 @@
+"""The benchmark scenarios, one module per concern. Each scenario records one sample per run into
+`bench.samples` under the keys in bench/report.py; bench/run.py runs them by name, in order."""
+
+from bench.scenarios.api import api_hello, api_list, api_send, api_send_1000
+from bench.scenarios.common import prepare, send_payload, settle
+from bench.scenarios.delivery import build_backlog, e2e, pipeline
+from bench.scenarios.raw import raw
+
+__all__ = [
+    "api_hello",
+    "api_list",
+    "api_send",
+    "api_send_1000",
+    "build_backlog",
+    "e2e",
+    "pipeline",
+    "prepare",
+    "raw",
+    "send_payload",
+    "settle",
+]
