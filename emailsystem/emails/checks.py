@@ -32,3 +32,18 @@ def sendgrid_webhook_key_check(app_configs: Any = None, **kwargs: Any) -> list[W
     except PublicKeyError as error:
         return [Error(f"SENDGRID_WEBHOOK_PUBLIC_KEY is unusable: {error}.", id="emails.E001")]
     return []
+
+
+@register()
+def system_from_address_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Verification links go From SYSTEM_FROM_ADDRESS; SendGrid refuses its local default."""
+    if settings.SENDGRID_API_KEY and settings.SYSTEM_FROM_ADDRESS.endswith("@localhost"):
+        return [
+            Warning(
+                f"Verification links are sent From {settings.SYSTEM_FROM_ADDRESS}, which SendGrid refuses: "
+                "new users cannot verify their address.",
+                hint="Set EMAIL_FROM_ADDRESS or SYSTEM_FROM_ADDRESS to a sender verified in SendGrid.",
+                id="emails.W002",
+            )
+        ]
+    return []
