@@ -305,10 +305,9 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 TEMPLATE_RENDER_MAX_CHARS = env_int("TEMPLATE_RENDER_MAX_CHARS", 1_000_000, minimum=1000)
 
 EMAIL_FROM_ADDRESS = env_str("EMAIL_FROM_ADDRESS")
-# The From of the emails the service sends on its own behalf (address verification links).
-# SendGrid accepts only verified senders, so a deployment that sends through it sets one of the
-# two (a system check warns otherwise); no-reply@localhost serves the local outbox of `make run`.
-SYSTEM_FROM_ADDRESS = env_str("SYSTEM_FROM_ADDRESS") or EMAIL_FROM_ADDRESS or "no-reply@localhost"
+# The From of the emails the service sends on its own behalf (address verification links); unset,
+# EMAIL_FROM_ADDRESS, else no-reply@localhost (emails.verification.system_from_address).
+SYSTEM_FROM_ADDRESS = env_str("SYSTEM_FROM_ADDRESS")
 
 # How the service is reached from outside: the base of links mailed to people (verification
 # links). Unset: the host of the request that asked for the link.

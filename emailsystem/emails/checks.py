@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from emailsystem.emails.verification import LOCAL_SYSTEM_FROM_ADDRESS, system_from_address
 from emailsystem.emails.webhooks.signature import PublicKeyError, public_key_load
 
 
@@ -36,11 +37,11 @@ def sendgrid_webhook_key_check(app_configs: Any = None, **kwargs: Any) -> list[W
 
 @register()
 def system_from_address_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
-    """Verification links go From SYSTEM_FROM_ADDRESS; SendGrid refuses its local default."""
-    if settings.SENDGRID_API_KEY and settings.SYSTEM_FROM_ADDRESS.endswith("@localhost"):
+    """Verification links go From system_from_address(); SendGrid refuses its local default."""
+    if settings.SENDGRID_API_KEY and system_from_address() == LOCAL_SYSTEM_FROM_ADDRESS:
         return [
             Warning(
-                f"Verification links are sent From {settings.SYSTEM_FROM_ADDRESS}, which SendGrid refuses: "
+                f"Verification links are sent From {LOCAL_SYSTEM_FROM_ADDRESS}, which SendGrid refuses: "
                 "new users cannot verify their address.",
                 hint="Set EMAIL_FROM_ADDRESS or SYSTEM_FROM_ADDRESS to a sender verified in SendGrid.",
                 id="emails.W002",
