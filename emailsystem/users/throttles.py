@@ -4,7 +4,7 @@ from rest_framework.views import APIView
 
 
 class AuthRateThrottle(SimpleRateThrottle):
-    """Register and log-in attempts per client IP (THROTTLE_AUTH), whoever is logged in."""
+    """Register, log-in and verification-link requests per client IP (THROTTLE_AUTH), whoever is logged in."""
 
     scope = "auth"
 

@@ -56,6 +56,7 @@ REQUIRED_SENDER = {"RABBITMQ_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST"}
 OPTIONAL = {
     "DJANGO_DEBUG",  # 0 by default, which is the only right value outside a developer's machine
     "THROTTLE_AUTH",  # per-IP rate for register and login
+    "EMAIL_VERIFICATION_MAX_AGE",  # three days, the life of a mailed verification link
     "SEND_DAILY_QUOTA",  # per-user default; admins set one per user
     "SEND_MAX_RECIPIENTS",  # SendGrid's own limit per request
     "REQUEST_MAX_BYTES",  # 1 MiB holds 1,000 recipients and a generous body
