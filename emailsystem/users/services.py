@@ -107,11 +107,11 @@ def email_verification_link(*, user: User, base_url: str) -> str:
 @transaction.atomic
 def email_verification_send(*, user: User, base_url: str) -> bool:
     """Mail a new verification link to the user's address; False (nothing sent) when it is already verified
-    (or the account has no address: the system account).
+    (or the account is inactive or has no address, as the system account).
 
     The receiver (emails.verification) records the email in this transaction (or the caller's).
     """
-    if user.email_verified or not user.email:
+    if user.email_verified or not user.email or not user.is_active:
         return False
     url = email_verification_link(user=user, base_url=base_url)
     if not email_verification_requested.send(sender=User, user=user, url=url):
