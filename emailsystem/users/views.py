@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 
 from emailsystem.core.links import public_base_url
 from emailsystem.core.schema import error_responses
-from emailsystem.users.models import User
 from emailsystem.users.serializers import (
     IdentitySerializer,
     LoginSerializer,
@@ -150,11 +149,7 @@ class MeView(APIView):
 
     @extend_schema(responses={200: IdentitySerializer, **error_responses(401, 403)})
     def get(self, request: Request) -> Response:
-        return Response(identity(request.user))
-
-
-def identity(user: User) -> dict[str, Any]:
-    return {"email": user.email, "username": user.username, "email_verified": user.email_verified}
+        return Response(IdentitySerializer(request.user).data)
 
 
 class VerifyEmailView(APIView):
