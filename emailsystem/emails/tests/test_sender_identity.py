@@ -1,9 +1,9 @@
 """Sender identity through the real HTTP API: an address is From or Reply-To only once its owner proved it.
 
-The attack: registering is open and proved nothing, so registering ceo@example.org and sending
-"Urgent wire transfer" to finance@example.org went out From ceo@example.org. What each email
-says is read from the .eml files embedded delivery writes (OutboxClient), exactly what a
-recipient would get.
+The attack: registering is open and proves nothing about the address, so without this rule
+registering ceo@example.org and sending "Urgent wire transfer" to finance@example.org would go
+out From ceo@example.org. What each email says is read from the .eml files embedded delivery
+writes (OutboxClient), exactly what a recipient would get.
 """
 
 import email
