@@ -64,9 +64,12 @@ def prepare() -> str:
     from rest_framework.authtoken.models import Token
 
     from emailsystem.users.models import User
+    from emailsystem.users.services import user_email_verified_set
 
     call_command("migrate", "--noinput", verbosity=0)
     user = User.objects.create(email="chaos@example.com", username="chaos", daily_quota=2_000_000_000)
+    # Granted as an admin's "Email address verified" box does: only a verified address sends From itself.
+    user_email_verified_set(user=user, verified=True)
     return Token.objects.create(user=user).key
 
 

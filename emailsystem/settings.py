@@ -329,6 +329,27 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 TEMPLATE_RENDER_MAX_CHARS = env_int("TEMPLATE_RENDER_MAX_CHARS", 1_000_000, minimum=1000)
 
 EMAIL_FROM_ADDRESS = env_str("EMAIL_FROM_ADDRESS")
+# The From of the emails the service sends on its own behalf (address verification links); unset,
+# EMAIL_FROM_ADDRESS, else no-reply@localhost (emails.verification.system_from_address).
+SYSTEM_FROM_ADDRESS = env_str("SYSTEM_FROM_ADDRESS")
+
+# How the service is reached from outside: the base of links mailed to people (verification
+# links). Unset: the host of the request that asked for the link.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL must start with http:// or https:// (got {PUBLIC_BASE_URL!r})")
+
+# Who may register through the API (README, "Sender identity"): open (anyone), domains (addresses
+# at REGISTRATION_DOMAINS only) or closed (admins create users).
+REGISTRATION = env_str("REGISTRATION", "open").lower()
+if REGISTRATION not in {"open", "domains", "closed"}:
+    raise ImproperlyConfigured(f"REGISTRATION must be open, domains or closed (got {REGISTRATION!r})")
+REGISTRATION_DOMAINS = [domain.lower().lstrip("@") for domain in env_list("REGISTRATION_DOMAINS", "")]
+if REGISTRATION == "domains" and not REGISTRATION_DOMAINS:
+    raise ImproperlyConfigured("REGISTRATION=domains needs REGISTRATION_DOMAINS (comma separated, e.g. example.org)")
+# Seconds an address verification link stays valid: three days, Django's password reset default
+# (long enough for a weekend, short enough that an old mailbox's links die).
+EMAIL_VERIFICATION_MAX_AGE = env_int("EMAIL_VERIFICATION_MAX_AGE", 3 * 24 * 3600, minimum=60)
 
 RABBITMQ_URL = env_str("RABBITMQ_URL")
 SENDGRID_API_KEY = env_str("SENDGRID_API_KEY")

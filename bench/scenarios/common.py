@@ -13,6 +13,7 @@ from bench.seed import seed_log
 from emailsender import topology
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailTemplate
 from emailsystem.users.models import User
+from emailsystem.users.services import user_email_verified_set
 
 # How long the queues may take to empty between scenarios before the run is declared stuck.
 SETTLE_SECONDS = 180
@@ -27,6 +28,8 @@ def prepare() -> dict[str, Any]:
     seeded, _ = User.objects.get_or_create(
         email="seeded@example.com", defaults={"username": "seeded", "daily_quota": 2_000_000_000}
     )
+    # Granted as an admin's "Email address verified" box does: only a verified address sends From itself.
+    user_email_verified_set(user=sender, verified=True)
     template, _ = EmailTemplate.objects.get_or_create(
         name="bench-welcome",
         defaults={

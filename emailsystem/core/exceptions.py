@@ -38,6 +38,13 @@ class ConflictError(ApplicationError):
     default_code = "conflict"
 
 
+class ForbiddenError(ApplicationError):
+    """The caller may not do this (a rule about who, not about the input): 403."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "forbidden"
+
+
 class QuotaExceededError(ApplicationError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "quota_exceeded"

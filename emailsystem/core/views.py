@@ -43,15 +43,26 @@ class ApiRootView(APIView):
         request = getattr(self, "request", None)
         if request is not None and request.user.is_authenticated:
             step = "Send email at **sent-email**; your log of what you sent is on the same page."
+            if not request.user.email_verified:
+                step += (
+                    f" Your address {request.user.email} is not verified yet: follow the link mailed to it "
+                    "(**verify-email** mails a new one) to send from it."
+                )
         else:
-            step = "Register, then log in (top right, or at **login**) to send; templates are public to read."
+            step = (
+                "Register, then log in (top right, or at **login**) to send; templates are public to read. "
+                "Registering mails a link to your address: follow it to send from that address."
+            )
         return f"{self.__class__.__doc__}\n\n{step}"
 
     @extend_schema(
         tags=["root"],
         responses=inline_serializer(
             "ApiRoot",
-            {name: serializers.URLField() for name in ("register", "login", "logout", "email-template", "sent-email")},
+            {
+                name: serializers.URLField()
+                for name in ("register", "login", "logout", "me", "verify-email", "email-template", "sent-email")
+            },
         ),
     )
     def get(self, request: Request) -> Response:
@@ -63,6 +74,8 @@ class ApiRootView(APIView):
                 "register": link("users:register"),
                 "login": link("users:login"),
                 "logout": link("users:logout"),
+                "me": link("users:me"),
+                "verify-email": link("users:verify-email"),
                 "email-template": link("emails:email-template-list"),
                 "sent-email": link("emails:sent-email-list"),
                 "suppressions": link("emails:suppression-list"),

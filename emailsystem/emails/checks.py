@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from emailsystem.emails.verification import LOCAL_SYSTEM_FROM_ADDRESS, system_from_address
 from emailsystem.emails.webhooks.signature import PublicKeyError, public_key_load
 
 
@@ -31,4 +32,19 @@ def sendgrid_webhook_key_check(app_configs: Any = None, **kwargs: Any) -> list[W
         public_key_load(key)
     except PublicKeyError as error:
         return [Error(f"SENDGRID_WEBHOOK_PUBLIC_KEY is unusable: {error}.", id="emails.E001")]
+    return []
+
+
+@register()
+def system_from_address_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Verification links go From system_from_address(); SendGrid refuses its local default."""
+    if settings.SENDGRID_API_KEY and system_from_address() == LOCAL_SYSTEM_FROM_ADDRESS:
+        return [
+            Warning(
+                f"Verification links are sent From {LOCAL_SYSTEM_FROM_ADDRESS}, which SendGrid refuses: "
+                "new users cannot verify their address.",
+                hint="Set EMAIL_FROM_ADDRESS or SYSTEM_FROM_ADDRESS to a sender verified in SendGrid.",
+                id="emails.W002",
+            )
+        ]
     return []

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
+from emailsystem.core.exceptions import ApplicationError, ConflictError, ForbiddenError, QuotaExceededError
 from emailsystem.core.plain_sql import instance_insert, rows_insert
 from emailsystem.emails.delivery.enqueue import outbox_enqueue
 from emailsystem.emails.models import (
@@ -27,14 +27,25 @@ from emailsystem.users.models import User
 
 
 def sender_addresses(*, user: User) -> tuple[str, str]:
-    """(From, Reply-To) for a user's email.
+    """(From, Reply-To) for a user's email (README, "Sender identity").
 
-    Without EMAIL_FROM_ADDRESS the user's own address is the From; with it, From is that
-    verified sender and replies go to the user.
+    A user's address is used only once it is verified (its owner followed the link mailed to it,
+    or an admin granted it): registering is open and proves nothing, and From or Reply-To an
+    unproved address would let anyone write as a colleague. So:
+    - verified: From is the user's address; with EMAIL_FROM_ADDRESS, From is that and Reply-To the user;
+    - not verified: From is EMAIL_FROM_ADDRESS alone, no Reply-To; without it, ForbiddenError (403).
     """
+    if user.email_verified:
+        if settings.EMAIL_FROM_ADDRESS:
+            return settings.EMAIL_FROM_ADDRESS, user.email
+        return user.email, ""
     if settings.EMAIL_FROM_ADDRESS:
-        return settings.EMAIL_FROM_ADDRESS, user.email
-    return user.email, ""
+        return settings.EMAIL_FROM_ADDRESS, ""
+    raise ForbiddenError(
+        f"Your address {user.email} is not verified, so email cannot be sent from it. Follow the link we mailed to "
+        f"{user.email} (POST /api/v1/users/verify-email/ mails a new one), or ask an admin to verify it.",
+        code="sender_not_verified",
+    )
 
 
 def _seconds_until_next_utc_day(now: datetime.datetime) -> int:
@@ -139,9 +150,11 @@ def sent_email_create(
     its subject and bodies are rendered with `context`; without one, `subject`, `body` and
     `html_body` are sent as given. Recipients on the user's suppression list get a
     `suppressed` delivery, are never handed to the sender and do not count against the
-    quota. Raises ApplicationError (400) when rendering fails and QuotaExceededError (429)
-    past the daily quota; in both cases nothing is written.
+    quota. Raises ForbiddenError (403) when the user may not send (sender_addresses),
+    ApplicationError (400) when rendering fails and QuotaExceededError (429) past the daily
+    quota; in each case nothing is written.
     """
+    from_email, reply_to = sender_addresses(user=user)
     context = context or {}
     if template is not None:
         try:
@@ -160,7 +173,6 @@ def sent_email_create(
     to_send = len(recipients) - len(resolved.suppressed)
     if to_send:
         send_quota_consume(user=user, count=to_send)
-    from_email, reply_to = sender_addresses(user=user)
     sent_email = instance_insert(
         SentEmail(
             sender=user,

@@ -7,20 +7,43 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
+from emailsystem.core.links import public_base_url
 from emailsystem.users.models import User
-from emailsystem.users.services import login_attempts_clear, token_revoke
+from emailsystem.users.services import (
+    email_verification_send,
+    login_attempts_clear,
+    token_revoke,
+    user_email_verified_set,
+)
+
+EMAIL_VERIFIED_HELP = (
+    "Ticked: emails this user sends go From this address (or with Reply-To it, under EMAIL_FROM_ADDRESS). "
+    "Tick it only for an address you know is theirs. Changing the address un-ticks it unless you tick it again."
+)
+
+
+def email_verified_field() -> forms.BooleanField:
+    return forms.BooleanField(required=False, label="Email address verified", help_text=EMAIL_VERIFIED_HELP)
 
 
 class UserCreationForm(DjangoUserCreationForm):
+    email_verified = email_verified_field()
+
     class Meta:
         model = User
         fields = ("email", "username")
 
 
 class UserChangeForm(DjangoUserChangeForm):
+    email_verified = email_verified_field()
+
     class Meta:
         model = User
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["email_verified"].initial = self.instance.email_verified
 
 
 class TokenInline(admin.TabularInline):
@@ -40,19 +63,42 @@ class UserAdmin(DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     inlines = [TokenInline]
-    list_display = ["email", "username", "is_active", "is_staff", "daily_quota", "date_joined", "last_login"]
+    list_display = [
+        "email",
+        "username",
+        "address_verified",
+        "is_active",
+        "is_staff",
+        "daily_quota",
+        "date_joined",
+        "last_login",
+    ]
     list_filter = ["is_active", "is_staff", "is_superuser", "date_joined"]
     search_fields = ["email", "username", "first_name", "last_name"]
     ordering = ["email"]
     actions = ["revoke_tokens", "allow_logging_in_now"]
+    actions = ["revoke_tokens", "verify_addresses", "send_verification_links"]
+    readonly_fields = ["email_verified_at"]
     fieldsets = (
         (None, {"fields": ("email", "username", "password")}),
-        ("Sending", {"fields": ("daily_quota",)}),
+        ("Sending", {"fields": ("email_verified", "email_verified_at", "daily_quota")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),)
+    add_fields = ("email", "username", "password1", "password2", "email_verified")
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": add_fields}),)
+
+    @admin.display(boolean=True, description="verified")
+    def address_verified(self, user: User) -> bool:
+        return user.email_verified
+
+    def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Only a tick changed by the admin grants or revokes; an untouched one leaves the address
+        # as it is, so a new address stays unverified.
+        if "email_verified" in form.changed_data:
+            user_email_verified_set(user=obj, verified=form.cleaned_data["email_verified"])
 
     @admin.action(description="Revoke the API tokens of the selected users")
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -66,6 +112,19 @@ class UserAdmin(DjangoUserAdmin):
     def allow_logging_in_now(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         cleared = sum(login_attempts_clear(user=user) for user in queryset)
         self.message_user(request, f"Cleared the log-in lock of {cleared} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Verify the addresses of the selected users (they may send from them)")
+    def verify_addresses(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = [user for user in queryset if user.email]
+        for user in users:
+            user_email_verified_set(user=user, verified=True)
+        self.message_user(request, f"Verified {len(users)} address(es).", messages.SUCCESS)
+
+    @admin.action(description="Mail a verification link to the selected users with an unverified address")
+    def send_verification_links(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        base_url = public_base_url(request)
+        sent = sum(email_verification_send(user=user, base_url=base_url) for user in queryset)
+        self.message_user(request, f"Mailed {sent} verification link(s).", messages.SUCCESS)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
         if db_field.name == "email":

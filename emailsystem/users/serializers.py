@@ -68,3 +68,30 @@ class LoginSerializer(serializers.Serializer):
 
 class LogoutSerializer(serializers.Serializer):
     """Logging out takes no input."""
+
+
+class VerifyEmailQuerySerializer(serializers.Serializer):
+    """The query of the link mailed to an address: ?token=..."""
+
+    token = StrictCharField(max_length=200, help_text="The token from the link mailed to your address.")
+
+
+class VerifyEmailRequestSerializer(serializers.Serializer):
+    """Asking for a new link takes no input: it goes to your account's address."""
+
+
+class IdentitySerializer(serializers.Serializer):
+    """Who you are and whether your address may be used as From (README, "Sender identity")."""
+
+    email = serializers.EmailField()
+    username = serializers.CharField()
+    email_verified = serializers.BooleanField(
+        help_text="True once you followed the link mailed to your address (or an admin verified it): only then "
+        "do your emails go From it (or with Reply-To it, under EMAIL_FROM_ADDRESS)."
+    )
+
+
+class VerificationAnswerSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    email = serializers.EmailField()
+    email_verified = serializers.BooleanField()

@@ -4,11 +4,16 @@ Screenshots go to BROWSER_ARTIFACTS_DIR when it is set (CI keeps them), else to 
 """
 
 import contextlib
+import email
+import email.policy
 import json
 import os
+import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +143,36 @@ def api_token(base_url: str, email: str, password: str) -> str:
     status, body = api_call(base_url, "POST", "users/login/", {"username": email, "password": password})
     assert status == 200, body
     return body["token"]
+
+
+def outbox_dir(workdir: Path) -> Path:
+    """Where the development server in `workdir` writes each email as an .eml file (make run's var/outbox/)."""
+    return workdir / "var" / "outbox"
+
+
+def outbox_messages(workdir: Path) -> list[EmailMessage]:
+    """Every email the development server has written so far, oldest first."""
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted(outbox_dir(workdir).glob("*.eml"))
+    ]
+
+
+# Embedded delivery usually writes the file well within a second; this bounds the wait.
+OUTBOX_WAIT_SECONDS = 15
+
+
+def verification_link(workdir: Path, address: str) -> str:
+    """The newest verification link mailed to `address`, as a person finds it in the email, once it is written."""
+    deadline = time.monotonic() + OUTBOX_WAIT_SECONDS
+    while True:
+        links = [
+            re.search(r"https?://\S+", message.get_body(("plain",)).get_content())[0]
+            for message in outbox_messages(workdir)
+            if message["To"] == address and message["Subject"] == "Confirm your email address"
+        ]
+        if links:
+            return links[-1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no verification email to {address} in {outbox_dir(workdir)}")
+        time.sleep(0.2)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emailsystem.core.tests.browser import Walkthrough, artifacts_dir, chromium_walk
+from emailsystem.core.tests.browser import Walkthrough, artifacts_dir, chromium_walk, outbox_dir
 from scripts.devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -26,7 +26,7 @@ def dev_server_running(workdir: Path, extra_env: dict[str, str] | None = None) -
         "DJANGO_SETTINGS_MODULE": "emailsystem.settings",
         "DJANGO_DEBUG": "1",
         "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3",
-        "OUTBOX_DIR": str(workdir / "outbox"),
+        "OUTBOX_DIR": str(outbox_dir(workdir)),  # where make run writes them, relative to its folder
         "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
         "DJANGO_SUPERUSER_USERNAME": "admin",
         "DJANGO_SUPERUSER_PASSWORD": "readme-admin-passphrase-1",
@@ -37,7 +37,7 @@ def dev_server_running(workdir: Path, extra_env: dict[str, str] | None = None) -
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
     subprocess.run([*manage, "createsuperuser", "--noinput"], env=env, check=True, timeout=60)
-    (workdir / "var").mkdir()
+    (workdir / "var").mkdir(exist_ok=True)
     (workdir / "var" / "demo-admin.txt").write_text(env["DJANGO_SUPERUSER_PASSWORD"] + "\n")
 
     port = free_port()

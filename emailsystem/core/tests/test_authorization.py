@@ -29,6 +29,7 @@ from rest_framework.test import APIClient
 
 from emailsystem.emails.models import EmailTemplate, SentEmail, Suppression, SuppressionReason
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
+from emailsystem.users.services import email_verification_link
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,6 +101,15 @@ def suppression_detail(world: World) -> str:
     return f"/api/v1/emails/suppressions/{world.suppression.pk}/"
 
 
+ME = fixed("/api/v1/users/me/")
+VERIFY_EMAIL = fixed("/api/v1/users/verify-email/")
+
+
+def verification_link(world: World) -> str:
+    """The owner's link, as mailed: anyone holding it may open it (the link is the proof)."""
+    return email_verification_link(user=world.user, base_url="")
+
+
 def new_account(world: World, role: str) -> dict:
     return {"email": f"new-{role}@example.com", "username": f"new-{role}", "password": "plum-orchard-lantern-7"}
 
@@ -128,6 +138,12 @@ ROWS = [
     *[Row("users:login", m, fixed("/api/v1/users/login/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
     Row("users:logout", "post", fixed("/api/v1/users/logout/"), codes(401, 200, 200, 200, 200, 401, 401)),
     *[Row("users:logout", m, fixed("/api/v1/users/logout/"), SIGNED_IN_MISSING) for m in METHODS if m != "post"],
+    Row("users:me", "get", ME, codes(401, 200, 200, 200, 401, 401)),
+    *[Row("users:me", m, ME, SIGNED_IN_MISSING) for m in METHODS if m != "get"],
+    # Opening a link needs no login (an invalid token is still 401); asking for one does.
+    Row("users:verify-email", "get", verification_link, codes(200, 200, 200, 200, 401, 401)),
+    Row("users:verify-email", "post", VERIFY_EMAIL, codes(401, 200, 200, 200, 401, 401)),
+    *[Row("users:verify-email", m, VERIFY_EMAIL, SIGNED_IN_MISSING) for m in ("put", "patch", "delete")],
     # email templates: anyone reads, staff writes
     Row("emails:email-template-list", "get", TEMPLATES, PUBLIC_READ),
     Row("emails:email-template-list", "post", TEMPLATES, codes(401, 403, 403, 201, 403, 401, 401), a_template),
@@ -224,7 +240,7 @@ def stored_state() -> tuple:
     return (
         list(EmailTemplate.objects.order_by("pk").values()),
         list(SentEmail.objects.order_by("pk").values_list("pk", "sender_id", "subject")),
-        list(get_user_model().objects.order_by("pk").values_list("pk", "is_active", "is_staff")),
+        list(get_user_model().objects.order_by("pk").values_list("pk", "is_active", "is_staff", "verified_email")),
         list(Suppression.objects.order_by("pk").values_list("pk", "user_id", "recipient_id")),
     )
 

@@ -89,7 +89,7 @@ WRITE_IDS = [write.name for write in WRITES]
 @pytest.fixture
 def call(api_client, user, admin):
     """Send `payload` to `write` as its caller; the template it may edit and a login user exist."""
-    User.objects.filter(pk=user.pk).update(email="someone@example.com")
+    User.objects.filter(pk=user.pk).update(email="someone@example.com", verified_email="someone@example.com")
     template = EmailTemplateFactory(name="existing", subject="Old {{ name }}", body="Old body")
     clients = {"anonymous": api_client, "user": token_client(user), "admin": token_client(admin)}
 

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from emailsystem.core.tests.browser import outbox_dir, verification_link
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # Embedded delivery usually finishes in well under a second; this bounds the wait for "sent".
@@ -29,7 +31,16 @@ def test_readme_browser_walkthrough(dev_server, walk):
     assert page.title().startswith("Api Root")
     assert page.locator(".page-header h1").inner_text() == "Api Root"
     root = walk.expect_response("HTTP 200 OK")
-    assert set(root) == {"register", "login", "logout", "email-template", "sent-email", "suppressions"}
+    assert set(root) == {
+        "register",
+        "login",
+        "logout",
+        "me",
+        "verify-email",
+        "email-template",
+        "sent-email",
+        "suppressions",
+    }
     assert page.locator("link[href*='bootstrap']").count() > 0
     assert page.locator(".navbar").is_visible()
     walk.screenshot("api-root")
@@ -44,8 +55,14 @@ def test_readme_browser_walkthrough(dev_server, walk):
     assert form.locator("[name=password]").get_attribute("type") == "password"
     walk.screenshot("register-form-filled")
     form.get_by_role("button", name="POST").click()
-    assert walk.expect_response("HTTP 201 Created") == {"email": "ada@example.com", "username": "ada"}
+    registered = walk.expect_response("HTTP 201 Created")
+    assert registered["email"] == "ada@example.com" and registered["username"] == "ada"
+    assert registered["email_verified"] is False
+    assert registered["message"].startswith("We mailed a link to ada@example.com")
     walk.screenshot("register-201")
+    # The link to verify ada's address lands in var/outbox/ (the walkthrough goes on as the admin,
+    # whose address createsuperuser verified).
+    assert verification_link(workdir, "ada@example.com").startswith(base_url + "/api/v1/users/verify-email/?token=")
 
     # 3. Log in as the admin with the "Log in" link; DRF's login page sends us back here.
     registered_url = page.url
@@ -138,9 +155,9 @@ def test_readme_browser_walkthrough(dev_server, walk):
     walk.open("/api/v1/emails/sent-email/?recipient=nobody@example.com")
     assert walk.expect_response("HTTP 200 OK")["count"] == 0
 
-    # 7. One .eml file per recipient in the outbox folder.
-    written = [path.read_text(errors="replace") for path in (workdir / "outbox").rglob("*.eml")]
-    assert len(written) == 3
+    # 7. One .eml file per recipient in the outbox folder (and one with ada's link).
+    written = [path.read_text(errors="replace") for path in outbox_dir(workdir).rglob("*.eml")]
+    assert len(written) == 3 + 1
     for address in RECIPIENTS:
         assert sum(address in eml and "Hello Ada" in eml for eml in written) == 1, address
 

@@ -39,7 +39,8 @@ def test_the_dashboard_draws_charts_of_real_sends_for_staff_and_refuses_everyone
     admin_password = (workdir / "var" / "demo-admin.txt").read_text().strip()
     page = walk.page
 
-    # Data: two sends through the API (seven recipients, five at one domain), and a user who is not staff.
+    # Data: two sends through the API (seven recipients, five at one domain), and a user who is not staff,
+    # whose registration mails one more email (the link to verify bob's address): three emails, eight recipients.
     token = api(base_url, "users/login/", {"username": ADMIN_EMAIL, "password": admin_password})["token"]
     at_org = [f"r{n}@example.org" for n in range(5)]
     api(base_url, "emails/sent-email/", {"recipients": at_org, "subject": "s", "body": "b"}, token)
@@ -87,19 +88,19 @@ def test_the_dashboard_draws_charts_of_real_sends_for_staff_and_refuses_everyone
     assert sends.is_visible() and sends.bounding_box()["width"] > 400
     bars = sends.locator("rect.bar")
     assert bars.count() >= 1 and bars.first.is_visible()
-    assert sum(int(bar.get_attribute("data-value")) for bar in bars.all()) == 2
-    assert page.locator("#emails-week").inner_text() == "2" and page.locator("#recipients-week").inner_text() == "7"
+    assert sum(int(bar.get_attribute("data-value")) for bar in bars.all()) == 3
+    assert page.locator("#emails-week").inner_text() == "3" and page.locator("#recipients-week").inner_text() == "8"
 
     # Outcomes: every recipient delivered by the embedded worker (the page reloads until they are).
     outcome_bars = page.locator("#outcomes-per-day svg rect.bar[data-series=sent]")
     for _ in range(20):
-        if outcome_bars.count() and sum(int(bar.get_attribute("data-value")) for bar in outcome_bars.all()) == 7:
+        if outcome_bars.count() and sum(int(bar.get_attribute("data-value")) for bar in outcome_bars.all()) == 8:
             break
         page.wait_for_timeout(500)
         page.reload()
-    assert sum(int(bar.get_attribute("data-value")) for bar in outcome_bars.all()) == 7
+    assert sum(int(bar.get_attribute("data-value")) for bar in outcome_bars.all()) == 8
     assert outcome_bars.first.is_visible()
-    assert page.locator("#outcomes-per-day .legend").get_by_text("sent (7)").is_visible()
+    assert page.locator("#outcomes-per-day .legend").get_by_text("sent (8)").is_visible()
 
     # Queues: none in embedded mode, and the page says so. Domains: example.org ranks by latency.
     assert page.locator("#queues .embedded-mode").get_by_text("Embedded mode").is_visible()

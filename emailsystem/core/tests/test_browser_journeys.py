@@ -7,13 +7,23 @@ people of its own. Screenshots of every step go to BROWSER_ARTIFACTS_DIR (defaul
 import json
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from itertools import count
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from emailsystem.core.tests.browser import Walkthrough, api_call, api_token, artifacts_dir, chromium_walk
+from emailsystem.core.tests.browser import (
+    Walkthrough,
+    api_call,
+    api_token,
+    artifacts_dir,
+    chromium_walk,
+    outbox_messages,
+    verification_link,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,14 +47,19 @@ def admin_token(module_dev_server) -> str:
     return api_token(base_url, ADMIN_EMAIL, (workdir / "var" / "demo-admin.txt").read_text().strip())
 
 
-def new_person(base_url: str) -> tuple[str, str]:
-    """A registered user of this journey's own: (email, username)."""
+def new_person(server: tuple[str, Path], *, verify: bool = True) -> tuple[str, str]:
+    """A registered user of this journey's own: (email, username). With `verify`, they have followed the
+    link mailed to them (from the outbox folder, as a mail client would open it), so they send From it."""
+    base_url, workdir = server
     number = next(_people)
     email, username = f"person{number}@example.com", f"person{number}"
     status, body = api_call(
         base_url, "POST", "users/register/", {"email": email, "username": username, "password": PASSWORD}
     )
     assert status == 201, body
+    if verify:
+        with urllib.request.urlopen(verification_link(workdir, email), timeout=10) as opened:  # noqa: S310 (the local server)
+            assert opened.status == 200
     return email, username
 
 
@@ -94,7 +109,9 @@ def test_register_log_in_on_the_api_page_and_log_out(module_dev_server, walk):
 
     form.locator("[name=password]").fill(PASSWORD)
     form.get_by_role("button", name="POST").click()
-    assert walk.expect_response("HTTP 201 Created") == {"email": "grace@example.com", "username": "grace"}
+    registered = walk.expect_response("HTTP 201 Created")
+    assert registered["email"] == "grace@example.com" and registered["username"] == "grace"
+    assert registered["message"].startswith("We mailed a link to grace@example.com")
     walk.screenshot("registered")
 
     # The login page describes itself with the literal placeholders, then logs the browser in.
@@ -156,7 +173,7 @@ def test_send_with_the_form_correcting_a_bad_address_and_a_missing_variable(modu
         token=admin_token,
     )
     assert status == 201, template
-    email, _ = new_person(base_url)
+    email, _ = new_person(module_dev_server)
     log_in_on_the_api_login_page(walk, email)
 
     walk.open("/api/v1/emails/sent-email/")
@@ -242,7 +259,7 @@ def logged_subjects(log: dict) -> list[str]:
 def test_filter_the_log_with_the_filters_dialog_and_open_an_email(module_dev_server, walk):
     base_url, _workdir = module_dev_server
     page = walk.page
-    email, _ = new_person(base_url)
+    email, _ = new_person(module_dev_server)
     token = api_token(base_url, email, PASSWORD)
     send_as(base_url, token, ["kim@example.com"], "first")
     send_as(base_url, token, ["lee@example.com", "kim@example.com"], "second")
@@ -310,5 +327,64 @@ def test_filter_the_log_with_the_filters_dialog_and_open_an_email(module_dev_ser
     assert [(r["email"], r["status"]) for r in detail["recipients"]] == [("max@example.com", "sent")]
     expect(page.locator(".page-header h1")).to_have_text("Sent Email Instance")
     walk.screenshot("email-opened-from-log")
+    assert walk.broken == []
+    walk.finished = True
+
+
+def test_register_follow_the_mailed_link_in_the_browser_and_send_from_your_own_address(module_dev_server, walk):
+    """The verified-sender journey: an unverified address cannot send as itself; the link mailed to it
+    (found in the outbox folder, where make run writes every email) verifies it; then mail goes From it."""
+    base_url, workdir = module_dev_server
+    page = walk.page
+    email, _ = new_person(module_dev_server, verify=False)
+    log_in_on_the_api_login_page(walk, email)
+
+    # The root tells an unverified person what to do.
+    walk.open("/api/v1/")
+    expect(page.locator(".content-main .pull-left")).to_contain_text(f"Your address {email} is not verified yet")
+
+    # A send before verifying is refused (make run sets no EMAIL_FROM_ADDRESS), saying what to do.
+    walk.open("/api/v1/emails/sent-email/")
+    form = walk.post_form()
+    form.locator("[name=recipients]").fill("finance@example.org")
+    form.locator("[name=subject]").fill("Urgent wire transfer")
+    form.locator("[name=body]").fill("Please wire the money today.")
+    form.get_by_role("button", name="POST").click()
+    refused = walk.expect_response("HTTP 403 Forbidden")
+    assert refused["code"] == "sender_not_verified"
+    assert f"Follow the link we mailed to {email}" in refused["detail"]
+    walk.screenshot("send-refused-unverified")
+
+    # The link, from the email in the outbox folder, opened in the browser.
+    link = verification_link(workdir, email)
+    assert link.startswith(base_url + "/api/v1/users/verify-email/?token=")
+    page.goto(link)
+    verified = walk.expect_response("HTTP 200 OK")
+    assert verified == {
+        "message": f"{email} is verified: the emails you send now use it.",
+        "email": email,
+        "email_verified": True,
+    }
+    expect(page.get_by_text(f"{email} is verified")).to_be_visible()
+    walk.screenshot("link-followed")
+    walk.open("/api/v1/users/me/")
+    assert walk.expect_response("HTTP 200 OK")["email_verified"] is True
+
+    # Now the send goes out From the person's own address.
+    walk.open("/api/v1/emails/sent-email/")
+    form = walk.post_form()
+    form.locator("[name=recipients]").fill("colleague@example.org")
+    form.locator("[name=subject]").fill("Lunch?")
+    form.locator("[name=body]").fill("Noon at the usual place.")
+    form.get_by_role("button", name="POST").click()
+    walk.expect_response("HTTP 202 Accepted")
+    walk.screenshot("send-accepted-verified")
+    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+    while not (written := [m for m in outbox_messages(workdir) if m["To"] == "colleague@example.org"]):
+        assert time.monotonic() < deadline, "the email never reached the outbox folder"
+        time.sleep(0.2)
+    [delivered] = written
+    assert (delivered["From"], delivered["Reply-To"], delivered["Subject"]) == (email, None, "Lunch?")
+    assert not [m for m in outbox_messages(workdir) if m["To"] == "finance@example.org"], "the refused send went out"
     assert walk.broken == []
     walk.finished = True

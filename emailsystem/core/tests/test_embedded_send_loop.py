@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from emailsystem.core.tests.browser import outbox_dir
+
 ROOT = Path(__file__).resolve().parents[3]
 
 SEQUENTIAL_SENDS = 150
@@ -101,7 +103,7 @@ def test_sustained_sends_from_one_and_from_four_clients_are_all_accepted_and_del
 
     total = SEQUENTIAL_SENDS + CLIENTS * SENDS_PER_CLIENT
     assert wait_until_all_sent(base_url, token, total) == total
-    assert len(list((workdir / "outbox").rglob("*.eml"))) == total
+    assert len(list(outbox_dir(workdir).rglob("*.eml"))) == total
 
 
 def test_a_sqlite_database_runs_in_wal_mode_with_immediate_transactions_and_a_busy_timeout(tmp_path):

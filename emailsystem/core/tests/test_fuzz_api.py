@@ -17,6 +17,7 @@ requests random data rarely gets right (a login, a replay, the quota) through th
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import schemathesis
@@ -45,7 +46,8 @@ from emailsystem.emails.models import (
 )
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
 from emailsystem.users.models import User
-from emailsystem.users.tests.factories import DEFAULT_PASSWORD
+from emailsystem.users.services import email_verification_link
+from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 # Examples per operation and generation mode: small enough for the suite, enough to reach
 # each field's edge cases (hypothesis starts from the simplest values and empty/odd strings).
@@ -240,3 +242,21 @@ def test_a_throttled_login_matches_the_schema(settings):
 
     assert call_and_validate("POST /api/v1/users/login/", body=wrong).status_code == 400
     assert call_and_validate("POST /api/v1/users/login/", body=wrong).status_code == 429
+
+
+@pytest.mark.usefixtures("db")
+def test_the_sender_identity_answers_match_the_schema(settings):
+    """An unverified user's refused send, a new link, the link followed, and a bad link."""
+    settings.EMAIL_FROM_ADDRESS = ""
+    unverified = UserFactory(unverified=True)
+    auth = token_header(unverified)
+    send = {"recipients": ["finance@example.org"], "subject": "Urgent wire transfer", "body": "b"}
+
+    assert call_and_validate("POST /api/v1/emails/sent-email/", body=send, headers=auth).status_code == 403
+    assert call_and_validate("GET /api/v1/users/me/", headers=auth).json()["email_verified"] is False
+    assert call_and_validate("POST /api/v1/users/verify-email/", headers=auth).status_code == 202
+    token = parse_qs(urlsplit(email_verification_link(user=unverified, base_url="")).query)["token"][0]
+    assert call_and_validate("GET /api/v1/users/verify-email/", query={"token": token + "x"}).status_code == 400
+    assert call_and_validate("GET /api/v1/users/verify-email/", query={"token": token}).status_code == 200
+    assert call_and_validate("POST /api/v1/users/verify-email/", headers=auth).status_code == 200
+    assert call_and_validate("POST /api/v1/emails/sent-email/", body=send, headers=auth).status_code == 202

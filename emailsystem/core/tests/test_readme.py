@@ -11,6 +11,8 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+from emailsystem.core.tests.browser import outbox_dir
+
 ROOT = Path(__file__).resolve().parents[3]
 # The walkthrough user's password, as test_browser.py types it.
 PASSWORD = "plum-orchard-lantern-7"
@@ -125,6 +127,10 @@ def test_every_readme_example_works_as_written_after_the_browser_walkthrough(dev
 
     assert result.returncode == 0, result.stderr[-2000:]
     # make run delivers in-process and, without a SendGrid key, writes .eml files instead.
-    written = [path.read_text(errors="replace") for path in (workdir / "outbox").rglob("*.eml")]
-    assert len(written) == 3 + 4, "the walkthrough's 3, then the examples' 3 of the template send and 1 ad hoc"
+    written = [path.read_text(errors="replace") for path in outbox_dir(workdir).rglob("*.eml")]
+    assert len(written) == 3 + 1 + 1 + 4, (
+        "the walkthrough's 3 and ada's verification link, then grace's link and the examples' 3 of the template "
+        "send and 1 ad hoc"
+    )
+    assert sum("From: grace@example.com" in eml for eml in written) == 4, "grace's sends go From her verified address"
     assert sum("Thanks, Ada" in eml and "erin@example.com" in eml for eml in written) == 1

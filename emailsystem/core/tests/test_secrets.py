@@ -1,14 +1,17 @@
 """Secrets never reach a log line or a response body.
 
-Every logger is turned up to DEBUG and every record captured while a user registers, fails
-to log in, logs in, sends, reads the log, uses a revoked token, and delivery meets SendGrid
-errors with a recognisable SENDGRID_API_KEY. Then the password, the token key, the Django
-secret key and the SendGrid key are searched for in every record (message, arguments,
-extra fields, traceback) and in every response body.
+Every logger is turned up to DEBUG and every record captured while a user registers, follows
+the verification link mailed to them, fails to log in, logs in, sends, reads the log, uses a
+revoked token, and delivery meets SendGrid errors with a recognisable SENDGRID_API_KEY. Then
+the password, the token key, the verification link's token, the Django secret key and the
+SendGrid key are searched for in every record (message, arguments, extra fields, traceback)
+and in every response body.
 """
 
 import datetime
 import logging
+import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import override_settings
@@ -91,6 +94,15 @@ def test_no_secret_in_any_log_record_or_response_body(captured, fake, settings):
         return response
 
     call("post", "/api/v1/users/register/", {"email": "ada@example.com", "username": "ada", "password": PASSWORD})
+    # The verification link, as SendGrid received it, is a secret until it is used.
+    config = sender_settings()
+    assert config.sendgrid_api_key == SENDGRID_KEY
+    sendgrid = SendGridClient(config.sendgrid_api_key, config.sendgrid_api_host, timeout=2)
+    outbox_process(client=sendgrid, config=config)
+    mailed = next(part["value"] for part in fake.requests[0].body["content"] if part["type"] == "text/plain")
+    link = re.search(r"http://\S+", mailed)[0]
+    link_token = parse_qs(urlsplit(link).query)["token"][0]
+    assert call("get", link.removeprefix("http://testserver")).status_code == 200
     assert (
         call("post", "/api/v1/users/login/", {"username": "ada@example.com", "password": WRONG_PASSWORD}).status_code
         == 400
@@ -107,9 +119,6 @@ def test_no_secret_in_any_log_record_or_response_body(captured, fake, settings):
     call("get", "/api/v1/emails/sent-email/", **auth)
 
     # SendGrid's error paths: a server error (retried), then a refusal (failed for good).
-    config = sender_settings()
-    assert config.sendgrid_api_key == SENDGRID_KEY
-    sendgrid = SendGridClient(config.sendgrid_api_key, config.sendgrid_api_host, timeout=2)
     fake.set_mode(status=500, count=1)
     outbox_process(client=sendgrid, config=config)
     make_due()
@@ -123,7 +132,7 @@ def test_no_secret_in_any_log_record_or_response_body(captured, fake, settings):
     call("post", "/api/v1/users/logout/", **auth)
     call("get", "/api/v1/emails/sent-email/", **auth)  # the revoked token
 
-    secrets = {"password": PASSWORD, "wrong password": WRONG_PASSWORD, "token": token}
+    secrets = {"password": PASSWORD, "wrong password": WRONG_PASSWORD, "token": token, "verification link": link_token}
     secrets |= {"DJANGO_SECRET_KEY": SECRET_KEY, "SENDGRID_API_KEY": SENDGRID_KEY}
     assert len(captured.records) > 10, "the capture saw too little to mean anything"
     leaks = [

@@ -1,4 +1,4 @@
-"""The webhook key's system check (emails.checks), by where the process runs."""
+"""The system checks of emails.checks: the webhook key by where the process runs, and the From of verification links."""
 
 import pytest
 from django.core.management import call_command
@@ -33,3 +33,25 @@ def test_an_unusable_key_is_an_error_under_make_run_too(settings):
 
     with pytest.raises(SystemCheckError, match=r"emails\.E001"):
         call_command("check")
+
+
+@pytest.mark.parametrize(
+    ("sendgrid_key", "system_from", "email_from", "warned"),
+    [
+        ("SG.key", "", "", True),
+        ("SG.key", "", "mailer@example.org", False),
+        ("SG.key", "accounts@example.org", "", False),
+        ("", "", "", False),  # the local outbox takes any From
+    ],
+    ids=["sendgrid-no-sender", "sendgrid-email-from", "sendgrid-system-from", "outbox"],
+)
+def test_sendgrid_without_a_sender_for_verification_links_is_warned(
+    settings, capsys, sendgrid_key, system_from, email_from, warned
+):
+    settings.SENDGRID_API_KEY, settings.SYSTEM_FROM_ADDRESS, settings.EMAIL_FROM_ADDRESS = (
+        sendgrid_key,
+        system_from,
+        email_from,
+    )
+
+    assert ("emails.W002" in checked(capsys)) is warned

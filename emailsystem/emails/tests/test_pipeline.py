@@ -4,10 +4,13 @@ Real PostgreSQL, real RabbitMQ, `python -m emailsender`, `manage.py results` and
 `manage.py relay` as separate processes, and the fake SendGrid over HTTP.
 """
 
+import re
 import shutil
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
+from rest_framework.test import APIClient
 
 from emailsender import topology
 from emailsystem.emails.delivery import outbox as outbox_module
@@ -118,3 +121,25 @@ def test_results_wait_in_the_queue_while_the_results_process_is_dead(stack, user
     stack.start("results")
     wait_until(lambda: all_settled(later), stack, what="results applied by the new results process")
     assert set(SentEmail.objects.values_list("status", flat=True)) == {EmailStatus.SENT}
+
+
+def test_a_verification_link_travels_the_broker_pipeline_and_makes_the_address_the_sender(stack):
+    """Broker mode: the link is mailed through RabbitMQ and the sender like any email; following it lets the
+    user send From their address."""
+    stack.start("sender"), stack.start("results")
+    client = APIClient()
+    account = {"email": "ada@example.org", "username": "ada", "password": "plum-orchard-lantern-7"}
+    assert client.post("/api/v1/users/register/", account, format="json").status_code == 201
+    token = client.post("/api/v1/users/login/", {"username": "ada@example.org", "password": account["password"]})
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.json()['token']}")
+
+    wait_until(lambda: len(stack.fake.requests) == 1, stack, what="the verification email reached SendGrid")
+    [mailed] = stack.fake.requests
+    assert mailed.body["personalizations"][0]["to"] == [{"email": "ada@example.org"}]
+    text = next(part["value"] for part in mailed.body["content"] if part["type"] == "text/plain")
+    link = urlsplit(re.search(r"https?://\S+", text)[0])
+    assert client.get(f"{link.path}?{link.query}").status_code == 200
+
+    send(client, ["bob@example.com"])
+    wait_until(lambda: len(stack.fake.requests) == 2, stack, what="the user's send reached SendGrid")
+    assert stack.fake.requests[1].body["from"] == {"email": "ada@example.org"}

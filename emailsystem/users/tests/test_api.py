@@ -29,10 +29,16 @@ def test_register_returns_the_account_without_the_password(api_client):
     response = register(api_client)
 
     assert response.status_code == 201
-    assert response.json() == {"email": "ada@example.com", "username": "ada"}
-    user = get_user_model().objects.get()
+    assert response.json() == {
+        "email": "ada@example.com",
+        "username": "ada",
+        "email_verified": False,
+        "message": "We mailed a link to ada@example.com; follow it within 3 days to send email from this address.",
+    }
+    user = get_user_model().objects.get(username="ada")
     assert user.check_password(GOOD_PASSWORD)
     assert not user.is_staff
+    assert not user.email_verified
 
 
 def test_register_refuses_an_email_that_exists_in_any_letter_case(api_client):
@@ -103,7 +109,7 @@ def test_login_with_the_email_returns_a_token(api_client, user, key):
     response = api_client.post(LOGIN, {key: user.email.upper(), "password": DEFAULT_PASSWORD}, format="json")
 
     assert response.status_code == 200
-    assert response.json() == {"email": user.email, "token": Token.objects.get(user=user).key}
+    assert response.json() == {"email": user.email, "token": Token.objects.get(user=user).key, "email_verified": True}
 
 
 def test_login_with_the_username_also_works(api_client, user):

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from emailsystem.users.services import user_email_verified_set
+
 DEMO_EMAIL = "admin@example.com"
 DEMO_USERNAME = "admin"
 
@@ -33,8 +35,12 @@ class Command(BaseCommand):
         users = get_user_model().objects
         user = users.filter(email=DEMO_EMAIL).first()
         if user is None:
+            # A new superuser's address is verified (users.models.UserManager.create_superuser).
             users.create_superuser(email=DEMO_EMAIL, username=DEMO_USERNAME, password=password)
-        elif not user.check_password(password):
-            user.set_password(password)
-            user.save(update_fields=["password"])
+        else:
+            if not user.check_password(password):
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            if not user.email_verified:  # it sends at once, as a new one does
+                user_email_verified_set(user=user, verified=True)
         self.stdout.write(f"Demo admin: {DEMO_EMAIL} / {password}")
