@@ -138,11 +138,11 @@ ROWS = [
     *[Row("users:login", m, fixed("/api/v1/users/login/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
     Row("users:logout", "post", fixed("/api/v1/users/logout/"), codes(401, 200, 200, 200, 200, 401, 401)),
     *[Row("users:logout", m, fixed("/api/v1/users/logout/"), SIGNED_IN_MISSING) for m in METHODS if m != "post"],
-    Row("users:me", "get", ME, codes(401, 200, 200, 200, 401, 401)),
+    Row("users:me", "get", ME, codes(401, 200, 200, 200, 200, 401, 401)),
     *[Row("users:me", m, ME, SIGNED_IN_MISSING) for m in METHODS if m != "get"],
     # Opening a link needs no login (an invalid token is still 401); asking for one does.
-    Row("users:verify-email", "get", verification_link, codes(200, 200, 200, 200, 401, 401)),
-    Row("users:verify-email", "post", VERIFY_EMAIL, codes(401, 200, 200, 200, 401, 401)),
+    Row("users:verify-email", "get", verification_link, codes(200, 200, 200, 200, 200, 401, 401)),
+    Row("users:verify-email", "post", VERIFY_EMAIL, codes(401, 200, 200, 200, 200, 401, 401)),
     *[Row("users:verify-email", m, VERIFY_EMAIL, SIGNED_IN_MISSING) for m in ("put", "patch", "delete")],
     # email templates: anyone reads, staff writes
     Row("emails:email-template-list", "get", TEMPLATES, PUBLIC_READ),
