@@ -34,6 +34,7 @@ from emailsystem.emails.serializers import (
     sent_email_log_page,
 )
 from emailsystem.emails.services import idempotent_send, sent_email_create, suppression_delete
+from emailsystem.emails.template_views import TemplateToolsMixin
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ _ANYONE = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
     ),
     destroy=extend_schema(parameters=[_ID], responses={204: None, **_ADMIN_WRITE_ERRORS}),
 )
-class EmailTemplateViewSet(viewsets.ModelViewSet):
+class EmailTemplateViewSet(TemplateToolsMixin, viewsets.ModelViewSet):
     """Email templates. Anyone may read them; staff create, change or delete them when they hold
     the model's permission for that action, as in the admin (superusers hold them all).
 

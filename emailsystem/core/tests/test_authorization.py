@@ -89,6 +89,17 @@ def template_detail(world: World) -> str:
     return f"/api/v1/emails/email-template/{world.template.pk}/"
 
 
+def template_preview(world: World) -> str:
+    return f"/api/v1/emails/email-template/{world.template.pk}/preview/"
+
+
+TEMPLATE_CHECK = fixed("/api/v1/emails/email-template/validate/")
+
+
+def a_context(world: World, role: str) -> dict:
+    return {"context": {"name": role, "order": 1}}
+
+
 def sent_detail(world: World) -> str:
     return f"/api/v1/emails/sent-email/{world.email.pk}/"
 
@@ -139,6 +150,18 @@ ROWS = [
     Row("emails:email-template-detail", "put", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
     Row("emails:email-template-detail", "patch", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
     Row("emails:email-template-detail", "delete", template_detail, codes(401, 403, 403, 204, 403, 401, 401)),
+    Row("emails:email-template-preview", "post", template_preview, codes(401, 200, 200, 200, 200, 401, 401), a_context),
+    *[
+        Row("emails:email-template-preview", m, template_preview, SIGNED_IN_MISSING, a_context)
+        for m in METHODS
+        if m != "post"
+    ],
+    Row("emails:email-template-validate", "post", TEMPLATE_CHECK, codes(401, 403, 403, 200, 403, 401, 401), a_template),
+    *[
+        Row("emails:email-template-validate", m, TEMPLATE_CHECK, STAFF_ONLY_MISSING, a_template)
+        for m in METHODS
+        if m != "post"
+    ],
     # the log: one's own only
     Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 200, 401, 401)),
     Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 202, 401, 401), a_send),
