@@ -129,6 +129,13 @@ def a_send(world: World, role: str) -> dict:
     return {"recipients": ["carol@example.com"], "subject": "Hello", "body": "Hi"}
 
 
+BATCH = fixed("/api/v1/emails/batch/")
+
+
+def a_batch(world: World, role: str) -> dict:
+    return {"messages": [a_send(world, role), a_send(world, role)]}
+
+
 ROWS = [
     # users
     Row("users:register", "post", fixed("/api/v1/users/register/"), everyone(201), new_account),
@@ -165,6 +172,8 @@ ROWS = [
     # the log: one's own only
     Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 200, 401, 401)),
     Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 202, 401, 401), a_send),
+    Row("emails:batch", "post", BATCH, codes(401, 202, 202, 202, 202, 401, 401), a_batch),
+    *[Row("emails:batch", m, BATCH, SIGNED_IN_MISSING, a_batch) for m in METHODS if m != "post"],
     *[Row("emails:sent-email-list", m, SENT, SIGNED_IN_MISSING, a_send) for m in ("put", "patch", "delete")],
     Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 404, 401, 401)),
     *[
