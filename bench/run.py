@@ -25,10 +25,11 @@ sys.path.insert(0, str(ROOT))
 from bench.processes import local_stack_environment  # noqa: E402
 from scripts.run_stack import ensure_database  # noqa: E402
 
-WEB_PORT = 8300
-FAKE_PORT = 8325
-QUEUE_PREFIX = "bench"
-SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_list", "e2e", "pipeline"]
+# Overridable so that two checkouts can measure on one machine without sharing a stack.
+WEB_PORT = int(os.environ.get("BENCH_WEB_PORT", "8300"))
+FAKE_PORT = int(os.environ.get("BENCH_FAKE_PORT", "8325"))
+QUEUE_PREFIX = os.environ.get("BENCH_QUEUE_PREFIX", "bench")
+SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_batch", "api_list", "e2e", "pipeline"]
 
 
 def environment() -> dict[str, str]:
@@ -80,13 +81,13 @@ def main() -> int:
     import django
 
     django.setup()
-    from bench import scenarios
+    from bench import scenarios, scenarios_batch
     from bench.processes import Stack
     from bench.report import write_report
 
     bench = Bench(runs=1 if args.quick else args.runs, quick=args.quick)
     started = time.monotonic()
-    context = scenarios.prepare()
+    context = scenarios.prepare(seed="api_list" in only)
     stack = Stack(env)
     try:
         stack.start_fake(FAKE_PORT)
@@ -99,7 +100,7 @@ def main() -> int:
         context.update(web=f"http://127.0.0.1:{WEB_PORT}", fake=f"http://127.0.0.1:{FAKE_PORT}", stack=stack)
         for name in SCENARIOS:
             if name in only:
-                getattr(scenarios, name)(bench, context)
+                (getattr(scenarios, name, None) or getattr(scenarios_batch, name))(bench, context)
                 scenarios.settle(context)
     finally:
         stack.stop_all()
