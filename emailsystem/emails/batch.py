@@ -82,9 +82,6 @@ def sent_email_batch_create(*, user: User, messages: list[dict[str, Any]]) -> li
 
     addresses = list(dict.fromkeys(address for item in prepared for address in item.recipients))
     resolved = recipients_resolve(user=user, addresses=addresses)
-    to_send = sum(1 for item in prepared for address in item.recipients if address not in resolved.suppressed)
-    if to_send:
-        send_quota_consume(user=user, count=to_send)
     from_email, reply_to = sender_addresses(user=user)
     now = timezone.now()
     emails = [
@@ -142,6 +139,12 @@ def sent_email_batch_create(*, user: User, messages: list[dict[str, Any]]) -> li
         if queued:
             sends.append((email, queued))
     outbox_enqueue_many(sends=sends)
+    # Last, so that the quota row's lock (which serialises the user's concurrent sends) is
+    # held only until the commit that follows, not through the inserts; a refusal still
+    # rolls everything back.
+    to_send = sum(1 for item in prepared for address in item.recipients if address not in resolved.suppressed)
+    if to_send:
+        send_quota_consume(user=user, count=to_send)
     return receipts
 
 
