@@ -24,11 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 from scripts import devstack  # noqa: E402
 
-WEB_PORT = 8300
-FAKE_PORT = 8325
-QUEUE_PREFIX = "bench"
+# Overridable so that two checkouts can measure on one machine without sharing a stack.
+WEB_PORT = int(os.environ.get("BENCH_WEB_PORT", "8300"))
+FAKE_PORT = int(os.environ.get("BENCH_FAKE_PORT", "8325"))
+QUEUE_PREFIX = os.environ.get("BENCH_QUEUE_PREFIX", "bench")
 LOGS = ROOT / "bench" / "results" / "logs"
-SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_list", "e2e", "pipeline"]
+SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_batch", "api_list", "e2e", "pipeline"]
 
 
 def environment() -> dict[str, str]:
@@ -85,7 +86,7 @@ def main() -> int:
 
     bench = Bench(runs=1 if args.quick else args.runs, quick=args.quick)
     started = time.monotonic()
-    context = scenarios.prepare()
+    context = scenarios.prepare(seed="api_list" in only)
     stack = devstack.Stack(env, LOGS, sample_rss=True)
     try:
         stack.start_fake(FAKE_PORT)

@@ -324,6 +324,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 # SendGrid accepts at most 1,000 personalizations per request, and one send is one request.
 SEND_MAX_RECIPIENTS = env_int("SEND_MAX_RECIPIENTS", 1000, minimum=1)
 SEND_DAILY_QUOTA = env_int("SEND_DAILY_QUOTA", 10000)
+# Messages per batch send: 500 one-recipient messages fit REQUEST_MAX_BYTES with room to spare.
+BATCH_MAX_MESSAGES = env_int("BATCH_MAX_MESSAGES", 500, minimum=1)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # Rendered subject and bodies above this size are refused: a template loop cannot grow without bound.
 TEMPLATE_RENDER_MAX_CHARS = env_int("TEMPLATE_RENDER_MAX_CHARS", 1_000_000, minimum=1000)

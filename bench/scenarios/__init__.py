@@ -2,11 +2,13 @@
 `bench.samples` under the keys in bench/report.py; bench/run.py runs them by name, in order."""
 
 from bench.scenarios.api import api_hello, api_list, api_send, api_send_1000
+from bench.scenarios.batch import api_batch
 from bench.scenarios.common import prepare, send_payload, settle
 from bench.scenarios.delivery import build_backlog, e2e, pipeline
 from bench.scenarios.raw import raw
 
 __all__ = [
+    "api_batch",
     "api_hello",
     "api_list",
     "api_send",

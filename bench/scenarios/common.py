@@ -19,8 +19,9 @@ from emailsystem.users.services import user_email_verified_set
 SETTLE_SECONDS = 180
 
 
-def prepare() -> dict[str, Any]:
-    """Migrate, create the bench users and template, seed the million-email log (once)."""
+def prepare(*, seed: bool = True) -> dict[str, Any]:
+    """Migrate, create the bench users and template, seed the million-email log (once; only
+    when `seed`, since only api_list reads it)."""
     call_command("migrate", "--noinput", verbosity=0)
     sender, _ = User.objects.get_or_create(
         email="bench@example.com", defaults={"username": "bench", "daily_quota": 2_000_000_000}
@@ -38,12 +39,13 @@ def prepare() -> dict[str, Any]:
             "html_body": "<p>Hi {{ name }}</p>",
         },
     )
-    print("seeding the million-email log (first run only)...", flush=True)
-    started = time.monotonic()
-    if seed_log(user_id=seeded.pk):
-        print(f"  seeded in {time.monotonic() - started:.0f}s", flush=True)
-    else:
-        print("  already seeded", flush=True)
+    if seed:
+        print("seeding the million-email log (first run only)...", flush=True)
+        started = time.monotonic()
+        if seed_log(user_id=seeded.pk):
+            print(f"  seeded in {time.monotonic() - started:.0f}s", flush=True)
+        else:
+            print("  already seeded", flush=True)
     last = Delivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     return {
         # Deliveries up to here belong to earlier runs; settle() only waits for this run's.

@@ -1,4 +1,4 @@
-from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
+from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -16,3 +16,16 @@ class StaffModelPermissionsOrReadOnly(DjangoModelPermissions):
             return True
         user = request.user
         return bool(user and user.is_authenticated and user.is_staff and super().has_permission(request, view))
+
+
+class TemplateAuthor(BasePermission):
+    """Staff who may write templates: they hold the template add or change permission."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and user.is_staff
+            and (user.has_perm("emails.add_emailtemplate") or user.has_perm("emails.change_emailtemplate"))
+        )

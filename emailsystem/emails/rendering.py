@@ -184,6 +184,21 @@ def _render_one(source: str, values: dict[str, Any], *, autoescape: bool, field:
     return output
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _own_copy(context: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `context` that one part's render may change without the others seeing it.
+
+    Tags write names into the top level (`{% cycle ... as x %}`), which a shallow copy keeps
+    apart; only dicts and lists have methods that change them (`{{ items.pop }}`), so a
+    context of plain values needs no deep copy, which costs most of a small render.
+    """
+    if all(isinstance(value, _SCALARS) for value in context.values()):
+        return dict(context)
+    return copy.deepcopy(context)
+
+
 def template_render(
     *, subject: str, body: str, html_body: str, context: dict[str, Any], allow_missing_variables: bool = False
 ) -> RenderedEmail:
@@ -200,11 +215,11 @@ def template_render(
     """
     missing: list[str] = []
     rendered_subject = _render_one(
-        subject, copy.deepcopy(context), autoescape=False, field="subject", missing=missing
+        subject, _own_copy(context), autoescape=False, field="subject", missing=missing
     ).strip()
-    rendered_body = _render_one(body, copy.deepcopy(context), autoescape=False, field="body", missing=missing)
+    rendered_body = _render_one(body, _own_copy(context), autoescape=False, field="body", missing=missing)
     rendered_html = (
-        _render_one(html_body, copy.deepcopy(context), autoescape=True, field="html_body", missing=missing)
+        _render_one(html_body, _own_copy(context), autoescape=True, field="html_body", missing=missing)
         if html_body
         else ""
     )

@@ -22,6 +22,7 @@ from emailsystem.emails.models import (
     SentEmail,
     Suppression,
 )
+from emailsystem.emails.receipts import ReceiptRecipient, SendReceipt, receipts_from_record, receipts_record
 from emailsystem.emails.rendering import RenderError, template_render
 from emailsystem.users.models import User
 
@@ -140,7 +141,7 @@ def sent_email_create(
     subject: str = "",
     body: str = "",
     html_body: str = "",
-) -> SentEmail:
+) -> SendReceipt:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
     The deliveries reach the sender through the outbox once the transaction commits, never
@@ -152,7 +153,8 @@ def sent_email_create(
     `suppressed` delivery, are never handed to the sender and do not count against the
     quota. Raises ForbiddenError (403) when the user may not send (sender_addresses),
     ApplicationError (400) when rendering fails and QuotaExceededError (429) past the daily
-    quota; in each case nothing is written.
+    quota; in each case nothing is written. Returns the email's receipt, its recipients in the
+    request's order.
     """
     from_email, reply_to = sender_addresses(user=user)
     context = context or {}
@@ -197,16 +199,23 @@ def sent_email_create(
         statuses=statuses,
         created=sent_email.created,
     )
-    # (address, delivery id, status), in the request's order: the caller's answer needs no query back.
-    sent_email.created_deliveries = list(zip(recipients, delivery_ids, statuses, strict=True))  # type: ignore[attr-defined]
+    receipt = SendReceipt(
+        email_id=sent_email.pk,
+        status=sent_email.status,
+        created=sent_email.created,
+        recipients=[
+            ReceiptRecipient(address, delivery_id, status.value)
+            for address, delivery_id, status in zip(recipients, delivery_ids, statuses, strict=True)
+        ],
+    )
     queued = [
-        (delivery_id, address)
-        for address, delivery_id, status in sent_email.created_deliveries  # type: ignore[attr-defined]
-        if status == DeliveryStatus.QUEUED
+        (recipient.delivery_id, recipient.address)
+        for recipient in receipt.recipients
+        if recipient.status == DeliveryStatus.QUEUED
     ]
     if queued:
         outbox_enqueue(sent_email=sent_email, deliveries=queued)
-    return sent_email
+    return receipt
 
 
 def deliveries_insert(
@@ -236,12 +245,12 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 255  # IdempotencyRecord.key
 
 
 def idempotent_send(
-    *, user: User, key: str | None, fingerprint: str, send: Callable[[], dict[str, Any]]
-) -> tuple[dict[str, Any], bool]:
+    *, user: User, key: str | None, fingerprint: str, send: Callable[[], list[SendReceipt]]
+) -> tuple[list[SendReceipt], bool]:
     """Run `send` at most once per (user, Idempotency-Key) within IDEMPOTENCY_KEY_TTL_HOURS.
 
-    Returns (answer, replayed). A repeat with the same request fingerprint gets the stored
-    first answer and sends nothing; a repeat with a different body raises ConflictError (409).
+    Returns (receipts, replayed). A repeat with the same request fingerprint gets the first
+    send's receipts and sends nothing; a repeat with a different body raises ConflictError (409).
     The record is written in the same transaction as the send, so two racing requests with
     one key cannot both send: the loser hits the unique constraint, rolls back, and replays.
     """
@@ -258,22 +267,24 @@ def idempotent_send(
         return _replay(existing, fingerprint), True
     try:
         with transaction.atomic():
-            answer = send()
-            IdempotencyRecord.objects.create(user=user, key=key, fingerprint=fingerprint, response=answer)
+            receipts = send()
+            IdempotencyRecord.objects.create(
+                user=user, key=key, fingerprint=fingerprint, response=receipts_record(receipts)
+            )
     except IntegrityError:
         winner = IdempotencyRecord.objects.filter(user=user, key=key).first()
         if winner is None:
             raise
         return _replay(winner, fingerprint), True
-    return answer, False
+    return receipts, False
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> dict[str, Any]:
+def _replay(record: IdempotencyRecord, fingerprint: str) -> list[SendReceipt]:
     if record.fingerprint != fingerprint:
         raise ConflictError(
             "This Idempotency-Key was already used with a different request body.", code="idempotency_key_reused"
         )
-    return record.response
+    return receipts_from_record(record.response)
 
 
 def suppression_delete(*, suppression: Suppression) -> None:

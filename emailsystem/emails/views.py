@@ -31,10 +31,10 @@ from emailsystem.emails.serializers import (
     SentEmailListSerializer,
     SentEmailSerializer,
     SuppressionSerializer,
-    send_accepted_answer,
     sent_email_log_page,
 )
 from emailsystem.emails.services import idempotent_send, sent_email_create, suppression_delete
+from emailsystem.emails.template_views import TemplateToolsMixin
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ _ANYONE = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
     ),
     destroy=extend_schema(parameters=[_ID], responses={204: None, **_ADMIN_WRITE_ERRORS}),
 )
-class EmailTemplateViewSet(viewsets.ModelViewSet):
+class EmailTemplateViewSet(TemplateToolsMixin, viewsets.ModelViewSet):
     """Email templates. Anyone may read them; staff create, change or delete them when they hold
     the model's permission for that action, as in the admin (superusers hold them all).
 
@@ -170,19 +170,19 @@ class SentEmailViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = SentEmailCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        answer, replayed = idempotent_send(
+        (receipt,), replayed = idempotent_send(
             user=request.user,
             key=request.headers.get("Idempotency-Key"),
             fingerprint=request_fingerprint(request.data),
-            send=lambda: send_accepted_answer(sent_email_create(user=request.user, **serializer.validated_data)),
+            send=lambda: [sent_email_create(user=request.user, **serializer.validated_data)],
         )
         if not replayed:
-            metrics.sends_accepted(recipients=len(answer["recipients"]))
+            metrics.sends_accepted(recipients=len(receipt.recipients))
             logger.info(
                 "send accepted",
-                extra={"email_id": answer["id"], "recipients": len(answer["recipients"]), "user_id": request.user.pk},
+                extra={"email_id": receipt.email_id, "recipients": len(receipt.recipients), "user_id": request.user.pk},
             )
-        return Response(answer, status=status.HTTP_202_ACCEPTED)
+        return Response(SendAcceptedSerializer(receipt).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(

@@ -90,6 +90,17 @@ def template_detail(world: World) -> str:
     return f"/api/v1/emails/email-template/{world.template.pk}/"
 
 
+def template_preview(world: World) -> str:
+    return f"/api/v1/emails/email-template/{world.template.pk}/preview/"
+
+
+TEMPLATE_CHECK = fixed("/api/v1/emails/email-template/validate/")
+
+
+def a_context(world: World, role: str) -> dict:
+    return {"context": {"name": role, "order": 1}}
+
+
 def sent_detail(world: World) -> str:
     return f"/api/v1/emails/sent-email/{world.email.pk}/"
 
@@ -128,6 +139,13 @@ def a_send(world: World, role: str) -> dict:
     return {"recipients": ["carol@example.com"], "subject": "Hello", "body": "Hi"}
 
 
+BATCH = fixed("/api/v1/emails/batch/")
+
+
+def a_batch(world: World, role: str) -> dict:
+    return {"messages": [a_send(world, role), a_send(world, role)]}
+
+
 ROWS = [
     # users
     Row("users:register", "post", fixed("/api/v1/users/register/"), everyone(201), new_account),
@@ -155,9 +173,23 @@ ROWS = [
     Row("emails:email-template-detail", "put", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
     Row("emails:email-template-detail", "patch", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
     Row("emails:email-template-detail", "delete", template_detail, codes(401, 403, 403, 204, 403, 401, 401)),
+    Row("emails:email-template-preview", "post", template_preview, codes(401, 200, 200, 200, 200, 401, 401), a_context),
+    *[
+        Row("emails:email-template-preview", m, template_preview, SIGNED_IN_MISSING, a_context)
+        for m in METHODS
+        if m != "post"
+    ],
+    Row("emails:email-template-validate", "post", TEMPLATE_CHECK, codes(401, 403, 403, 200, 403, 401, 401), a_template),
+    *[
+        Row("emails:email-template-validate", m, TEMPLATE_CHECK, STAFF_ONLY_MISSING, a_template)
+        for m in METHODS
+        if m != "post"
+    ],
     # the log: one's own only
     Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 200, 401, 401)),
     Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 202, 401, 401), a_send),
+    Row("emails:batch", "post", BATCH, codes(401, 202, 202, 202, 202, 401, 401), a_batch),
+    *[Row("emails:batch", m, BATCH, SIGNED_IN_MISSING, a_batch) for m in METHODS if m != "post"],
     *[Row("emails:sent-email-list", m, SENT, SIGNED_IN_MISSING, a_send) for m in ("put", "patch", "delete")],
     Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 404, 401, 401)),
     *[

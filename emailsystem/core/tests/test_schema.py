@@ -40,9 +40,12 @@ def test_the_schema_is_public_and_lists_every_api_operation(client):
         ("PUT", "/api/v1/emails/email-template/{id}/"),
         ("PATCH", "/api/v1/emails/email-template/{id}/"),
         ("DELETE", "/api/v1/emails/email-template/{id}/"),
+        ("POST", "/api/v1/emails/email-template/{id}/preview/"),
+        ("POST", "/api/v1/emails/email-template/validate/"),
         ("GET", "/api/v1/emails/sent-email/"),
         ("POST", "/api/v1/emails/sent-email/"),
         ("GET", "/api/v1/emails/sent-email/{id}/"),
+        ("POST", "/api/v1/emails/batch/"),
         ("GET", "/api/v1/emails/suppressions/"),
         ("DELETE", "/api/v1/emails/suppressions/{id}/"),
     }

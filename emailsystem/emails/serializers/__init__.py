@@ -14,7 +14,6 @@ from emailsystem.emails.serializers.sending import (
     SEND_ACCEPTED_MESSAGE,
     SendAcceptedSerializer,
     SentEmailCreateSerializer,
-    send_accepted_answer,
 )
 from emailsystem.emails.serializers.templates import EmailTemplateSerializer
 
@@ -30,6 +29,5 @@ __all__ = [
     "SentEmailListSerializer",
     "SentEmailSerializer",
     "SuppressionSerializer",
-    "send_accepted_answer",
     "sent_email_log_page",
 ]

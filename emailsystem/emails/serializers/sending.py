@@ -11,7 +11,6 @@ from emailsystem.emails.models import (
     DeliveryStatus,
     EmailStatus,
     EmailTemplate,
-    SentEmail,
 )
 from emailsystem.emails.serializers.fields import (
     CONTEXT_MAX_DEPTH,
@@ -108,29 +107,15 @@ class SentEmailCreateSerializer(serializers.Serializer):
 
 
 class AcceptedRecipientSerializer(serializers.Serializer):
-    email = serializers.CharField()
+    email = serializers.CharField(source="address")
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
 
 
 class SendAcceptedSerializer(serializers.Serializer):
-    """The documented shape of the 202 answer (send_accepted_answer builds it)."""
+    """The 202 answer to a send, built from its SendReceipt (a replay's too)."""
 
     message = serializers.CharField(default=SEND_ACCEPTED_MESSAGE)
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(source="email_id")
     status = serializers.ChoiceField(choices=EmailStatus.choices)
     created = serializers.DateTimeField()
     recipients = AcceptedRecipientSerializer(many=True)
-
-
-def send_accepted_answer(sent_email: SentEmail) -> dict[str, Any]:
-    """The 202 answer to a send (also what an Idempotency-Key replay returns)."""
-    return {
-        "message": SEND_ACCEPTED_MESSAGE,
-        "id": sent_email.pk,
-        "status": sent_email.status,
-        "created": serializers.DateTimeField().to_representation(sent_email.created),
-        "recipients": [
-            {"email": address, "status": DeliveryStatus(status).value}
-            for address, _delivery_id, status in sent_email.created_deliveries  # type: ignore[attr-defined]
-        ],
-    }

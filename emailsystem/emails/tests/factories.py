@@ -1,6 +1,6 @@
 import factory
 
-from emailsystem.emails.models import EmailTemplate
+from emailsystem.emails.models import EmailTemplate, SentEmail
 from emailsystem.emails.services import sent_email_create
 from emailsystem.users.tests.factories import UserFactory
 
@@ -17,6 +17,7 @@ class EmailTemplateFactory(factory.django.DjangoModelFactory):
 
 def sent_email(*, user=None, recipients=("carol@example.com",), subject="Subject", body="Body", **kwargs):
     """A sent email recorded through the real service, as the API would."""
-    return sent_email_create(
+    receipt = sent_email_create(
         user=user or UserFactory(), recipients=list(recipients), subject=subject, body=body, **kwargs
     )
+    return SentEmail.objects.get(pk=receipt.email_id)

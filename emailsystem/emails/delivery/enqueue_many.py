@@ -1,0 +1,56 @@
+"""Handing many emails' deliveries to the sender at once (a batch send): one outbox row per
+email, all inserted in one statement, each dispatched after the commit as `outbox_enqueue`
+does for a single send (enqueue.py holds the rules)."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from emailsender.logs import current_request_id
+from emailsystem.core.plain_sql import rows_insert
+from emailsystem.emails.delivery import outbox
+from emailsystem.emails.delivery.dispatcher import dispatcher
+from emailsystem.emails.delivery.embedded import wake_embedded_worker
+from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build
+from emailsystem.emails.models import OutboxMessage, SentEmail
+
+
+def outbox_enqueue_many(*, sends: list[tuple[SentEmail, list[tuple[int, str]]]]) -> list[int]:
+    """Record that each email's deliveries ((id, address) pairs) must reach the sender, and
+    dispatch them once the transaction commits. Their outbox rows' ids, in order.
+
+    Call inside the transaction that created the deliveries. One INSERT for every row: a row
+    per email costs a round trip each (bench/profiles/README.md, batch sends).
+    """
+    if not sends:
+        return []
+    broker_mode = outbox.broker_mode()
+    now = timezone.now()
+    request_id = current_request_id.get()
+    available_at = now + outbox.RELAY_GRACE if broker_mode else now
+    row_ids = rows_insert(
+        OutboxMessage,
+        [
+            {
+                "sent_email_id": sent_email.pk,
+                "delivery_ids": None,
+                "created": now,
+                "available_at": available_at,
+                "request_id": request_id,
+            }
+            for sent_email, _deliveries in sends
+        ],
+    )
+    if not broker_mode:
+        transaction.on_commit(wake_embedded_worker)
+        return row_ids
+    messages = [
+        (row_id, message_id_for(row_id, email.pk), encode(work_message_build(sent_email=email, deliveries=deliveries)))
+        for row_id, (email, deliveries) in zip(row_ids, sends, strict=True)
+    ]
+
+    def submit() -> None:
+        for row_id, message_id, body in messages:
+            dispatcher().submit(row_id, message_id, body, request_id)
+
+    transaction.on_commit(submit)
+    return row_ids

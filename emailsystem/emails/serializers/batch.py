@@ -1,0 +1,66 @@
+"""A batch send's input and its 202 answer."""
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from emailsystem.emails.models import EmailTemplate
+from emailsystem.emails.serializers.fields import TemplateField
+from emailsystem.emails.serializers.sending import SendAcceptedSerializer, SentEmailCreateSerializer
+
+
+class KnownTemplateField(TemplateField):
+    """A template id, taken from the templates the batch looked up together (`known`) when it
+    is one of them; any other value is checked as a single send's is."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.known: dict[int, EmailTemplate] = {}
+
+    def to_internal_value(self, data: Any) -> EmailTemplate:
+        if type(data) is int and data in self.known:
+            return self.known[data]
+        return super().to_internal_value(data)
+
+
+class BatchMessageSerializer(SentEmailCreateSerializer):
+    template = KnownTemplateField(
+        queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
+    )
+
+
+class BatchMessagesField(serializers.ListField):
+    """A list of sends; the limits are read per request, so settings changes apply at once.
+
+    The messages' templates are read in one query: one lookup per message cost more than the
+    rest of a message's validation (bench/profiles/README.md, batch sends).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=BatchMessageSerializer(), allow_empty=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list) and len(data) > settings.BATCH_MAX_MESSAGES:
+            raise serializers.ValidationError(
+                f"At most {settings.BATCH_MAX_MESSAGES} messages per batch (got {len(data)})."
+            )
+        if isinstance(data, list):
+            ids = {item["template"] for item in data if isinstance(item, dict) and type(item.get("template")) is int}
+            # Ids past the column's range cannot exist; the per-message check answers them.
+            ids = {pk for pk in ids if 0 < pk < 2**63}
+            self.child.fields["template"].known = EmailTemplate.objects.in_bulk(ids) if ids else {}
+        return super().to_internal_value(data)
+
+
+class BatchSendSerializer(serializers.Serializer):
+    """Many sends in one request: each message is a send's body. Any invalid message refuses
+    the whole batch, with its errors under its index (`{"messages": {"3": {"recipients": [...]}}}`)."""
+
+    messages = BatchMessagesField(help_text="1 to BATCH_MAX_MESSAGES sends, each as POST sent-email/ takes it.")
+
+
+class BatchAcceptedSerializer(serializers.Serializer):
+    """The 202 answer to a batch: each message's send answer, in the request's order."""
+
+    results = SendAcceptedSerializer(many=True)
