@@ -14,10 +14,11 @@ import threading
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from emailsender.clients import Client, client_from_settings
+from emailsender.clients import Client
 from emailsender.handler import Outcome, OutcomeKind, handle, results_for, unexpected_error
 from emailsender.logs import request_id_bound
 from emailsender.messages import result_message
+from emailsender.providers import providers_from_settings
 from emailsender.settings import Settings
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.history import history_insert, taken_row
@@ -123,7 +124,7 @@ class EmbeddedWorker(threading.Thread):
 
     def _deliver_until_stopped(self) -> None:
         config = sender_settings()
-        client = client_from_settings(config)
+        client = providers_from_settings(config)
         while not self.stopped.is_set():
             try:
                 busy = outbox_process(client=client, config=config)
