@@ -92,7 +92,9 @@ class CircuitBreaker:
         was, self._state = self._state, to
         metrics.record_breaker_state(self.name, to.value, was=was.value)
         log.warning(
-            "provider breaker %s",
+            "provider %s breaker %s: %s",
+            self.name,
             to.value,
-            extra={"provider": self.name, "from": was.value, "to": to.value, "why": why},
+            why,
+            extra={"provider": self.name, "breaker_from": was.value, "breaker_to": to.value},
         )

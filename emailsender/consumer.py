@@ -347,7 +347,7 @@ class Sender:
             "duration_ms": round((time.monotonic() - job.started) * 1000) if job.started else 0,
         }
         if outcome.kind is OutcomeKind.SENT:
-            log.info("sent", extra=fields)
+            log.info("sent", extra={**fields, "provider": outcome.provider})
         elif outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
             log.warning(
                 "will retry", extra={**fields, "reason": outcome.reason, "delay_s": round(outcome.delay_seconds, 2)}

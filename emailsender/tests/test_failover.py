@@ -130,3 +130,34 @@ def test_every_breaker_open_retries_later(fake):
     send(client)
     outcome = send(client)
     assert outcome.kind is OutcomeKind.RETRY and "every provider's circuit breaker is open" in outcome.reason
+
+
+def test_breaker_transitions_are_metrics_and_log_lines(fake, sink, caplog):
+    from prometheus_client import REGISTRY
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    opened = value("emailsender_breaker_transitions_total", provider="sendgrid", to="open")
+    via_smtp = value("emailsender_provider_sends_total", provider="smtp", result="sent")
+    client = chain(fake, sink, Clock())
+    fake.set_mode(status=503)
+    with caplog.at_level("WARNING", logger="emailsender.breaker"):
+        send(client)
+        send(client)
+    assert value("emailsender_breaker_transitions_total", provider="sendgrid", to="open") == opened + 1
+    assert value("emailsender_breaker_state", provider="sendgrid", state="open") == 1
+    assert value("emailsender_provider_sends_total", provider="smtp", result="sent") == via_smtp + 2
+    [line] = [r for r in caplog.records if r.name == "emailsender.breaker"]
+    assert line.getMessage().startswith("provider sendgrid breaker open: 2 failures in a row")
+    assert (line.provider, line.breaker_from, line.breaker_to) == ("sendgrid", "closed", "open")
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_a_tls_failure_fails_over_to_the_next_provider(fake, sink, security):
+    # The sink speaks plain SMTP only: implicit TLS fails its handshake, STARTTLS is not offered.
+    first = SmtpClient(sink.url(security=security), timeout=5)
+    client = ProviderChain([("smtp", first), ("sendgrid", SendGridClient("SG.test", fake.url))], clock=Clock())
+    outcome = send(client)
+    assert outcome.kind is OutcomeKind.SENT and outcome.provider == "sendgrid"
+    assert sink.received == []
