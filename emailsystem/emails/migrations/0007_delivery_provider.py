@@ -10,6 +10,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="delivery",
             name="provider",
-            field=models.CharField(blank=True, default="", max_length=20),
+            field=models.CharField(blank=True, db_default="", default="", max_length=20),
         ),
     ]
