@@ -29,7 +29,17 @@ WEB_PORT = int(os.environ.get("BENCH_WEB_PORT", "8300"))
 FAKE_PORT = int(os.environ.get("BENCH_FAKE_PORT", "8325"))
 QUEUE_PREFIX = os.environ.get("BENCH_QUEUE_PREFIX", "bench")
 LOGS = ROOT / "bench" / "results" / "logs"
-SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_batch", "api_list", "e2e", "pipeline"]
+SCENARIOS = [
+    "raw",
+    "api_hello",
+    "api_send",
+    "api_send_1000",
+    "api_batch",
+    "api_list",
+    "e2e",
+    "pipeline",
+    "pipeline_smtp",
+]
 
 
 def environment() -> dict[str, str]:

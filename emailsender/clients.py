@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +21,7 @@ import python_http_client
 import sendgrid
 
 from emailsender.logs import redact_library_loggers
-from emailsender.mime import build_mime
+from emailsender.mime import payload_mime
 from emailsender.settings import Settings
 from emailsender.transport import KeepAliveClient
 
@@ -35,13 +34,20 @@ class Response:
     status_code: int
     headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
+    # Which provider answered (providers.PROVIDER_NAMES); empty for a bare client.
+    provider: str = ""
+    # Deliveries this answer refused for good (delivery id -> reason); the others were accepted.
+    refused: Mapping[int, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
 
 class TransportError(Exception):
-    """No HTTP answer: `kind` is "timeout" or "connection"."""
+    """No answer: `kind` is "timeout", "connection", or "deferred" (an SMTP relay's 4xx reply,
+    which says to try again later and says nothing against the relay)."""
+
+    provider = ""  # which provider gave no answer, set by providers.ProviderChain
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -137,21 +143,7 @@ class EmlFolderClient:
 
     def _write(self, payload: dict[str, Any], personalization: dict[str, Any], batch: str) -> None:
         args = personalization.get("custom_args", {})
-        contents = {c["type"]: c["value"] for c in payload["content"]}
-        message = build_mime(
-            from_email=payload["from"]["email"],
-            to=[to["email"] for to in personalization["to"]],
-            reply_to=payload.get("reply_to", {}).get("email"),
-            subject=personalization.get("subject", payload.get("subject", "")),
-            text=contents.get("text/plain"),
-            html=contents.get("text/html"),
-            headers=[
-                ("Date", format_datetime(datetime.now(UTC))),
-                ("Message-ID", make_msgid(domain="outbox.invalid")),
-                ("X-Email-Id", str(args.get("email_id", ""))),
-                ("X-Delivery-Id", str(args.get("delivery_id", ""))),
-            ],
-        )
+        message = payload_mime(payload, personalization, domain="outbox.invalid")
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = f"{stamp}-e{args.get('email_id', 'x')}-d{args.get('delivery_id', 'x')}-{batch}.eml"

@@ -38,9 +38,10 @@ import pika
 import pika.exceptions
 
 from emailsender import brokers, metrics, routing, topology
-from emailsender.clients import Client, client_from_settings
+from emailsender.clients import Client
 from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
 from emailsender.messages import InvalidMessage, parse_work
+from emailsender.providers import providers_from_settings
 from emailsender.publishing import BatchPublisher
 from emailsender.recently_sent import RecentlySent
 from emailsender.reconnect import RECOVERABLE, Backoff, ConsumerCancelled, FatalError, fatal_cause
@@ -80,7 +81,7 @@ class Sender:
         if not settings.rabbitmq_url:
             raise FatalError("RABBITMQ_URL is not set")
         self.settings = settings
-        self.client = client if client is not None else client_from_settings(settings)
+        self.client = client if client is not None else providers_from_settings(settings)
         self._timed_client = metrics.TimedClient(self.client)
         self.stats: Counter[str] = Counter()
         self.consuming = threading.Event()  # set while a connection is consuming; for tests and probes
@@ -346,7 +347,7 @@ class Sender:
             "duration_ms": round((time.monotonic() - job.started) * 1000) if job.started else 0,
         }
         if outcome.kind is OutcomeKind.SENT:
-            log.info("sent", extra=fields)
+            log.info("sent", extra={**fields, "provider": outcome.provider})
         elif outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
             log.warning(
                 "will retry", extra={**fields, "reason": outcome.reason, "delay_s": round(outcome.delay_seconds, 2)}

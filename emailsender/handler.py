@@ -52,6 +52,23 @@ class Outcome:
     # Deliveries not attempted because their address cannot be used: each fails on its own,
     # whatever happens to the others.
     rejected: tuple[Rejected, ...] = ()
+    # The provider that answered (providers.ProviderChain), recorded with each "sent" recipient.
+    provider: str = ""
+
+
+# How reasons name each provider.
+_PROVIDER_LABELS = {"sendgrid": "SendGrid", "smtp": "SMTP", "eml": "outbox"}
+
+
+def _refused(response: Response, message: WorkMessage) -> tuple[WorkMessage, tuple[Rejected, ...]]:
+    """The message narrowed to the deliveries the provider accepted, and the ones it refused for good."""
+    refused = tuple(
+        Rejected(id=d.id, to=d.to, reason=response.refused[d.id])
+        for d in message.deliveries
+        if d.id in response.refused
+    )
+    kept = tuple(d for d in message.deliveries if d.id not in response.refused)
+    return replace(message, deliveries=kept), refused
 
 
 def build_payload(message: WorkMessage) -> dict[str, Any]:
@@ -148,7 +165,8 @@ def error_text(body: bytes) -> str:
 
 def _http_reason(response: Response) -> str:
     detail = error_text(response.body)
-    return f"SendGrid {response.status_code}: {detail}" if detail else f"SendGrid {response.status_code}"
+    label = _PROVIDER_LABELS.get(response.provider, "SendGrid")
+    return f"{label} {response.status_code}: {detail}" if detail else f"{label} {response.status_code}"
 
 
 def classify(
@@ -169,9 +187,22 @@ def classify(
     }
 
     if isinstance(response, TransportError):
-        reason, status = f"SendGrid {response.kind}: {response.detail}", None
+        reason, status = (
+            f"{_PROVIDER_LABELS.get(response.provider, 'SendGrid')} {response.kind}: {response.detail}",
+            None,
+        )
     elif 200 <= response.status_code < 300:
-        return Outcome(OutcomeKind.SENT, attempt=made, status_code=response.status_code, **ids)
+        if response.refused:
+            message, refused = _refused(response, message)
+            ids.update(message=message, delivery_ids=message.delivery_ids, rejected=(*message.rejected, *refused))
+        return Outcome(
+            OutcomeKind.SENT if message.deliveries else OutcomeKind.FAILED,
+            attempt=made,
+            status_code=response.status_code,
+            reason="" if message.deliveries else "every recipient was refused",
+            provider=response.provider,
+            **ids,
+        )
     elif response.status_code == 429:
         wait = rate_limit_wait(response, now=now, rng=rng)
         reason = f"SendGrid 429: rate limited for {wait:.1f}s"
@@ -301,4 +332,5 @@ def result_for(outcome: Outcome) -> dict[str, Any] | None:
         attempt=outcome.attempt,
         reason=outcome.reason,
         status_code=outcome.status_code,
+        provider=outcome.provider if outcome.kind is OutcomeKind.SENT else None,
     )

@@ -101,6 +101,8 @@ class ResultMessage:
     reason: str
     status_code: int | None
     at: datetime
+    # Which provider accepted the deliveries (optional: results without it stay valid v1).
+    provider: str | None = None
 
 
 def _dumps(data: dict[str, Any]) -> bytes:
@@ -220,6 +222,7 @@ def build_result(
     reason: str = "",
     status_code: int | None = None,
     at: datetime | None = None,
+    provider: str | None = None,
 ) -> dict[str, Any]:
     """A result message as a dict; `outcome` is "sent", "failed" or "retrying"."""
     if outcome not in RESULT_OUTCOMES:
@@ -233,7 +236,7 @@ def build_result(
         "reason": reason,
         "status_code": status_code,
         "at": (at or datetime.now(UTC)).isoformat(),
-    }
+    } | ({"provider": provider} if provider else {})
 
 
 def encode_result(result: dict[str, Any]) -> bytes:
@@ -266,6 +269,7 @@ def result_message(data: Any) -> ResultMessage:
         or not isinstance(data.get("reason"), str)
         or not (status_code is None or (isinstance(status_code, int) and 100 <= status_code <= 599))
         or not isinstance(data.get("at"), str)
+        or not (data.get("provider") is None or (isinstance(data["provider"], str) and len(data["provider"]) <= 20))
     ):
         raise InvalidMessage("result fields are missing, of the wrong type or out of range")
     try:
@@ -283,6 +287,7 @@ def result_message(data: Any) -> ResultMessage:
         reason=_storable_text(data["reason"]),
         status_code=status_code,
         at=at,
+        provider=data.get("provider") or None,
     )
 
 

@@ -140,3 +140,29 @@ def serve(port: int, host: str) -> None:
     """Serve /metrics (any path, in fact) on a daemon thread; stops with the process."""
     start_http_server(port, addr=host)
     log.info("metrics served", extra={"port": port, "host": host})
+
+
+PROVIDER_SENDS = Counter(
+    "emailsender_provider_sends_total",
+    "Calls to each provider, by how the provider answered (sent, refused, failed, timeout, deferred).",
+    ["provider", "result"],
+)
+BREAKER_STATE = Gauge(
+    "emailsender_breaker_state", "1 for each provider's current breaker state, 0 for the others.", ["provider", "state"]
+)
+BREAKER_TRANSITIONS = Counter(
+    "emailsender_breaker_transitions_total", "Breaker state changes per provider.", ["provider", "to"]
+)
+_BREAKER_STATES = ("closed", "open", "half_open")
+
+
+def record_breaker_state(provider: str, state: str, *, was: str | None = None) -> None:
+    """Set the provider's breaker state gauge; count the transition when there is one (`was`)."""
+    for name in _BREAKER_STATES:
+        BREAKER_STATE.labels(provider, name).set(1 if name == state else 0)
+    if was is not None:
+        BREAKER_TRANSITIONS.labels(provider, state).inc()
+
+
+def record_provider_send(provider: str, result: str) -> None:
+    PROVIDER_SENDS.labels(provider, result).inc()

@@ -21,10 +21,13 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from email import policy as email_policy
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import EmailMessage, Message
+from email.utils import format_datetime, make_msgid
+from typing import Any
 
 from emailsender.addresses import ascii_domain
 from emailsender.headers import neutralise_encoded_words
@@ -132,3 +135,24 @@ def build_mime(
     body = _body(text, html, linesep)
     check_header_block(body.partition(separator * 2)[0], separator)
     return top + body
+
+
+def payload_mime(payload: dict[str, Any], personalization: dict[str, Any], *, domain: str) -> bytes:
+    """The message one personalization of a SendGrid v3 payload (one recipient) receives, as the
+    .eml outbox writes it and the SMTP provider sends it. `domain` ends the Message-ID."""
+    args = personalization.get("custom_args", {})
+    contents = {c["type"]: c["value"] for c in payload["content"]}
+    return build_mime(
+        from_email=payload["from"]["email"],
+        to=[to["email"] for to in personalization["to"]],
+        reply_to=payload.get("reply_to", {}).get("email"),
+        subject=personalization.get("subject", payload.get("subject", "")),
+        text=contents.get("text/plain"),
+        html=contents.get("text/html"),
+        headers=[
+            ("Date", format_datetime(datetime.now(UTC))),
+            ("Message-ID", make_msgid(domain=domain)),
+            ("X-Email-Id", str(args.get("email_id", ""))),
+            ("X-Delivery-Id", str(args.get("delivery_id", ""))),
+        ],
+    )

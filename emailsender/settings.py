@@ -15,9 +15,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from emailsender.smtp_url import SmtpUrl, SmtpUrlError
+
 # Rate-limit waits re-queue through these delay tiers too, so a 1 s wait does not sit in a
 # 10-minute queue; 60 s is the longest a 429 can make us wait (see handler.RATE_LIMIT_MAX_SECONDS).
 RATE_LIMIT_TIERS_MS = (1_000, 10_000, 60_000)
+
+# The providers EMAIL_PROVIDERS may name (emailsender.providers builds them).
+PROVIDER_NAMES = ("sendgrid", "smtp", "eml")
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 
@@ -59,6 +64,11 @@ class Settings:
     # cutting off a slow-but-working one, and stays well inside the shutdown window.
     sendgrid_timeout_seconds: float = 10.0
     outbox_dir: str = "var/outbox"
+    # EMAIL_PROVIDERS in order; empty means "sendgrid" with a key, the .eml outbox ("eml") without.
+    email_providers: tuple[str, ...] = ()
+    smtp_url: str | None = None
+    # Relays answer each SMTP command in well under a second; the same bound as a SendGrid call.
+    smtp_timeout_seconds: float = 10.0
     # HTTP calls in flight per process: the calls are I/O bound, so 32 threads keep one CPU
     # busy; scale further with replicas rather than threads.
     concurrency: int = 32
@@ -147,12 +157,33 @@ class Settings:
         if metrics_port is not None and metrics_port > 65535:
             problems.append(f"SENDER_METRICS_PORT must be a TCP port (got {metrics_port})")
 
+        providers = tuple(p.strip().lower() for p in (get("EMAIL_PROVIDERS") or "").split(",") if p.strip())
+        unknown = [p for p in providers if p not in PROVIDER_NAMES]
+        if unknown or len(set(providers)) != len(providers):
+            problems.append(
+                f"EMAIL_PROVIDERS must name each of {', '.join(PROVIDER_NAMES)} at most once "
+                f"(got {get('EMAIL_PROVIDERS')!r})"
+            )
+        if "sendgrid" in providers and not get("SENDGRID_API_KEY"):
+            problems.append("SENDGRID_API_KEY is required when EMAIL_PROVIDERS names sendgrid")
+        smtp_url = get("SMTP_URL")
+        if smtp_url is not None:
+            try:
+                SmtpUrl.parse(smtp_url)
+            except SmtpUrlError as exc:
+                problems.append(f"SMTP_URL {exc} (got {mask_url_password(smtp_url)!r})")
+        elif "smtp" in providers:
+            problems.append("SMTP_URL is required when EMAIL_PROVIDERS names smtp (smtp://user:password@host:587)")
+
         settings = cls(
             rabbitmq_url=rabbitmq_url,
             sendgrid_api_key=get("SENDGRID_API_KEY"),
             sendgrid_api_host=api_host,
             sendgrid_timeout_seconds=number("SENDGRID_TIMEOUT_SECONDS", cls.sendgrid_timeout_seconds, float, 0.001),
             outbox_dir=get("OUTBOX_DIR") or cls.outbox_dir,
+            email_providers=providers,
+            smtp_url=smtp_url,
+            smtp_timeout_seconds=number("SMTP_TIMEOUT_SECONDS", cls.smtp_timeout_seconds, float, 0.001),
             concurrency=concurrency,
             prefetch=prefetch,
             max_attempts=number("SEND_MAX_ATTEMPTS", cls.max_attempts, int, 1),
@@ -183,6 +214,11 @@ class Settings:
         return tuple(sorted(tiers | set(RATE_LIMIT_TIERS_MS)))
 
     @property
+    def providers(self) -> tuple[str, ...]:
+        """EMAIL_PROVIDERS, or its default: sendgrid when its key is set, the .eml outbox otherwise."""
+        return self.email_providers or (("sendgrid",) if self.sendgrid_api_key else ("eml",))
+
+    @property
     def uses_sendgrid(self) -> bool:
         return self.sendgrid_api_key is not None
 
@@ -192,7 +228,7 @@ class Settings:
             value = getattr(self, field.name)
             if field.name == "sendgrid_api_key" and value is not None:
                 value = "***"
-            elif field.name == "rabbitmq_url" and value is not None:
+            elif field.name in ("rabbitmq_url", "smtp_url") and value is not None:
                 value = mask_url_password(value)
             shown.append(f"{field.name}={value!r}")
         return f"Settings({', '.join(shown)})"

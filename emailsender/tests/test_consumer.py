@@ -46,6 +46,7 @@ def test_sends_one_request_with_a_personalization_per_delivery(broker, fake, sta
             "reason": "",
             "status_code": 202,
             "at": results[0]["at"],
+            "provider": "sendgrid",
         }
     ]
     wait_for(lambda: broker.depth(topology.work_queue(broker.prefix)) == 0)

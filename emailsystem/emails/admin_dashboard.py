@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from emailsystem.core.charts import Series, series_for, stacked_bars
-from emailsystem.emails import dashboard
+from emailsystem.emails import dashboard, dashboard_providers
 
 # Hourly bars: name one hour in 24 (midnight UTC) under the axis.
 HOURS_PER_TICK = 24
@@ -48,6 +48,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "failing_domains": dashboard.domains_most_failing(),
         "slowest_domains": dashboard.domains_slowest(),
         "queues": dashboard.queue_depths(),
+        "sent_per_provider": dashboard_providers.sent_per_provider(),
+        "breakers": dashboard_providers.breaker_states(),
         "domain_window_hours": int(dashboard.DOMAIN_WINDOW.total_seconds() // 3600),
     }
     return TemplateResponse(request, "admin/emails/dashboard.html", context)

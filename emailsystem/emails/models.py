@@ -119,6 +119,8 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # Kept apart from `status`: a delivery reported after an open still records when it happened.
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # The provider that accepted it (EMAIL_PROVIDERS: sendgrid, smtp, eml); empty until sent.
+    provider = models.CharField(max_length=20, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name_plural = "deliveries"

@@ -70,6 +70,7 @@ LOG_DELIVERY_FIELDS = (
     "sent_at",
     "delivered_at",
     "updated",
+    "provider",
 )
 
 

@@ -33,7 +33,7 @@ class DeliveryAdmin(RequeueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "recipient", "email_link", "status", "attempts", "short_reason", "updated"]
     list_display_links = ["id", "recipient"]
     inlines = [DeliveryEventInline]
-    list_filter = ["status", "created"]
+    list_filter = ["status", "provider", "created"]
     search_fields = ["recipient__email"]
     search_help_text = "A whole address finds its deliveries at once; part of one (a domain) searches every address."
     list_select_related = ["recipient"]

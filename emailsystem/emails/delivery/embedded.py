@@ -14,10 +14,11 @@ import threading
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from emailsender.clients import Client, client_from_settings
+from emailsender.clients import Client
 from emailsender.handler import Outcome, OutcomeKind, handle, results_for, unexpected_error
 from emailsender.logs import request_id_bound
 from emailsender.messages import result_message
+from emailsender.providers import providers_from_settings
 from emailsender.settings import Settings
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.history import history_insert, taken_row
@@ -113,6 +114,7 @@ class EmbeddedWorker(threading.Thread):
         super().__init__(name="embedded-delivery", daemon=True)
         self.wake = threading.Event()
         self.stopped = threading.Event()
+        self.client: Client | None = None
 
     def run(self) -> None:
         """Deliver until stopped; database errors are logged and retried on the next pass."""
@@ -123,7 +125,7 @@ class EmbeddedWorker(threading.Thread):
 
     def _deliver_until_stopped(self) -> None:
         config = sender_settings()
-        client = client_from_settings(config)
+        client = self.client = providers_from_settings(config)
         while not self.stopped.is_set():
             try:
                 busy = outbox_process(client=client, config=config)
@@ -162,10 +164,17 @@ def start_embedded_worker() -> EmbeddedWorker | None:
 
 def _log_where_emails_go(config: Settings) -> None:
     """One start-up line, through logging like every other (JSON in production, readable under `make run`)."""
-    if config.uses_sendgrid:
+    if config.email_providers:
+        logger.info("Embedded delivery: sending through %s", ", then ".join(config.providers))
+    elif config.uses_sendgrid:
         logger.info("Embedded delivery: sending through SendGrid at %s", config.sendgrid_api_host)
     else:
         logger.info("Embedded delivery: no SENDGRID_API_KEY, emails are written to %s", config.outbox_dir)
+
+
+def worker_client() -> Client | None:
+    """The providers this process's embedded worker sends through (None without a worker)."""
+    return _worker.client if _worker is not None else None
 
 
 def wake_embedded_worker() -> None:

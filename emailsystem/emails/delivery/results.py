@@ -124,7 +124,7 @@ _SENT_RECORD = (
     "UPDATE emails_delivery SET"
     " status = CASE WHEN status = %s THEN %s ELSE status END,"
     " reason = CASE WHEN status = %s THEN '' ELSE reason END,"
-    " sent_at = %s, attempts = %s, updated = %s"
+    " sent_at = %s, attempts = %s, updated = %s, provider = %s"
     " WHERE sent_email_id = %s AND id IN ({ids})"
     " AND (status = %s OR (sent_at IS NULL AND status NOT IN ({moved_on})))"
 )
@@ -138,7 +138,16 @@ def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
         ids=", ".join(["%s"] * len(result.deliveries)), moved_on=", ".join(["%s"] * len(_NOT_MOVED_ON))
     )
     adapt = connection.ops.adapt_datetimefield_value
-    params = [queued, sent, queued, adapt(result.at), result.attempt, adapt(now), result.email_id]
+    params = [
+        queued,
+        sent,
+        queued,
+        adapt(result.at),
+        result.attempt,
+        adapt(now),
+        result.provider or "",
+        result.email_id,
+    ]
     params += [*result.deliveries, queued, *_NOT_MOVED_ON]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -19,7 +19,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Delivery
-        fields = ["email", "status", "attempts", "reason", "sent_at", "delivered_at", "updated"]
+        fields = ["email", "status", "attempts", "reason", "sent_at", "delivered_at", "updated", "provider"]
 
 
 class DeliveryEventSerializer(serializers.ModelSerializer):

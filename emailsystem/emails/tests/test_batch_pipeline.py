@@ -1,16 +1,16 @@
-"""A batch through the whole pipeline: API -> RabbitMQ -> sender process -> fake SendGrid -> events -> database."""
+"""A batch through the whole pipeline: API -> RabbitMQ -> sender process -> fake SendGrid -> results -> database."""
 
 import pytest
 
 from emailsystem.emails.models import Delivery
 from emailsystem.emails.tests.factories import EmailTemplateFactory
-from emailsystem.emails.tests.test_pipeline import all_settled, stack, wait_until  # noqa: F401 -- stack is a fixture
+from emailsystem.emails.tests.pipeline import all_settled, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq, pytest.mark.slow]
 
 
-def test_every_message_of_a_batch_reaches_sendgrid_through_the_stack(stack, user_client):  # noqa: F811
-    stack.start("sender"), stack.start("events")
+def test_every_message_of_a_batch_reaches_sendgrid_through_the_stack(stack, user_client):
+    stack.start("sender"), stack.start("results")
     template = EmailTemplateFactory(subject="Receipt {{ n }}", body="Total {{ n }}", html_body="")
     batch = [{"recipients": [f"r{n}@example.com"], "template": template.pk, "context": {"n": n}} for n in range(30)]
     batch.append({"recipients": ["x@example.com", "y@example.com"], "subject": "Ad hoc", "body": "Plain"})

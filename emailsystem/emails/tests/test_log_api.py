@@ -55,6 +55,7 @@ def test_the_log_lists_only_my_emails_newest_first(user_client, log):
             "sent_at": None,
             "delivered_at": None,
             "updated": first["recipients"][0]["updated"],
+            "provider": "",
         }
     ]
 
