@@ -13,7 +13,7 @@ import pytest
 from emailsender.clients import EmlFolderClient
 from emailsender.handler import OutcomeKind, build_payload, handle, results_for
 from emailsender.logs import SecretMaskFilter
-from emailsender.messages import Delivery, encode_work
+from emailsender.messages import WorkRecipient, encode_work
 from emailsender.providers import providers_from_settings
 from emailsender.providers.smtp import SmtpClient
 from emailsender.settings import Settings, SettingsError
@@ -63,7 +63,7 @@ def test_smtp_only_delivery_sends_one_message_per_recipient_with_the_outbox_mime
 def test_a_refused_recipient_fails_alone(sink):
     settings = smtp_settings(url_of(sink))
     message = work_message(3)
-    bad = Delivery(id=message.deliveries[1].id, to="refuse@example.com")
+    bad = WorkRecipient(id=message.deliveries[1].id, to="refuse@example.com")
     message = replace(message, deliveries=(message.deliveries[0], bad, message.deliveries[2]))
     outcome = handle(encode_work(message), 0, providers_from_settings(settings), settings)
 
@@ -79,7 +79,7 @@ def test_a_refused_recipient_fails_alone(sink):
 def test_a_4xx_reply_retries(sink):
     settings = smtp_settings(url_of(sink))
     message = work_message(1)
-    message = replace(message, deliveries=(Delivery(id=message.deliveries[0].id, to="busy@example.com"),))
+    message = replace(message, deliveries=(WorkRecipient(id=message.deliveries[0].id, to="busy@example.com"),))
     outcome = handle(encode_work(message), 0, providers_from_settings(settings), settings)
     assert outcome.kind is OutcomeKind.RETRY and "SMTP deferred: SMTP 450" in outcome.reason
 
