@@ -324,6 +324,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 SEND_MAX_RECIPIENTS = env_int("SEND_MAX_RECIPIENTS", 1000, minimum=1)
 SEND_DAILY_QUOTA = env_int("SEND_DAILY_QUOTA", 10000)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# How far ahead a send may be scheduled (`send_at`); README, "Scheduled sends".
+SEND_AT_MAX_DAYS = env_int("SEND_AT_MAX_DAYS", 30, minimum=1)
 # Rendered subject and bodies above this size are refused: a template loop cannot grow without bound.
 TEMPLATE_RENDER_MAX_CHARS = env_int("TEMPLATE_RENDER_MAX_CHARS", 1_000_000, minimum=1000)
 

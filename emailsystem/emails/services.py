@@ -129,6 +129,7 @@ def sent_email_create(
     subject: str = "",
     body: str = "",
     html_body: str = "",
+    send_at: datetime.datetime | None = None,
 ) -> SentEmail:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
@@ -139,7 +140,9 @@ def sent_email_create(
     its subject and bodies are rendered with `context`; without one, `subject`, `body` and
     `html_body` are sent as given. Recipients on the user's suppression list get a
     `suppressed` delivery, are never handed to the sender and do not count against the
-    quota. Raises ApplicationError (400) when rendering fails and QuotaExceededError (429)
+    quota. With `send_at` the email is `scheduled` and handed on no earlier than then
+    (delivery/schedule.py); the quota is charged now, on today's count. Raises
+    ApplicationError (400) when rendering fails and QuotaExceededError (429)
     past the daily quota; in both cases nothing is written.
     """
     context = context or {}
@@ -173,7 +176,8 @@ def sent_email_create(
             from_email=from_email,
             reply_to=reply_to,
             recipient_count=len(recipients),
-            status=EmailStatus.QUEUED if to_send else EmailStatus.SUPPRESSED,
+            status=_initial_status(to_send=to_send, send_at=send_at),
+            send_at=send_at,
         )
     )
     statuses = [
@@ -193,8 +197,14 @@ def sent_email_create(
         if status == DeliveryStatus.QUEUED
     ]
     if queued:
-        outbox_enqueue(sent_email=sent_email, deliveries=queued)
+        outbox_enqueue(sent_email=sent_email, deliveries=queued, send_at=send_at)
     return sent_email
+
+
+def _initial_status(*, to_send: int, send_at: datetime.datetime | None) -> EmailStatus:
+    if not to_send:
+        return EmailStatus.SUPPRESSED
+    return EmailStatus.SCHEDULED if send_at is not None else EmailStatus.QUEUED
 
 
 def deliveries_insert(

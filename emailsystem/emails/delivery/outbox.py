@@ -39,20 +39,26 @@ def broker_mode() -> bool:
 
 
 def outbox_insert(
-    *, sent_email: SentEmail, delivery_ids: list[int] | None, published_by_request: bool
+    *,
+    sent_email: SentEmail,
+    delivery_ids: list[int] | None,
+    published_by_request: bool,
+    available_at: datetime.datetime | None = None,
 ) -> OutboxMessage:
     """The outbox row for these deliveries (None: every queued delivery of the email).
 
     A row the request publishes itself becomes available to the relay only after RELAY_GRACE;
-    any other row at once.
+    a scheduled one at `available_at` (its send_at); any other row at once.
     """
     now = timezone.now()
+    if available_at is None:
+        available_at = now + RELAY_GRACE if published_by_request else now
     return instance_insert(
         OutboxMessage(
             sent_email=sent_email,
             delivery_ids=delivery_ids,
             created=now,
-            available_at=now + RELAY_GRACE if published_by_request else now,
+            available_at=available_at,
             # Stored with the row, so the relay and the embedded worker, which handle it after
             # this request, still log and carry it.
             request_id=current_request_id.get(),

@@ -16,6 +16,7 @@ RANK: dict[str, int] = {
     S.SENT: 10,
     S.FAILED: 10,
     S.SUPPRESSED: 10,
+    S.CANCELED: 10,
     S.PROCESSED: 20,
     S.DEFERRED: 30,
     S.DELIVERED: 40,

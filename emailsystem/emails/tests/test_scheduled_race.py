@@ -1,0 +1,81 @@
+"""Cancel against the claim that hands a due scheduled send on: on real PostgreSQL, exactly one wins."""
+
+import datetime
+import threading
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from emailsystem.core.exceptions import ConflictError
+from emailsystem.emails.delivery.outbox import outbox_claim
+from emailsystem.emails.delivery.schedule import sent_email_cancel
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, OutboxMessage, SentEmail
+from emailsystem.emails.services import sent_email_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROUNDS = 40
+
+
+def due_scheduled_send(user) -> SentEmail:
+    """A scheduled send whose send_at has just passed: claimable by the relay, cancelable by its sender."""
+    send_at = timezone.now() + datetime.timedelta(minutes=5)
+    email = sent_email_create(
+        user=user, recipients=["a@example.com", "b@example.com"], subject="s", body="b", send_at=send_at
+    )
+    past = timezone.now() - datetime.timedelta(milliseconds=1)
+    SentEmail.objects.filter(pk=email.pk).update(send_at=past)
+    OutboxMessage.objects.filter(sent_email=email).update(available_at=past)
+    return SentEmail.objects.get(pk=email.pk)
+
+
+def race(email: SentEmail) -> tuple[bool, bool]:
+    """Claim and cancel at the same moment from two connections; (claimed, canceled)."""
+    start = threading.Barrier(2)
+    outcome = {}
+
+    def claim() -> None:
+        start.wait()
+        try:
+            outcome["claimed"] = bool(outbox_claim(outbox_id=outbox_id))
+        finally:
+            connections.close_all()
+
+    def cancel() -> None:
+        start.wait()
+        try:
+            sent_email_cancel(sent_email=email)
+            outcome["canceled"] = True
+        except ConflictError:
+            outcome["canceled"] = False
+        finally:
+            connections.close_all()
+
+    outbox_id = OutboxMessage.objects.get(sent_email=email).pk
+    threads = [threading.Thread(target=claim), threading.Thread(target=cancel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcome["claimed"], outcome["canceled"]
+
+
+def test_a_cancel_racing_the_claim_either_wins_with_nothing_left_to_send_or_loses_with_a_409(user):
+    winners = {"claim": 0, "cancel": 0}
+    for _ in range(ROUNDS):
+        email = due_scheduled_send(user)
+
+        claimed, canceled = race(email)
+
+        assert claimed != canceled, "exactly one of the two takes the row"
+        statuses = set(Delivery.objects.filter(sent_email=email).values_list("status", flat=True))
+        email.refresh_from_db()
+        if canceled:
+            winners["cancel"] += 1
+            assert email.status == EmailStatus.CANCELED and statuses == {DeliveryStatus.CANCELED}
+            assert not OutboxMessage.objects.filter(sent_email=email).exists()
+        else:
+            winners["claim"] += 1
+            assert email.status == EmailStatus.SCHEDULED and statuses == {DeliveryStatus.QUEUED}
+            assert OutboxMessage.objects.filter(sent_email=email).exists()
+    print(f"winners over {ROUNDS} rounds: {winners}")
