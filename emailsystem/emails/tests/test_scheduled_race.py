@@ -8,7 +8,7 @@ from django.db import connections
 from django.utils import timezone
 
 from emailsystem.core.exceptions import ConflictError
-from emailsystem.emails.delivery.outbox import outbox_claim
+from emailsystem.emails.delivery.outbox import outbox_claim, outbox_claim_batch
 from emailsystem.emails.delivery.schedule import sent_email_cancel
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, OutboxMessage, SentEmail
 from emailsystem.emails.services import sent_email_create
@@ -29,7 +29,14 @@ def due_scheduled_send(user) -> SentEmail:
     return SentEmail.objects.get(pk=email.pk)
 
 
-def race(email: SentEmail) -> tuple[bool, bool]:
+# The relay claims a batch; the embedded worker claims row by row.
+CLAIMS = {
+    "relay": lambda outbox_id: outbox_id in outbox_claim_batch(limit=10),
+    "embedded": lambda outbox_id: outbox_claim(outbox_id=outbox_id),
+}
+
+
+def race(email: SentEmail, take) -> tuple[bool, bool]:
     """Claim and cancel at the same moment from two connections; (claimed, canceled)."""
     start = threading.Barrier(2)
     outcome = {}
@@ -37,7 +44,7 @@ def race(email: SentEmail) -> tuple[bool, bool]:
     def claim() -> None:
         start.wait()
         try:
-            outcome["claimed"] = bool(outbox_claim(outbox_id=outbox_id))
+            outcome["claimed"] = bool(take(outbox_id))
         finally:
             connections.close_all()
 
@@ -60,12 +67,13 @@ def race(email: SentEmail) -> tuple[bool, bool]:
     return outcome["claimed"], outcome["canceled"]
 
 
-def test_a_cancel_racing_the_claim_either_wins_with_nothing_left_to_send_or_loses_with_a_409(user):
+@pytest.mark.parametrize("claimer", sorted(CLAIMS))
+def test_a_cancel_racing_the_claim_either_wins_with_nothing_left_to_send_or_loses_with_a_409(user, claimer):
     winners = {"claim": 0, "cancel": 0}
     for _ in range(ROUNDS):
         email = due_scheduled_send(user)
 
-        claimed, canceled = race(email)
+        claimed, canceled = race(email, CLAIMS[claimer])
 
         assert claimed != canceled, "exactly one of the two takes the row"
         statuses = set(Delivery.objects.filter(sent_email=email).values_list("status", flat=True))
@@ -78,4 +86,5 @@ def test_a_cancel_racing_the_claim_either_wins_with_nothing_left_to_send_or_lose
             winners["claim"] += 1
             assert email.status == EmailStatus.SCHEDULED and statuses == {DeliveryStatus.QUEUED}
             assert OutboxMessage.objects.filter(sent_email=email).exists()
-    print(f"winners over {ROUNDS} rounds: {winners}")
+        OutboxMessage.objects.all().delete()  # the claimed row of this round must not be in the next one's batch
+    print(f"{claimer}: winners over {ROUNDS} rounds: {winners}")
