@@ -18,6 +18,7 @@ from emailsystem.emails.models import (
     SentEmail,
     SentEmailHistory,
 )
+from emailsystem.emails.tests.admin_pages import logged_in
 
 URL = "/api/v1/emails/sent-email/"
 pytestmark = pytest.mark.django_db
@@ -170,3 +171,21 @@ def test_embedded_mode_sends_nothing_before_send_at_and_everything_after(setting
 
     [request] = [r for r in fake.requests if later in r.email_ids]
     assert request.at >= email.send_at.timestamp()
+
+
+def test_the_admin_filters_and_shows_scheduled_and_canceled_emails(user_client, admin):
+    scheduled = schedule(user_client, in_seconds(3600).isoformat()).json()["id"]
+    canceled = schedule(user_client, in_seconds(3600).isoformat()).json()["id"]
+    assert cancel(user_client, canceled).status_code == 200
+    browser = logged_in(admin)
+
+    by_status = {
+        status: [
+            email.pk for email in browser.get(f"/admin/emails/sentemail/?status={status}").context["cl"].result_list
+        ]
+        for status in ("scheduled", "canceled")
+    }
+    page = browser.get(f"/admin/emails/sentemail/{scheduled}/change/").content.decode()
+
+    assert by_status == {"scheduled": [scheduled], "canceled": [canceled]}
+    assert "Scheduled" in page and "Send at" in page
