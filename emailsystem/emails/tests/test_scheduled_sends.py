@@ -189,3 +189,17 @@ def test_the_admin_filters_and_shows_scheduled_and_canceled_emails(user_client, 
 
     assert by_status == {"scheduled": [scheduled], "canceled": [canceled]}
     assert "Scheduled" in page and "Send at" in page
+
+
+def test_the_browsable_form_sends_send_at_as_typed_with_its_offset(user, user_client):
+    user_client.force_authenticate(user)
+    form = user_client.get(URL, HTTP_ACCEPT="text/html").content.decode()
+    send_at = in_seconds(3600).replace(microsecond=0).isoformat()
+
+    response = user_client.post(
+        URL, {"recipients": "a@example.com", "subject": "s", "body": "b", "send_at": send_at}, format="multipart"
+    )
+
+    [field] = [line.strip() for line in form.splitlines() if '<input name="send_at"' in line]
+    assert 'type="text"' in field
+    assert response.status_code == 202 and response.json()["status"] == "scheduled"
