@@ -25,6 +25,8 @@ TARGETS = [
     ("pipeline_scale_2_over_1", 1.7, "min", "x", None),
     ("e2e_p50_ms", 100, "max", "ms", None),
     ("e2e_p99_ms", 500, "max", "ms", None),
+    ("scheduled_lateness_p99_s", 5, "max", "s", None),
+    ("scheduled_lateness_p50_s", None, None, "s", None),
     ("raw_amqp_msgs_per_s", None, None, "msg/s", None),
     ("raw_fake_http_rps", None, None, "req/s", None),
     ("web_rss_mb", 150, "max", "MB", 55),

@@ -39,6 +39,7 @@ SCENARIOS = [
     "e2e",
     "pipeline",
     "pipeline_smtp",
+    "scheduled",
 ]
 
 

@@ -327,6 +327,8 @@ SEND_DAILY_QUOTA = env_int("SEND_DAILY_QUOTA", 10000)
 # Messages per batch send: 500 one-recipient messages fit REQUEST_MAX_BYTES with room to spare.
 BATCH_MAX_MESSAGES = env_int("BATCH_MAX_MESSAGES", 500, minimum=1)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# How far ahead a send may be scheduled (`send_at`); README, "Scheduled sends".
+SEND_AT_MAX_DAYS = env_int("SEND_AT_MAX_DAYS", 30, minimum=1)
 # Rendered subject and bodies above this size are refused: a template loop cannot grow without bound.
 TEMPLATE_RENDER_MAX_CHARS = env_int("TEMPLATE_RENDER_MAX_CHARS", 1_000_000, minimum=1000)
 

@@ -6,6 +6,7 @@ from bench.scenarios.batch import api_batch
 from bench.scenarios.common import prepare, send_payload, settle
 from bench.scenarios.delivery import build_backlog, e2e, pipeline
 from bench.scenarios.raw import raw
+from bench.scenarios.scheduled import scheduled
 from bench.scenarios.smtp import pipeline_smtp
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "pipeline_smtp",
     "prepare",
     "raw",
+    "scheduled",
     "send_payload",
     "settle",
 ]

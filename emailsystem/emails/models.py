@@ -47,6 +47,8 @@ class Recipient(models.Model):
 class EmailStatus(models.TextChoices):
     """An email's status, derived from its deliveries (delivery.results.sent_email_status_derive)."""
 
+    SCHEDULED = "scheduled", "Scheduled"  # has a send_at and no sender result yet (delivery/schedule.py)
+    CANCELED = "canceled", "Canceled"  # canceled while scheduled: never handed on
     QUEUED = "queued", "Queued"  # at least one recipient not yet handed to SendGrid
     SENT = "sent", "Sent"  # every recipient accepted by SendGrid
     DELIVERED = "delivered", "Delivered"  # every recipient's mail server accepted it (or better)
@@ -62,6 +64,7 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"  # SendGrid answered 2xx
     FAILED = "failed", "Failed"  # SendGrid refused it, or every attempt failed; `reason` says why
     SUPPRESSED = "suppressed", "Suppressed"  # on the sender's suppression list: never attempted
+    CANCELED = "canceled", "Canceled"  # its scheduled send was canceled: never attempted
     # From SendGrid's Event Webhook (emails/webhooks/):
     PROCESSED = "processed", "Processed"  # SendGrid queued it for delivery
     DEFERRED = "deferred", "Deferred"  # the receiving server asked SendGrid to try later
@@ -93,6 +96,7 @@ class SentEmail(models.Model):
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
     recipients = models.ManyToManyField(Recipient, through="Delivery", related_name="sent_emails")
+    send_at = models.DateTimeField(null=True, blank=True, help_text="Not handed to SendGrid before this; empty: now.")
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -163,6 +167,7 @@ class HistoryKind(models.TextChoices):
     TAKEN = "taken", "Taken by the in-process worker"  # embedded mode: first claim of its outbox row
     ATTEMPT = "attempt", "Delivery attempt"  # one call to SendGrid and its outcome (a sender's result)
     REQUEUED = "requeued", "Requeued"  # an admin put failed recipients back in the queue
+    CANCELED = "canceled", "Canceled"  # its sender canceled it while it was scheduled
 
 
 class SentEmailHistory(models.Model):

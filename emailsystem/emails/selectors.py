@@ -52,6 +52,7 @@ def suppression_list(*, user: User) -> QuerySet[Suppression]:
 LOG_FIELDS = (
     "id",
     "status",
+    "send_at",
     "subject",
     "template",
     "template_name",

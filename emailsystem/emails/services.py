@@ -141,6 +141,7 @@ def sent_email_create(
     subject: str = "",
     body: str = "",
     html_body: str = "",
+    send_at: datetime.datetime | None = None,
 ) -> SendReceipt:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
@@ -151,10 +152,11 @@ def sent_email_create(
     its subject and bodies are rendered with `context`; without one, `subject`, `body` and
     `html_body` are sent as given. Recipients on the user's suppression list get a
     `suppressed` delivery, are never handed to the sender and do not count against the
-    quota. Raises ForbiddenError (403) when the user may not send (sender_addresses),
-    ApplicationError (400) when rendering fails and QuotaExceededError (429) past the daily
-    quota; in each case nothing is written. Returns the email's receipt, its recipients in the
-    request's order.
+    quota. With `send_at` the email is `scheduled` and handed on no earlier than then
+    (delivery/schedule.py); the quota is charged now, on today's count. Raises ForbiddenError
+    (403) when the user may not send (sender_addresses), ApplicationError (400) when rendering
+    fails and QuotaExceededError (429) past the daily quota; in each case nothing is written.
+    Returns the email's receipt, its recipients in the request's order.
     """
     from_email, reply_to = sender_addresses(user=user)
     context = context or {}
@@ -187,7 +189,8 @@ def sent_email_create(
             from_email=from_email,
             reply_to=reply_to,
             recipient_count=len(recipients),
-            status=EmailStatus.QUEUED if to_send else EmailStatus.SUPPRESSED,
+            status=_initial_status(to_send=to_send, send_at=send_at),
+            send_at=send_at,
         )
     )
     statuses = [
@@ -214,8 +217,14 @@ def sent_email_create(
         if recipient.status == DeliveryStatus.QUEUED
     ]
     if queued:
-        outbox_enqueue(sent_email=sent_email, deliveries=queued)
+        outbox_enqueue(sent_email=sent_email, deliveries=queued, send_at=send_at)
     return receipt
+
+
+def _initial_status(*, to_send: int, send_at: datetime.datetime | None) -> EmailStatus:
+    if not to_send:
+        return EmailStatus.SUPPRESSED
+    return EmailStatus.SCHEDULED if send_at is not None else EmailStatus.QUEUED
 
 
 def deliveries_insert(

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -13,6 +14,7 @@ from rest_framework.serializers import BaseSerializer
 
 from emailsystem.core import metrics
 from emailsystem.core.schema import error_responses
+from emailsystem.emails.delivery.schedule import sent_email_cancel
 from emailsystem.emails.filters import RECIPIENT_ONLY_STATUSES, SentEmailFilter
 from emailsystem.emails.models import EmailStatus, SentEmail, Suppression
 from emailsystem.emails.permissions import StaffModelPermissionsOrReadOnly
@@ -129,6 +131,9 @@ LOG_FILTER_PARAMETERS = [
         responses={200: SentEmailListSerializer(many=True), **error_responses(400, 401, 403, 404)},
     ),
     retrieve=extend_schema(parameters=[_ID], responses={200: SentEmailSerializer, **error_responses(401, 403, 404)}),
+    cancel=extend_schema(
+        request=None, parameters=[_ID], responses={200: SentEmailSerializer, **error_responses(401, 403, 404, 409)}
+    ),
 )
 class SentEmailViewSet(
     mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -149,7 +154,7 @@ class SentEmailViewSet(
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return SentEmail.objects.none()
-        return sent_email_list(user=self.request.user, with_events=self.action == "retrieve")
+        return sent_email_list(user=self.request.user, with_events=self.action in ("retrieve", "cancel"))
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action == "create":
@@ -183,6 +188,13 @@ class SentEmailViewSet(
                 extra={"email_id": receipt.email_id, "recipients": len(receipt.recipients), "user_id": request.user.pk},
             )
         return Response(SendAcceptedSerializer(receipt).data, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Cancel a scheduled email (`send_at`) before it is handed on: 200 with status `canceled`
+        (again 200 if it already is), 409 once it has been handed on or was never scheduled."""
+        sent_email_cancel(sent_email=self.get_object())
+        return Response(SentEmailSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
 
 @extend_schema_view(

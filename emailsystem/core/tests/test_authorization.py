@@ -105,6 +105,10 @@ def sent_detail(world: World) -> str:
     return f"/api/v1/emails/sent-email/{world.email.pk}/"
 
 
+def sent_cancel(world: World) -> str:
+    return f"/api/v1/emails/sent-email/{world.email.pk}/cancel/"
+
+
 SUPPRESSIONS = fixed("/api/v1/emails/suppressions/")
 
 
@@ -196,6 +200,9 @@ ROWS = [
         Row("emails:sent-email-detail", m, sent_detail, SIGNED_IN_MISSING, a_send)
         for m in ("post", "put", "patch", "delete")
     ],
+    # Cancel: the sender's own email only (this one is not scheduled, so the owner gets 409).
+    Row("emails:sent-email-cancel", "post", sent_cancel, codes(401, 409, 404, 404, 404, 401, 401)),
+    *[Row("emails:sent-email-cancel", m, sent_cancel, SIGNED_IN_MISSING) for m in ("get", "put", "patch", "delete")],
     # probes and pages that need no credentials (and ignore them)
     # The user's suppression list: their own entries only; another's entry is 404, as if absent.
     Row("emails:suppression-list", "get", SUPPRESSIONS, codes(401, 200, 200, 200, 200, 401, 401)),

@@ -46,6 +46,7 @@ def test_the_schema_is_public_and_lists_every_api_operation(client):
         ("POST", "/api/v1/emails/sent-email/"),
         ("GET", "/api/v1/emails/sent-email/{id}/"),
         ("POST", "/api/v1/emails/batch/"),
+        ("POST", "/api/v1/emails/sent-email/{id}/cancel/"),
         ("GET", "/api/v1/emails/suppressions/"),
         ("DELETE", "/api/v1/emails/suppressions/{id}/"),
     }

@@ -62,6 +62,7 @@ class SentEmailAdmin(RequeueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 "fields": [
                     "subject",
                     "status",
+                    "send_at",
                     "sender",
                     "from_email",
                     "reply_to",

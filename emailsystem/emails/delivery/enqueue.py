@@ -4,6 +4,8 @@ worker (embedded mode). Nothing is handed on before the transaction commits, and
 rolled-back one.
 """
 
+import datetime
+
 from django.db import transaction
 
 from emailsystem.emails.delivery import outbox
@@ -14,14 +16,24 @@ from emailsystem.emails.models import OutboxMessage, SentEmail
 
 
 def outbox_enqueue(
-    *, sent_email: SentEmail, delivery_ids: list[int] | None = None, deliveries: list[tuple[int, str]] | None = None
+    *,
+    sent_email: SentEmail,
+    delivery_ids: list[int] | None = None,
+    deliveries: list[tuple[int, str]] | None = None,
+    send_at: datetime.datetime | None = None,
 ) -> OutboxMessage:
     """Record that these deliveries must reach the sender, and dispatch them once the transaction commits.
 
     Call inside the transaction that created (or requeued) the deliveries. `delivery_ids`
     None means every queued delivery of the email. `deliveries` ((id, address) pairs), when
-    the caller has them in memory, spare the dispatch a query.
+    the caller has them in memory, spare the dispatch a query. With `send_at` nothing is
+    dispatched now: the row becomes available then, and the relay (broker mode) or the
+    embedded worker's poll hands it on (delivery/schedule.py).
     """
+    if send_at is not None:
+        return outbox.outbox_insert(
+            sent_email=sent_email, delivery_ids=delivery_ids, published_by_request=False, available_at=send_at
+        )
     broker_mode = outbox.broker_mode()
     publish_from_memory = broker_mode and deliveries is not None
     row = outbox.outbox_insert(

@@ -22,7 +22,13 @@ from emailsender.logs import current_request_id, request_id_bound
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.core.plain_sql import instance_insert
 from emailsystem.emails.delivery.broker import PublishError, publisher
-from emailsystem.emails.delivery.work import encode, message_id_for, work_message_for_outbox
+from emailsystem.emails.delivery.work import (
+    WorkMessage,
+    encode,
+    message_id_for,
+    work_message_for_outbox,
+    work_messages_for_outbox,
+)
 from emailsystem.emails.models import HistoryKind, OutboxMessage, SentEmail, SentEmailHistory
 
 logger = logging.getLogger(__name__)
@@ -32,6 +38,9 @@ logger = logging.getLogger(__name__)
 RELAY_GRACE = datetime.timedelta(seconds=15)
 # A claimed row comes back after this if its claimer died before finishing.
 CLAIM_LEASE = datetime.timedelta(seconds=60)
+# Rows the relay claims per pass: publishing this many takes well under CLAIM_LEASE, and a
+# crash before the pass's DELETE re-publishes at most this many.
+RELAY_BATCH = 100
 
 
 def broker_mode() -> bool:
@@ -39,20 +48,26 @@ def broker_mode() -> bool:
 
 
 def outbox_insert(
-    *, sent_email: SentEmail, delivery_ids: list[int] | None, published_by_request: bool
+    *,
+    sent_email: SentEmail,
+    delivery_ids: list[int] | None,
+    published_by_request: bool,
+    available_at: datetime.datetime | None = None,
 ) -> OutboxMessage:
     """The outbox row for these deliveries (None: every queued delivery of the email).
 
     A row the request publishes itself becomes available to the relay only after RELAY_GRACE;
-    any other row at once.
+    a scheduled one at `available_at` (its send_at); any other row at once.
     """
     now = timezone.now()
+    if available_at is None:
+        available_at = now + RELAY_GRACE if published_by_request else now
     return instance_insert(
         OutboxMessage(
             sent_email=sent_email,
             delivery_ids=delivery_ids,
             created=now,
-            available_at=now + RELAY_GRACE if published_by_request else now,
+            available_at=available_at,
             # Stored with the row, so the relay and the embedded worker, which handle it after
             # this request, still log and carry it.
             request_id=current_request_id.get(),
@@ -121,34 +136,85 @@ def _publish_row(outbox: OutboxMessage) -> bool:
     """Publish a claimed row with the request id it was written with, then delete it."""
     message = work_message_for_outbox(outbox)
     if message.deliveries:
-        message_id = message_id_for(outbox.pk, outbox.sent_email_id)
-        fields = {"message_id": message_id, "email_id": outbox.sent_email_id}
-        try:
-            publisher().publish(encode(message), message_id=message_id, request_id=outbox.request_id)
-        except PublishError as error:
-            QUEUE_PUBLISH_FAILURES.labels("relay").inc()
-            OutboxMessage.objects.filter(pk=outbox.pk).update(
-                attempts=outbox.attempts + 1, last_error=str(error)[:1000], available_at=timezone.now() + RELAY_GRACE
-            )
-            logger.warning("relay could not publish %s: %s", message_id, error, extra=fields)
+        if not _publish(outbox, message):
             return False
-        logger.info("relayed %s (%d recipients)", message_id, len(message.deliveries), extra=fields)
         outbox_delete(outbox_ids=[outbox.pk])
         return True
     outbox.delete()  # nothing left to send (every delivery moved on): not a publish
     return True
 
 
-def outbox_relay(*, limit: int = 100) -> int:
-    """Publish up to `limit` rows whose immediate publish did not happen. Returns how many were published.
+def outbox_claim_batch(*, limit: int, lease: datetime.timedelta = CLAIM_LEASE) -> list[int]:
+    """Take up to `limit` available rows, oldest first, in one transaction: SELECT ... FOR UPDATE
+    SKIP LOCKED, then one UPDATE moving their `available_at` to the end of the lease.
 
-    Stops at the first broker failure: the rest would fail the same way.
+    Rows another transaction holds (a cancel deleting one, another claimer) are skipped rather
+    than waited for; a cancel that comes after the claim finds `available_at` moved and refuses
+    (schedule.py). SQLite ignores the row lock: there one relay process at a time is assumed.
     """
-    published = 0
-    for outbox_id in outbox_available(limit=limit):
-        if not outbox_claim(outbox_id=outbox_id):
-            continue
-        if not relay_one(outbox_id, claim=False):
-            break
-        published += 1
-    return published
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(available_at__lte=now)
+            .order_by("available_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            OutboxMessage.objects.filter(pk__in=ids).update(available_at=now + lease)
+    return ids
+
+
+def outbox_relay(*, limit: int = RELAY_BATCH) -> int:
+    """Publish up to `limit` available rows: those whose immediate publish did not happen, and
+    scheduled sends come due. Returns how many were published.
+
+    One claim, one read of the rows and one of their deliveries, a publish (with its confirm)
+    per row, and one DELETE for the batch: a thousand scheduled sends due at one second take
+    ten passes, not a thousand (README, "Scheduled sends"). Stops at the first broker failure:
+    the rest would fail the same way, so they wait RELAY_GRACE like the failed one. A crash
+    before the batch's DELETE re-publishes the rows it had published (README, "What a crash
+    can duplicate").
+    """
+    claimed = outbox_claim_batch(limit=limit)
+    if not claimed:
+        return 0
+    rows = list(OutboxMessage.objects.select_related("sent_email").filter(pk__in=claimed).order_by("pk"))
+    messages = work_messages_for_outbox(rows)
+    published: list[int] = []
+    empty: list[int] = []
+    try:
+        for index, row in enumerate(rows):
+            message = messages[row.pk]
+            if not message.deliveries:
+                empty.append(row.pk)  # nothing left to send (every delivery moved on): not a publish
+                continue
+            with request_id_bound(row.request_id):
+                if not _publish(row, message):
+                    untried = [later.pk for later in rows[index + 1 :]]
+                    OutboxMessage.objects.filter(pk__in=untried).update(available_at=timezone.now() + RELAY_GRACE)
+                    break
+            published.append(row.pk)
+    finally:
+        if published:
+            outbox_delete(outbox_ids=published)
+        if empty:
+            OutboxMessage.objects.filter(pk__in=empty).delete()
+    return len(published)
+
+
+def _publish(outbox: OutboxMessage, message: WorkMessage) -> bool:
+    """Publish one claimed row's message; on a broker failure record it on the row, delayed by RELAY_GRACE."""
+    message_id = message_id_for(outbox.pk, outbox.sent_email_id)
+    fields = {"message_id": message_id, "email_id": outbox.sent_email_id}
+    try:
+        publisher().publish(encode(message), message_id=message_id, request_id=outbox.request_id)
+    except PublishError as error:
+        QUEUE_PUBLISH_FAILURES.labels("relay").inc()
+        OutboxMessage.objects.filter(pk=outbox.pk).update(
+            attempts=outbox.attempts + 1, last_error=str(error)[:1000], available_at=timezone.now() + RELAY_GRACE
+        )
+        logger.warning("relay could not publish %s: %s", message_id, error, extra=fields)
+        return False
+    logger.info("relayed %s (%d recipients)", message_id, len(message.deliveries), extra=fields)
+    return True

@@ -16,6 +16,7 @@ RANK: dict[str, int] = {
     S.SENT: 10,
     S.FAILED: 10,
     S.SUPPRESSED: 10,
+    S.CANCELED: 10,
     S.PROCESSED: 20,
     S.DEFERRED: 30,
     S.DELIVERED: 40,
@@ -34,7 +35,7 @@ REACHED = frozenset(
 # ...those whose mail server accepted the message...
 DELIVERED = frozenset({S.DELIVERED, S.OPENED, S.CLICKED, S.UNSUBSCRIBED, S.SPAM_REPORTED})
 # ...and those that never will.
-UNREACHED = frozenset({S.FAILED, S.BOUNCED, S.DROPPED, S.SUPPRESSED})
+UNREACHED = frozenset({S.FAILED, S.BOUNCED, S.DROPPED, S.SUPPRESSED, S.CANCELED})
 # Delivery failures: refused by SendGrid or the receiving server. Not `suppressed`: that one
 # was our own choice, never attempted (the dashboard's failing domains count these).
 DELIVERY_FAILED = frozenset({S.FAILED, S.BOUNCED, S.DROPPED})

@@ -1,6 +1,7 @@
 """Building the work message the sender consumes (the contract is in emailsender.messages)."""
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 
 from emailsender.messages import WorkMessage, WorkRecipient, encode_work
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
@@ -26,6 +27,26 @@ def work_message_for_outbox(outbox: OutboxMessage) -> WorkMessage:
         deliveries = deliveries.filter(pk__in=outbox.delivery_ids)
     pairs = deliveries.order_by("pk").values_list("pk", "recipient__email")
     return work_message_build(sent_email=outbox.sent_email, deliveries=list(pairs))
+
+
+def work_messages_for_outbox(rows: Sequence[OutboxMessage]) -> dict[int, WorkMessage]:
+    """work_message_for_outbox for many rows (with their sent_email loaded) in one query: outbox id -> message."""
+    queued: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    deliveries = Delivery.objects.filter(
+        sent_email_id__in={row.sent_email_id for row in rows}, status=DeliveryStatus.QUEUED
+    )
+    for email_id, delivery_id, address in deliveries.order_by("pk").values_list(
+        "sent_email_id", "pk", "recipient__email"
+    ):
+        queued[email_id].append((delivery_id, address))
+    messages = {}
+    for row in rows:
+        pairs = queued[row.sent_email_id]
+        if row.delivery_ids is not None:
+            wanted = set(row.delivery_ids)
+            pairs = [pair for pair in pairs if pair[0] in wanted]
+        messages[row.pk] = work_message_build(sent_email=row.sent_email, deliveries=pairs)
+    return messages
 
 
 def message_id_for(outbox_id: int, email_id: int) -> str:

@@ -50,6 +50,7 @@ class SentEmailListSerializer(serializers.ModelSerializer):
             "id",
             "url",
             "status",
+            "send_at",
             "subject",
             "template",
             "template_name",

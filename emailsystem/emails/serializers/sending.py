@@ -22,6 +22,7 @@ from emailsystem.emails.serializers.fields import (
     TemplateField,
     context_shape,
 )
+from emailsystem.emails.serializers.send_at import SendAtField
 
 SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
 
@@ -59,6 +60,14 @@ class SentEmailCreateSerializer(serializers.Serializer):
         trim_whitespace=False,
         style={"base_template": "textarea.html"},
         help_text="Ad hoc only.",
+    )
+    send_at = SendAtField(
+        required=False,
+        allow_null=True,
+        # A text box: the browser's datetime-local input sends no offset, which is refused.
+        style={"input_type": "text", "placeholder": "2026-11-23T09:00:00+01:00"},
+        help_text="Send no earlier than this: ISO 8601 with an offset, in the future, at most SEND_AT_MAX_DAYS "
+        "(default 30) ahead. Until then the email is `scheduled` and can be canceled. Empty: now.",
     )
 
     def __getitem__(self, key: str) -> BoundField:

@@ -13,7 +13,8 @@ from emailsystem.emails.delivery.shutdown import run_until_signalled
 
 logger = logging.getLogger(__name__)
 
-# Rows only reach the relay after a failed publish, so a second's delay costs nothing.
+# How long an idle relay waits before looking again: rows reach it after a failed publish, or
+# when a scheduled send comes due, so this bounds how late a scheduled send is handed on.
 POLL_SECONDS = 1.0
 
 
