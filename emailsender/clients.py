@@ -23,6 +23,7 @@ import sendgrid
 
 from emailsender.logs import redact_library_loggers
 from emailsender.mime import build_mime
+from emailsender.options import Attachment, attachments_from_payload, is_sandbox
 from emailsender.settings import Settings
 from emailsender.transport import KeepAliveClient
 
@@ -125,17 +126,22 @@ class OutboxClient:
         return f"OutboxClient(folder={str(self.folder)!r})"
 
     def send(self, payload: dict[str, Any]) -> Response:
+        if is_sandbox(payload):
+            return Response(status_code=200)  # SendGrid's sandbox answer: accepted, nothing delivered or written
+        attachments = attachments_from_payload(payload)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             batch = uuid.uuid4().hex[:12]
             for personalization in payload["personalizations"]:
-                self._write(payload, personalization, batch)
+                self._write(payload, personalization, batch, attachments)
         except OSError as exc:
             # A full or read-only disk is the outbox's version of SendGrid being down.
             raise TransportError("connection", f"outbox write failed: {exc}") from exc
         return Response(status_code=202, headers={"x-message-id": f"outbox-{batch}"})
 
-    def _write(self, payload: dict[str, Any], personalization: dict[str, Any], batch: str) -> None:
+    def _write(
+        self, payload: dict[str, Any], personalization: dict[str, Any], batch: str, attachments: tuple[Attachment, ...]
+    ) -> None:
         args = personalization.get("custom_args", {})
         contents = {c["type"]: c["value"] for c in payload["content"]}
         message = build_mime(
@@ -151,6 +157,7 @@ class OutboxClient:
                 ("X-Email-Id", str(args.get("email_id", ""))),
                 ("X-Delivery-Id", str(args.get("delivery_id", ""))),
             ],
+            attachments=attachments,
         )
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")

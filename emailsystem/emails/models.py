@@ -53,6 +53,7 @@ class EmailStatus(models.TextChoices):
     PARTIAL = "partial", "Partially failed"  # all settled, some reached and some failed
     FAILED = "failed", "Failed"  # all settled, none reached
     SUPPRESSED = "suppressed", "Suppressed"  # every recipient was on the suppression list
+    SANDBOXED = "sandboxed", "Sandboxed"  # a sandbox send: SendGrid accepted and delivered nothing
 
 
 class DeliveryStatus(models.TextChoices):
@@ -62,6 +63,7 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"  # SendGrid answered 2xx
     FAILED = "failed", "Failed"  # SendGrid refused it, or every attempt failed; `reason` says why
     SUPPRESSED = "suppressed", "Suppressed"  # on the sender's suppression list: never attempted
+    SANDBOXED = "sandboxed", "Sandboxed"  # a sandbox send SendGrid accepted (2xx); it delivers nothing
     # From SendGrid's Event Webhook (emails/webhooks/):
     PROCESSED = "processed", "Processed"  # SendGrid queued it for delivery
     DEFERRED = "deferred", "Deferred"  # the receiving server asked SendGrid to try later
@@ -93,6 +95,11 @@ class SentEmail(models.Model):
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
     recipients = models.ManyToManyField(Recipient, through="Delivery", related_name="sent_emails")
+    # The caller's labels (SendGrid categories) and key-value pairs (SendGrid custom_args);
+    # SentEmailTag indexes the tags for the log's `tag` filter.
+    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    sandbox = models.BooleanField(default=False, help_text="Sent in SendGrid's sandbox mode: delivered nothing.")
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -104,6 +111,19 @@ class SentEmail(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
+
+
+class SentEmailTag(models.Model):
+    """One tag of one email: what the log's `tag` filter looks up (a JSON list has no portable index)."""
+
+    sent_email = models.ForeignKey(SentEmail, on_delete=models.CASCADE, related_name="+")
+    tag = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "sent_email"], name="sentemailtag_tag_email")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} on email #{self.sent_email_id}"
 
 
 class Delivery(models.Model):

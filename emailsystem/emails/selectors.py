@@ -60,6 +60,8 @@ LOG_FIELDS = (
     "recipient_count",
     "created",
     "updated",
+    "tags",
+    "metadata",
 )
 LOG_DELIVERY_FIELDS = (
     "sent_email_id",

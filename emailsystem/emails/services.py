@@ -20,6 +20,7 @@ from emailsystem.emails.models import (
     IdempotencyRecord,
     Recipient,
     SentEmail,
+    SentEmailTag,
     Suppression,
 )
 from emailsystem.emails.rendering import RenderError, template_render
@@ -129,6 +130,9 @@ def sent_email_create(
     subject: str = "",
     body: str = "",
     html_body: str = "",
+    tags: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
+    sandbox: bool = False,
 ) -> SentEmail:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
@@ -139,8 +143,11 @@ def sent_email_create(
     its subject and bodies are rendered with `context`; without one, `subject`, `body` and
     `html_body` are sent as given. Recipients on the user's suppression list get a
     `suppressed` delivery, are never handed to the sender and do not count against the
-    quota. Raises ApplicationError (400) when rendering fails and QuotaExceededError (429)
-    past the daily quota; in both cases nothing is written.
+    quota. `tags` and `metadata` are stored with the email and travel to SendGrid as its
+    categories and custom_args. A `sandbox` send goes all the way to SendGrid in its sandbox
+    mode (which delivers nothing), and does not count against the quota. Raises
+    ApplicationError (400) when rendering fails and QuotaExceededError (429) past the daily
+    quota; in both cases nothing is written.
     """
     context = context or {}
     if template is not None:
@@ -158,7 +165,7 @@ def sent_email_create(
 
     resolved = recipients_resolve(user=user, addresses=recipients)
     to_send = len(recipients) - len(resolved.suppressed)
-    if to_send:
+    if to_send and not sandbox:
         send_quota_consume(user=user, count=to_send)
     from_email, reply_to = sender_addresses(user=user)
     sent_email = instance_insert(
@@ -174,8 +181,13 @@ def sent_email_create(
             reply_to=reply_to,
             recipient_count=len(recipients),
             status=EmailStatus.QUEUED if to_send else EmailStatus.SUPPRESSED,
+            tags=tags or [],
+            metadata=metadata or {},
+            sandbox=sandbox,
         )
     )
+    if tags:
+        sent_email_tags_insert(sent_email_id=sent_email.pk, tags=tags)
     statuses = [
         DeliveryStatus.SUPPRESSED if address in resolved.suppressed else DeliveryStatus.QUEUED for address in recipients
     ]
@@ -218,6 +230,11 @@ def deliveries_insert(
             for recipient_id, status in zip(recipient_ids, statuses, strict=True)
         ],
     )
+
+
+def sent_email_tags_insert(*, sent_email_id: int, tags: list[str]) -> None:
+    """Index an email's (distinct) tags for the log's `tag` filter: one statement."""
+    rows_insert(SentEmailTag, [{"sent_email_id": sent_email_id, "tag": tag} for tag in tags])
 
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # IdempotencyRecord.key

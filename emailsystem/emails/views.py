@@ -107,6 +107,14 @@ LOG_FILTER_PARAMETERS = [
         "or separate them with commas (?recipient=a,b).",
     ),
     OpenApiParameter(
+        "tag",
+        {"type": "array", "items": {"type": "string", "maxLength": 50}},
+        explode=True,
+        style="form",
+        description="Emails with any of these tags: repeat the parameter (?tag=a&tag=b) or separate them "
+        "with commas (?tag=a,b).",
+    ),
+    OpenApiParameter(
         "status",
         {"type": "string", "enum": [*EmailStatus.values, *(value for value, _ in RECIPIENT_ONLY_STATUSES), ""]},
         description="The email's status, or a status only recipients have (the emails with at least one "
@@ -139,7 +147,7 @@ class SentEmailViewSet(
     or ad hoc: `{"recipients": [...], "subject": "...", "body": "...", "html_body": "..."}`.
     An `Idempotency-Key` header makes a retried send safe.
 
-    Filter the log with `recipient` (repeatable, or several separated by commas), `start_time`,
+    Filter the log with `recipient` and `tag` (repeatable, or several separated by commas), `start_time`,
     `end_time` and `status`; on this page, with the **Filters** button. Each email's `url` opens it.
     """
 

@@ -72,6 +72,7 @@ class SentEmailAdmin(RequeueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Content", {"fields": ["template", "template_name", "context", "body"]}),
+        ("Labels", {"fields": ["tags", "metadata", "sandbox"]}),
     ]
 
     @admin.display(description="Recipients", ordering="recipient_count")

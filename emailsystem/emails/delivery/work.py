@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from emailsender.messages import Delivery as WorkDelivery
 from emailsender.messages import WorkMessage, encode_work
+from emailsender.options import Options
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 
 
@@ -17,7 +18,13 @@ def work_message_build(*, sent_email: SentEmail, deliveries: Iterable[tuple[int,
         text=sent_email.body,
         html=sent_email.html_body or None,
         deliveries=tuple(WorkDelivery(id=delivery_id, to=address) for delivery_id, address in deliveries),
+        options=work_options(sent_email),
     )
+
+
+def work_options(sent_email: SentEmail) -> Options:
+    """The email's tags, metadata and sandbox flag as the sender takes them."""
+    return Options(tags=tuple(sent_email.tags), metadata=tuple(sent_email.metadata.items()), sandbox=sent_email.sandbox)
 
 
 def work_message_for_outbox(outbox: OutboxMessage) -> WorkMessage:

@@ -59,6 +59,8 @@ class SentEmailListSerializer(serializers.ModelSerializer):
             "recipients",
             "created",
             "updated",
+            "tags",
+            "metadata",
         ]
 
 

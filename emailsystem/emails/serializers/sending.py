@@ -23,6 +23,7 @@ from emailsystem.emails.serializers.fields import (
     TemplateField,
     context_shape,
 )
+from emailsystem.emails.serializers.labels import MetadataField, TagListField
 
 SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
 
@@ -60,6 +61,19 @@ class SentEmailCreateSerializer(serializers.Serializer):
         trim_whitespace=False,
         style={"base_template": "textarea.html"},
         help_text="Ad hoc only.",
+    )
+    tags = TagListField(
+        required=False, help_text="Up to 10 labels of letters, digits and _ . : - to find the email by (?tag=)."
+    )
+    metadata = MetadataField(
+        required=False, help_text="Up to 10 string keys to string values, stored and passed to SendGrid."
+    )
+
+    sandbox = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Validate, render, store and hand the email to SendGrid in its sandbox mode, which delivers "
+        "nothing: recipients end `sandboxed`, and the daily quota is not charged.",
     )
 
     def __getitem__(self, key: str) -> BoundField:
