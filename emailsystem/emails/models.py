@@ -126,6 +126,34 @@ class SentEmailTag(models.Model):
         return f"{self.tag} on email #{self.sent_email_id}"
 
 
+class AttachmentDisposition(models.TextChoices):
+    ATTACHMENT = "attachment", "Attachment"
+    INLINE = "inline", "Inline"  # shown in the HTML body where it references `cid:<content_id>`
+
+
+class Attachment(models.Model):
+    """A file every recipient of an email receives. Its content is kept with the email, so the
+    relay and the embedded worker rebuild the work message from the database like the rest."""
+
+    sent_email = models.ForeignKey(SentEmail, on_delete=models.CASCADE, related_name="attachments")
+    position = models.PositiveSmallIntegerField(help_text="Its place in the send's list, from 0.")
+    filename = models.CharField(max_length=255)
+    type = models.CharField(max_length=255, help_text="MIME type.")
+    disposition = models.CharField(max_length=16, choices=AttachmentDisposition.choices)
+    content_id = models.CharField(max_length=100, blank=True, default="", help_text="Inline only.")
+    size = models.PositiveIntegerField(help_text="Bytes, decoded.")
+    content = models.BinaryField()
+
+    class Meta:
+        ordering = ["sent_email", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sent_email", "position"], name="attachment_email_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} on email #{self.sent_email_id}"
+
+
 class Delivery(models.Model):
     """One recipient of one email, with its own status. Its id travels to SendGrid in custom_args."""
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, QuotaExceededError
 from emailsystem.core.plain_sql import instance_insert, rows_insert
+from emailsystem.emails.attachments import attachments_insert
 from emailsystem.emails.delivery.enqueue import outbox_enqueue
 from emailsystem.emails.models import (
     Delivery,
@@ -133,6 +134,7 @@ def sent_email_create(
     tags: list[str] | None = None,
     metadata: dict[str, str] | None = None,
     sandbox: bool = False,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> SentEmail:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
@@ -145,7 +147,9 @@ def sent_email_create(
     `suppressed` delivery, are never handed to the sender and do not count against the
     quota. `tags` and `metadata` are stored with the email and travel to SendGrid as its
     categories and custom_args. A `sandbox` send goes all the way to SendGrid in its sandbox
-    mode (which delivers nothing), and does not count against the quota. Raises
+    mode (which delivers nothing), and does not count against the quota. `attachments`
+    (validated dicts: filename, type, disposition, content_id, content as bytes) are stored
+    with the email and sent to every recipient. Raises
     ApplicationError (400) when rendering fails and QuotaExceededError (429) past the daily
     quota; in both cases nothing is written.
     """
@@ -188,6 +192,9 @@ def sent_email_create(
     )
     if tags:
         sent_email_tags_insert(sent_email_id=sent_email.pk, tags=tags)
+    sent_email.created_attachments = attachments_insert(  # type: ignore[attr-defined]
+        sent_email_id=sent_email.pk, attachments=attachments or []
+    )
     statuses = [
         DeliveryStatus.SUPPRESSED if address in resolved.suppressed else DeliveryStatus.QUEUED for address in recipients
     ]

@@ -13,6 +13,7 @@ from rest_framework.serializers import BaseSerializer
 
 from emailsystem.core import metrics
 from emailsystem.core.schema import error_responses
+from emailsystem.emails.attachments import attachments_by_email
 from emailsystem.emails.filters import RECIPIENT_ONLY_STATUSES, SentEmailFilter
 from emailsystem.emails.models import EmailStatus, SentEmail, Suppression
 from emailsystem.emails.permissions import StaffModelPermissionsOrReadOnly
@@ -172,7 +173,12 @@ class SentEmailViewSet(
         # One reverse() for the page; each email's URL differs only by its id.
         template = reverse(SENT_EMAIL_DETAIL_VIEW, kwargs={"pk": 0}, request=request)
         head, _, tail = template.rpartition("/0/")
-        page = sent_email_log_page(rows, deliveries, url_for=lambda pk: f"{head}/{pk}/{tail}")
+        page = sent_email_log_page(
+            rows,
+            deliveries,
+            url_for=lambda pk: f"{head}/{pk}/{tail}",
+            attachments=attachments_by_email(email_ids=[row["id"] for row in rows]),
+        )
         return self.get_paginated_response(page)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

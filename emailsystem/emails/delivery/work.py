@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from emailsender.messages import Delivery as WorkDelivery
 from emailsender.messages import WorkMessage, encode_work
 from emailsender.options import Options
+from emailsystem.emails.attachments import attachments_for_work
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 
 
@@ -23,8 +24,19 @@ def work_message_build(*, sent_email: SentEmail, deliveries: Iterable[tuple[int,
 
 
 def work_options(sent_email: SentEmail) -> Options:
-    """The email's tags, metadata and sandbox flag as the sender takes them."""
-    return Options(tags=tuple(sent_email.tags), metadata=tuple(sent_email.metadata.items()), sandbox=sent_email.sandbox)
+    """The email's tags, metadata, sandbox flag and attachments as the sender takes them.
+
+    The attachments come from the send itself when it is still in memory, else from the database.
+    """
+    attachments = getattr(sent_email, "created_attachments", None)
+    if attachments is None:
+        attachments = attachments_for_work(sent_email_id=sent_email.pk)
+    return Options(
+        tags=tuple(sent_email.tags),
+        metadata=tuple(sent_email.metadata.items()),
+        sandbox=sent_email.sandbox,
+        attachments=attachments,
+    )
 
 
 def work_message_for_outbox(outbox: OutboxMessage) -> WorkMessage:

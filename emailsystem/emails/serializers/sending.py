@@ -13,6 +13,7 @@ from emailsystem.emails.models import (
     EmailTemplate,
     SentEmail,
 )
+from emailsystem.emails.serializers.attachments import AttachmentListField
 from emailsystem.emails.serializers.fields import (
     CONTEXT_MAX_DEPTH,
     UNSET_VALUES,
@@ -74,6 +75,11 @@ class SentEmailCreateSerializer(serializers.Serializer):
         default=False,
         help_text="Validate, render, store and hand the email to SendGrid in its sandbox mode, which delivers "
         "nothing: recipients end `sandboxed`, and the daily quota is not charged.",
+    )
+
+    attachments = AttachmentListField(
+        required=False,
+        help_text="Files every recipient receives: filename, content (base64), type, disposition, content_id.",
     )
 
     def __getitem__(self, key: str) -> BoundField:
