@@ -28,7 +28,7 @@ from scripts.run_stack import ensure_database  # noqa: E402
 WEB_PORT = 8300
 FAKE_PORT = 8325
 QUEUE_PREFIX = "bench"
-SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_list", "e2e", "pipeline"]
+SCENARIOS = ["raw", "api_hello", "api_send", "api_send_1000", "api_send_attachment", "api_list", "e2e", "pipeline"]
 
 
 def environment() -> dict[str, str]:
@@ -80,7 +80,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from bench import scenarios
+    from bench import scenarios, scenarios_fields
     from bench.processes import Stack
     from bench.report import write_report
 
@@ -99,7 +99,7 @@ def main() -> int:
         context.update(web=f"http://127.0.0.1:{WEB_PORT}", fake=f"http://127.0.0.1:{FAKE_PORT}", stack=stack)
         for name in SCENARIOS:
             if name in only:
-                getattr(scenarios, name)(bench, context)
+                (getattr(scenarios, name, None) or getattr(scenarios_fields, name))(bench, context)
                 scenarios.settle(context)
     finally:
         stack.stop_all()

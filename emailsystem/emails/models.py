@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 
 from emailsystem.emails.rendering import SUBJECT_MAX_LENGTH, validate_no_line_breaks, validate_template_syntax
@@ -96,10 +97,14 @@ class SentEmail(models.Model):
     updated = models.DateTimeField(auto_now=True)
     recipients = models.ManyToManyField(Recipient, through="Delivery", related_name="sent_emails")
     # The caller's labels (SendGrid categories) and key-value pairs (SendGrid custom_args);
-    # SentEmailTag indexes the tags for the log's `tag` filter.
-    tags = models.JSONField(default=list, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    sandbox = models.BooleanField(default=False, help_text="Sent in SendGrid's sandbox mode: delivered nothing.")
+    # SentEmailTag indexes the tags for the log's `tag` filter. The database defaults serve
+    # inserts that name no such column: a web process still on the previous release during a
+    # rolling deploy, and bench/seed.py.
+    tags = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True)
+    metadata = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()), blank=True)
+    sandbox = models.BooleanField(
+        default=False, db_default=False, help_text="Sent in SendGrid's sandbox mode: delivered nothing."
+    )
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -54,11 +54,43 @@ _CONTENT_ID = re.compile(CONTENT_ID_PATTERN)
 _MIME_TYPE = re.compile(MIME_TYPE_PATTERN)
 
 
+@extend_schema_field({"type": "string", "format": "byte", "minLength": 1})
+class Base64Field(serializers.Field):
+    """Base64 text, returned decoded (bytes); whitespace inside is ignored.
+
+    Not a CharField: its NUL and surrogate validators walk the string in Python, about 150 ms
+    for a 1 MiB file's base64, while the decoder refuses anything but base64's ASCII anyway.
+    """
+
+    default_error_messages = {
+        "not_a_string": "Not a valid string.",
+        "blank": "This field may not be blank.",
+        "invalid": "Not valid base64.",
+    }
+
+    def to_internal_value(self, data: Any) -> bytes:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        if not data:
+            self.fail("blank")
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+        try:  # base64 folded into lines, as MIME writes it
+            return base64.b64decode("".join(data.split()), validate=True)
+        except (binascii.Error, ValueError):
+            self.fail("invalid")
+
+    def to_representation(self, value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii")
+
+
 class AttachmentSerializer(serializers.Serializer):
     filename = StrictCharField(
         max_length=FILENAME_MAX_LENGTH, trim_whitespace=False, help_text="No path separators, CR, LF or NUL."
     )
-    content = StrictCharField(trim_whitespace=False, help_text="The file's bytes, base64.")
+    content = Base64Field(help_text="The file's bytes, base64.")
     type = StrictCharField(
         required=False, max_length=255, help_text="A MIME type; guessed from the filename when absent."
     )
@@ -77,14 +109,10 @@ class AttachmentSerializer(serializers.Serializer):
             raise serializers.ValidationError(f"{value!r}: executable files ({extension}) are refused.")
         return value
 
-    def validate_content(self, value: str) -> bytes:
-        try:
-            content = base64.b64decode("".join(value.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise serializers.ValidationError("Not valid base64.") from None
-        if not content:
+    def validate_content(self, value: bytes) -> bytes:
+        if not value:
             raise serializers.ValidationError("An attachment must not be empty.")
-        return content
+        return value
 
     def validate_type(self, value: str) -> str:
         if not _MIME_TYPE.match(value):
