@@ -6,9 +6,9 @@
     "attachments": [{"filename": "a.pdf", "type": "application/pdf", "disposition": "attachment"
                      | "inline", "content_id": null | "logo", "content": "<base64>"}, ...]
 
-A message without them is what it was before they existed, so version 1 covers both; the web
-side validated them (emailsystem.emails.serializers), and the checks here only keep a
-malformed message from reaching SendGrid.
+Every key is optional and absent when empty, so a message without them is a plain version 1
+message and a sender that ignores unknown keys still reads it. The web side validates them
+(emailsystem.emails.serializers); the checks here keep a malformed message from reaching SendGrid.
 """
 
 from __future__ import annotations
