@@ -19,6 +19,7 @@ TARGETS = [
     ("api_list_p99_ms_1m_8_clients", None, None, "ms", None),
     ("api_send_1000_ms", 500, "max", "ms", None),
     ("api_batch_msgs_per_s", 2000, "min", "msg/s", None),
+    ("api_send_attachment_1mb_ms", 100, "max", "ms", None),
     ("pipeline_rcpt_per_s_0ms", 5000, "min", "rcpt/s", 2600),
     ("pipeline_rcpt_per_s_50ms", 2000, "min", "rcpt/s", 180),
     ("pipeline_rcpt_per_s_50ms_2_senders", None, None, "rcpt/s", None),

@@ -34,6 +34,7 @@ SCENARIOS = [
     "api_hello",
     "api_send",
     "api_send_1000",
+    "api_send_attachment",
     "api_batch",
     "api_list",
     "e2e",

@@ -22,6 +22,7 @@ import sendgrid
 
 from emailsender.logs import redact_library_loggers
 from emailsender.mime import payload_mime
+from emailsender.options import Attachment, attachments_from_payload, is_sandbox
 from emailsender.settings import Settings
 from emailsender.transport import KeepAliveClient
 
@@ -131,19 +132,24 @@ class EmlFolderClient:
         return f"EmlFolderClient(folder={str(self.folder)!r})"
 
     def send(self, payload: dict[str, Any]) -> Response:
+        if is_sandbox(payload):
+            return Response(status_code=200)  # SendGrid's sandbox answer: accepted, nothing delivered or written
+        attachments = attachments_from_payload(payload)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             batch = uuid.uuid4().hex[:12]
             for personalization in payload["personalizations"]:
-                self._write(payload, personalization, batch)
+                self._write(payload, personalization, batch, attachments)
         except OSError as exc:
             # A full or read-only disk is the .eml folder's version of SendGrid being down.
             raise TransportError("connection", f".eml write failed: {exc}") from exc
         return Response(status_code=202, headers={"x-message-id": f"outbox-{batch}"})
 
-    def _write(self, payload: dict[str, Any], personalization: dict[str, Any], batch: str) -> None:
+    def _write(
+        self, payload: dict[str, Any], personalization: dict[str, Any], batch: str, attachments: tuple[Attachment, ...]
+    ) -> None:
         args = personalization.get("custom_args", {})
-        message = payload_mime(payload, personalization, domain="outbox.invalid")
+        message = payload_mime(payload, personalization, domain="outbox.invalid", attachments=attachments)
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = f"{stamp}-e{args.get('email_id', 'x')}-d{args.get('delivery_id', 'x')}-{batch}.eml"

@@ -18,6 +18,7 @@ from typing import Any
 
 from emailsender.clients import Client, Response, TransportError
 from emailsender.messages import InvalidMessage, Rejected, WorkMessage, build_result, parse_work
+from emailsender.options import payload_add_options
 from emailsender.settings import Settings
 
 # A 429 waits at least this long: SendGrid's reset header has one-second resolution.
@@ -96,6 +97,7 @@ def build_payload(message: WorkMessage) -> dict[str, Any]:
         payload["content"].append({"type": "text/html", "value": message.html})
     if message.reply_to:
         payload["reply_to"] = {"email": message.reply_to}
+    payload_add_options(payload, message.options)
     return payload
 
 

@@ -5,6 +5,8 @@ Work (routing key `send`):
      "subject": "...", "text": "...", "html": null | "...",
      "deliveries": [{"id": 456, "to": "..."}, ...]}          # 1..1000 deliveries
 
+Optional keys `tags`, `metadata`, `sandbox` and `attachments` are described in options.py.
+
 A delivery whose address cannot be used (addresses.address_problem) does not make the message
 invalid: it is set aside in `WorkMessage.rejected`, to be failed alone while the others are sent.
 The subject loses any RFC 2047 encoded word that decodes to a line break (headers.py).
@@ -27,6 +29,7 @@ from typing import Any
 
 from emailsender.addresses import address_problem
 from emailsender.headers import neutralise_encoded_words
+from emailsender.options import NO_OPTIONS, Options, parse_options
 
 VERSION = 1
 MAX_DELIVERIES = 1000  # SendGrid's limit of personalizations per mail/send request
@@ -74,6 +77,7 @@ class WorkMessage:
     html: str | None
     deliveries: tuple[WorkRecipient, ...]  # the ones to send
     rejected: tuple[Rejected, ...] = ()
+    options: Options = NO_OPTIONS
 
     @property
     def delivery_ids(self) -> tuple[int, ...]:
@@ -89,6 +93,7 @@ class WorkMessage:
             "text": self.text,
             "html": self.html,
             "deliveries": [{"id": d.id, "to": d.to} for d in (*self.deliveries, *self.rejected)],
+            **self.options.to_dict(),
         }
 
 
@@ -194,6 +199,10 @@ def parse_work(body: bytes) -> WorkMessage:
             rejected.append(Rejected(id=item["id"], to=to, reason=f"unusable address: {address_problem(to)}"))
     if len({d.id for d in (*deliveries, *rejected)}) != len(raw_deliveries):
         raise invalid("deliveries contain a repeated id")
+    try:
+        options = parse_options(data)
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
 
     message = WorkMessage(
         email_id=email_id,
@@ -204,6 +213,7 @@ def parse_work(body: bytes) -> WorkMessage:
         html=html or None,
         deliveries=tuple(deliveries),
         rejected=tuple(rejected),
+        options=options,
     )
     try:
         encode_work(message)

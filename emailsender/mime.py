@@ -31,6 +31,7 @@ from typing import Any
 
 from emailsender.addresses import ascii_domain
 from emailsender.headers import neutralise_encoded_words
+from emailsender.options import Attachment, attachments_from_payload
 
 # RFC 5322's recommended line length; folding keeps header lines to it where spaces allow.
 _FOLD_AT = 78
@@ -94,7 +95,7 @@ def address_value(address: str) -> str:
     return f"{local}{at}{ascii_domain(domain) or domain}"
 
 
-def _body(text: str | None, html: str | None, linesep: str) -> bytes:
+def _body(text: str | None, html: str | None, linesep: str, attachments: Iterable[Attachment] = ()) -> bytes:
     part = EmailMessage()
     if text:
         part.set_content(text)
@@ -102,6 +103,18 @@ def _body(text: str | None, html: str | None, linesep: str) -> bytes:
             part.add_alternative(html, subtype="html")
     else:
         part.set_content(html or "", subtype="html")
+    for attachment in attachments:  # each makes the message multipart/mixed, the bodies its first part
+        maintype, _, subtype = attachment.type.partition("/")
+        if maintype in ("multipart", "message") or not subtype:  # not a leaf part the package can hold
+            maintype, subtype = "application", "octet-stream"
+        part.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment.filename,
+            disposition=attachment.disposition,
+            cid=f"<{attachment.content_id}>" if attachment.content_id else None,
+        )
     out = io.BytesIO()
     _CheckedGenerator(out, policy=email_policy.default.clone(linesep=linesep)).flatten(part)
     return out.getvalue()
@@ -117,9 +130,12 @@ def build_mime(
     reply_to: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
     linesep: str = "\n",
+    attachments: Iterable[Attachment] = (),
 ) -> bytes:
     """An RFC 5322 message: From, To, Reply-To, Subject, then `headers` (Date, Message-ID, ...)
-    in order, then the text and HTML bodies as multipart/alternative (or whichever is given).
+    in order, then the text and HTML bodies as multipart/alternative (or whichever is given);
+    with `attachments`, those bodies are the first part of a multipart/mixed and each
+    attachment a base64 part after them (inline ones with their Content-ID).
 
     `linesep` is "\\n" for files and "\\r\\n" on the wire (SMTP). Raises UnsafeHeader if any
     header line would not be one.
@@ -132,14 +148,23 @@ def build_mime(
     top = "".join(header_line(name, value, linesep=linesep) + linesep for name, value in fields).encode("ascii")
     separator = linesep.encode("ascii")
     check_header_block(top, separator)
-    body = _body(text, html, linesep)
+    body = _body(text, html, linesep, attachments)
     check_header_block(body.partition(separator * 2)[0], separator)
     return top + body
 
 
-def payload_mime(payload: dict[str, Any], personalization: dict[str, Any], *, domain: str) -> bytes:
+def payload_mime(
+    payload: dict[str, Any],
+    personalization: dict[str, Any],
+    *,
+    domain: str,
+    attachments: tuple[Attachment, ...] | None = None,
+) -> bytes:
     """The message one personalization of a SendGrid v3 payload (one recipient) receives, as the
-    .eml outbox writes it and the SMTP provider sends it. `domain` ends the Message-ID."""
+    .eml folder writes it and the SMTP provider sends it. `domain` ends the Message-ID;
+    `attachments`, already decoded, spare decoding the payload's once per recipient."""
+    if attachments is None:
+        attachments = attachments_from_payload(payload)
     args = personalization.get("custom_args", {})
     contents = {c["type"]: c["value"] for c in payload["content"]}
     return build_mime(
@@ -155,4 +180,5 @@ def payload_mime(payload: dict[str, Any], personalization: dict[str, Any], *, do
             ("X-Email-Id", str(args.get("email_id", ""))),
             ("X-Delivery-Id", str(args.get("delivery_id", ""))),
         ],
+        attachments=attachments,
     )

@@ -319,7 +319,10 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # Largest request body accepted; bigger ones get 413 before anything is parsed.
 # 1 MiB holds 1,000 recipients and a generous ad hoc body.
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024, minimum=1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
+# Decoded attachments per send; the send endpoint also takes their base64 (core.middleware.request_max_bytes).
+ATTACHMENTS_MAX_BYTES = env_int("ATTACHMENTS_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
+SEND_PATHS = ("/api/v1/emails/sent-email/",)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES + 4 * -(-ATTACHMENTS_MAX_BYTES // 3)
 
 # SendGrid accepts at most 1,000 personalizations per request, and one send is one request.
 SEND_MAX_RECIPIENTS = env_int("SEND_MAX_RECIPIENTS", 1000, minimum=1)

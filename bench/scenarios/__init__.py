@@ -5,6 +5,7 @@ from bench.scenarios.api import api_hello, api_list, api_send, api_send_1000
 from bench.scenarios.batch import api_batch
 from bench.scenarios.common import prepare, send_payload, settle
 from bench.scenarios.delivery import build_backlog, e2e, pipeline
+from bench.scenarios.fields import api_send_attachment
 from bench.scenarios.raw import raw
 from bench.scenarios.scheduled import scheduled
 from bench.scenarios.smtp import pipeline_smtp
@@ -15,6 +16,7 @@ __all__ = [
     "api_list",
     "api_send",
     "api_send_1000",
+    "api_send_attachment",
     "build_backlog",
     "e2e",
     "pipeline",

@@ -18,9 +18,11 @@ batches about the recipients it accepted (`POST /_fake/events`, `GET /_fake/even
 
 `POST /v3/mail/send` needs `Authorization: Bearer <anything>` (401 otherwise), checks the
 request's shape (400 with SendGrid's `{"errors": [{"message", "field"}]}`) and answers 202
-with an empty body and an `X-Message-Id`. Every mail/send request is recorded with the status
-it got; `summary()["deliveries"]` counts the accepted (202) requests per delivery id taken
-from `custom_args`.
+with an empty body and an `X-Message-Id`; a request in sandbox mode (`mail_settings.sandbox_mode.enable`)
+is validated the same way and answered 200, as SendGrid does, and delivers nothing: it is recorded
+with status 200 and counts in neither `delivery_counts()` nor the Event Webhook. Every mail/send
+request is recorded with the status it got; `summary()["deliveries"]` counts the accepted (202)
+requests per delivery id taken from `custom_args`.
 """
 
 from __future__ import annotations

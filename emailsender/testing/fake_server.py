@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from emailsender.testing.fake_events import handle_events_get, handle_events_post
-from emailsender.testing.sendgrid_contract import validate
+from emailsender.testing.sendgrid_contract import is_sandboxed, validate
 
 if TYPE_CHECKING:
     from emailsender.testing.fake_sendgrid import FakeSendGrid
@@ -159,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
                     errors = validate(payload)
                     if errors:
                         status = 400
+                    elif is_sandboxed(payload):
+                        status = 200  # SendGrid's sandbox mode: validated, answered 200, delivered nothing
         fake._record(arrived, self.path, dict(self.headers), payload, status)
 
         if mode.latency_ms:
@@ -168,8 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # never answer: the client sees its timeout or a dropped connection
             return
         assert isinstance(status, int)
-        if status == 202:
-            self._reply(202, headers={"X-Message-Id": uuid.uuid4().hex[:22]})
+        if status in (200, 202):
+            self._reply(status, headers={} if status == 200 else {"X-Message-Id": uuid.uuid4().hex[:22]})
         elif status == 400 and authorized and mode.status == 202:
             self._reply(400, {"errors": validate(payload)})
         elif status == 429:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 MAX_PERSONALIZATIONS = 1000
@@ -79,4 +82,63 @@ def validate(payload: Any) -> list[dict[str, Any]]:
         )
     elif len(content) > 1 and any(c["type"] == "text/plain" for c in content) and content[0]["type"] != "text/plain":
         error("If present, text/plain content must be first, followed by text/html.", "content")
+    _validate_extras(payload, error)
     return errors
+
+
+MAX_CATEGORIES = 10
+CATEGORY_MAX_LENGTH = 255
+CUSTOM_ARGS_MAX_BYTES = 10_000  # per personalization, its own and the top-level ones together
+ATTACHMENTS_MAX_BYTES = 30 * 1024 * 1024  # the whole request, as SendGrid documents it
+
+
+def _validate_extras(payload: dict[str, Any], error: Any) -> None:
+    """categories, top-level custom_args, mail_settings.sandbox_mode and attachments."""
+    categories = payload.get("categories", [])
+    if (
+        not isinstance(categories, list)
+        or len(categories) > MAX_CATEGORIES
+        or not all(isinstance(c, str) and 1 <= len(c) <= CATEGORY_MAX_LENGTH for c in categories)
+    ):
+        error(f"Categories must be an array of up to {MAX_CATEGORIES} strings of 1 to 255 characters.", "categories")
+    elif len(set(categories)) != len(categories):
+        error("Categories must be unique.", "categories")
+    args = payload.get("custom_args", {})
+    if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
+        error("Custom args must be string values.", "custom_args")
+    else:
+        for i, item in enumerate(payload.get("personalizations") or []):
+            own = item.get("custom_args", {}) if isinstance(item, dict) else {}
+            merged = {**args, **own} if isinstance(own, dict) else args
+            if len(json.dumps(merged).encode()) > CUSTOM_ARGS_MAX_BYTES:
+                error("Custom args must total less than 10,000 bytes.", f"personalizations.{i}.custom_args")
+    settings = payload.get("mail_settings", {})
+    sandbox = settings.get("sandbox_mode", {}) if isinstance(settings, dict) else None
+    if not isinstance(sandbox, dict) or not isinstance(sandbox.get("enable", False), bool):
+        error("The sandbox_mode enable value must be a boolean.", "mail_settings.sandbox_mode.enable")
+    attachments = payload.get("attachments", [])
+    if not isinstance(attachments, list):
+        error("The attachments field must be an array.", "attachments")
+        return
+    for i, item in enumerate(attachments):
+        if not isinstance(item, dict) or not isinstance(item.get("filename"), str) or not item.get("filename"):
+            error("The attachment filename parameter is required.", f"attachments.{i}.filename")
+            continue
+        try:
+            base64.b64decode(item.get("content") or "", validate=True)
+        except (TypeError, ValueError, binascii.Error):
+            error("The attachment content must be base64 encoded.", f"attachments.{i}.content")
+        if not item.get("content"):
+            error("The attachment content is required.", f"attachments.{i}.content")
+        if item.get("disposition", "attachment") not in ("attachment", "inline"):
+            error("The disposition must be attachment or inline.", f"attachments.{i}.disposition")
+        if item.get("disposition") == "inline" and not item.get("content_id"):
+            error("The content_id parameter is required for inline attachments.", f"attachments.{i}.content_id")
+        if "type" in item and (not isinstance(item["type"], str) or ";" in item["type"] or not item["type"]):
+            error("The attachment type must be a MIME type without ';'.", f"attachments.{i}.type")
+
+
+def is_sandboxed(payload: Any) -> bool:
+    """Whether a (valid) payload asks for SendGrid's sandbox mode: accepted, never delivered."""
+    settings = payload.get("mail_settings", {}) if isinstance(payload, dict) else {}
+    return bool(isinstance(settings, dict) and settings.get("sandbox_mode", {}).get("enable") is True)

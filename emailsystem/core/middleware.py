@@ -15,8 +15,16 @@ from emailsystem.core import metrics
 from emailsystem.core.exceptions import request_too_large_response
 
 
+def request_max_bytes(path: str) -> int:
+    """The largest body a path takes: REQUEST_MAX_BYTES, plus on the send endpoints (SEND_PATHS)
+    the base64 of ATTACHMENTS_MAX_BYTES, so a send can carry its attachments."""
+    if path in settings.SEND_PATHS:
+        return settings.REQUEST_MAX_BYTES + 4 * -(-settings.ATTACHMENTS_MAX_BYTES // 3)
+    return settings.REQUEST_MAX_BYTES
+
+
 class RequestSizeLimitMiddleware:
-    """Answer 413 when Content-Length exceeds REQUEST_MAX_BYTES.
+    """Answer 413 when Content-Length exceeds the path's limit (request_max_bytes).
 
     Django alone would raise RequestDataTooBig only once a view reads the body, and turn
     it into a 400; a client deserves to know the body was too large, whatever the view.
@@ -30,8 +38,9 @@ class RequestSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
-        if length > settings.REQUEST_MAX_BYTES:
-            return JsonResponse(request_too_large_response(settings.REQUEST_MAX_BYTES), status=413)
+        limit = request_max_bytes(request.path_info)
+        if length > limit:
+            return JsonResponse(request_too_large_response(limit), status=413)
         return self.get_response(request)
 
 

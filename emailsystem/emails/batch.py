@@ -16,7 +16,12 @@ from emailsystem.emails.delivery.enqueue_many import outbox_enqueue_many
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, EmailTemplate, SentEmail
 from emailsystem.emails.receipts import ReceiptRecipient, SendReceipt
 from emailsystem.emails.rendering import RenderedEmail, RenderError, template_render
-from emailsystem.emails.services import recipients_resolve, send_quota_consume, sender_addresses
+from emailsystem.emails.services import (
+    recipients_resolve,
+    send_quota_consume,
+    sender_addresses,
+    sent_email_tags_insert,
+)
 from emailsystem.users.models import User
 
 
@@ -34,6 +39,9 @@ class _Prepared:
     context: dict[str, Any]
     rendered: RenderedEmail
     recipients: list[str]
+    tags: list[str]
+    metadata: dict[str, str]
+    sandbox: bool
 
 
 def _render(message: dict[str, Any]) -> RenderedEmail:
@@ -75,6 +83,9 @@ def sent_email_batch_create(*, user: User, messages: list[dict[str, Any]]) -> li
                 context=message.get("context") or {},
                 rendered=rendered,
                 recipients=message["recipients"],
+                tags=message.get("tags") or [],
+                metadata=message.get("metadata") or {},
+                sandbox=bool(message.get("sandbox")),
             )
         )
     if errors:
@@ -100,10 +111,16 @@ def sent_email_batch_create(*, user: User, messages: list[dict[str, Any]]) -> li
             if all(address in resolved.suppressed for address in item.recipients)
             else EmailStatus.QUEUED,
             created=now,
+            tags=item.tags,
+            metadata=item.metadata,
+            sandbox=item.sandbox,
         )
         for item in prepared
     ]
     _emails_insert(emails)
+    for email in emails:
+        if email.tags:
+            sent_email_tags_insert(sent_email_id=email.pk, tags=email.tags)
     statuses = [
         [
             DeliveryStatus.SUPPRESSED if address in resolved.suppressed else DeliveryStatus.QUEUED
@@ -142,7 +159,10 @@ def sent_email_batch_create(*, user: User, messages: list[dict[str, Any]]) -> li
     # Last, so that the quota row's lock (which serialises the user's concurrent sends) is
     # held only until the commit that follows, not through the inserts; a refusal still
     # rolls everything back.
-    to_send = sum(1 for item in prepared for address in item.recipients if address not in resolved.suppressed)
+    # Sandbox messages reach no mailbox and are not charged, as a single sandbox send is not.
+    to_send = sum(
+        1 for item in prepared if not item.sandbox for address in item.recipients if address not in resolved.suppressed
+    )
     if to_send:
         send_quota_consume(user=user, count=to_send)
     return receipts

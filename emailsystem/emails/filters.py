@@ -1,4 +1,4 @@
-"""Query-string filters of the sent-email log: recipient (repeatable), start_time, end_time, status.
+"""Query-string filters of the sent-email log: recipient and tag (repeatable), start_time, end_time, status.
 
 `status` takes an email status (the email's own, derived status) or a recipient status that
 only recipients have (`bounced`, `opened`...: emails with at least one such recipient).
@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
+from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail, SentEmailTag
 from emailsystem.users.models import normalize_email_address
 
 # An unencoded "+" in a query string arrives as a space: "10:00:00 01:00" meant "10:00:00+01:00".
@@ -104,6 +104,23 @@ def _in_utc_within_range(moment: datetime.datetime) -> datetime.datetime:
     return moment
 
 
+class TagListField(forms.Field):
+    """Tags from every occurrence of the parameter, each of which may hold several separated by commas."""
+
+    widget = RepeatableWidget
+
+    def to_python(self, value: Any) -> list[str]:
+        values = [part.strip() for item in (value or []) for part in str(item).split(",") if part.strip()]
+        for item in values:
+            if len(item) > 50 or any(ord(char) < 32 for char in item):
+                raise forms.ValidationError("A tag has at most 50 characters and no control characters.")
+        return values
+
+
+class TagListFilter(django_filters.Filter):
+    field_class = TagListField
+
+
 class EmailAddressListFilter(django_filters.Filter):
     field_class = EmailAddressListField
 
@@ -121,6 +138,7 @@ class SentEmailFilter(django_filters.FilterSet):
     recipient = EmailAddressListFilter(
         method="filter_recipient", label="Recipient (several: separate them with commas)"
     )
+    tag = TagListFilter(method="filter_tag", label="Tag (several: separate them with commas)")
     start_time = DateOrDateTimeFilter(method="filter_start_time", label="Sent at or after (ISO date or datetime)")
     end_time = DateOrDateTimeFilter(
         method="filter_end_time", label="Sent at or before (ISO date or datetime; a date includes the whole day)"
@@ -133,7 +151,7 @@ class SentEmailFilter(django_filters.FilterSet):
 
     class Meta:
         model = SentEmail
-        fields = ["recipient", "start_time", "end_time", "status"]
+        fields = ["recipient", "tag", "start_time", "end_time", "status"]
 
     def filter_recipient(self, queryset: QuerySet[SentEmail], name: str, value: list[str]) -> QuerySet[SentEmail]:
         if not value:
@@ -141,6 +159,11 @@ class SentEmailFilter(django_filters.FilterSet):
         # EXISTS rather than a join: an email sent to several of the addresses is listed once.
         sent_to = Delivery.objects.filter(sent_email=OuterRef("pk"), recipient__email__in=value)
         return queryset.filter(Exists(sent_to))
+
+    def filter_tag(self, queryset: QuerySet[SentEmail], name: str, value: list[str]) -> QuerySet[SentEmail]:
+        if not value:
+            return queryset
+        return queryset.filter(Exists(SentEmailTag.objects.filter(sent_email=OuterRef("pk"), tag__in=value)))
 
     def filter_status(self, queryset: QuerySet[SentEmail], name: str, value: str) -> QuerySet[SentEmail]:
         if not value:

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 
 from emailsystem.emails.rendering import SUBJECT_MAX_LENGTH, validate_no_line_breaks, validate_template_syntax
@@ -55,6 +56,7 @@ class EmailStatus(models.TextChoices):
     PARTIAL = "partial", "Partially failed"  # all settled, some reached and some failed
     FAILED = "failed", "Failed"  # all settled, none reached
     SUPPRESSED = "suppressed", "Suppressed"  # every recipient was on the suppression list
+    SANDBOXED = "sandboxed", "Sandboxed"  # a sandbox send: SendGrid accepted and delivered nothing
 
 
 class DeliveryStatus(models.TextChoices):
@@ -65,6 +67,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # SendGrid refused it, or every attempt failed; `reason` says why
     SUPPRESSED = "suppressed", "Suppressed"  # on the sender's suppression list: never attempted
     CANCELED = "canceled", "Canceled"  # its scheduled send was canceled: never attempted
+    SANDBOXED = "sandboxed", "Sandboxed"  # a sandbox send SendGrid accepted (2xx); it delivers nothing
     # From SendGrid's Event Webhook (emails/webhooks/):
     PROCESSED = "processed", "Processed"  # SendGrid queued it for delivery
     DEFERRED = "deferred", "Deferred"  # the receiving server asked SendGrid to try later
@@ -97,6 +100,15 @@ class SentEmail(models.Model):
     updated = models.DateTimeField(auto_now=True)
     recipients = models.ManyToManyField(Recipient, through="Delivery", related_name="sent_emails")
     send_at = models.DateTimeField(null=True, blank=True, help_text="Not handed to SendGrid before this; empty: now.")
+    # The caller's labels (SendGrid categories) and key-value pairs (SendGrid custom_args);
+    # SentEmailTag indexes the tags for the log's `tag` filter. The database defaults serve
+    # inserts that name no such column: a web process still on the previous release during a
+    # rolling deploy, and bench/seed.py.
+    tags = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True)
+    metadata = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()), blank=True)
+    sandbox = models.BooleanField(
+        default=False, db_default=False, help_text="Sent in SendGrid's sandbox mode: delivered nothing."
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -108,6 +120,47 @@ class SentEmail(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
+
+
+class SentEmailTag(models.Model):
+    """One tag of one email: what the log's `tag` filter looks up (a JSON list has no portable index)."""
+
+    sent_email = models.ForeignKey(SentEmail, on_delete=models.CASCADE, related_name="+")
+    tag = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "sent_email"], name="sentemailtag_tag_email")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} on email #{self.sent_email_id}"
+
+
+class AttachmentDisposition(models.TextChoices):
+    ATTACHMENT = "attachment", "Attachment"
+    INLINE = "inline", "Inline"  # shown in the HTML body where it references `cid:<content_id>`
+
+
+class Attachment(models.Model):
+    """A file every recipient of an email receives. Its content is kept with the email, so the
+    relay and the embedded worker rebuild the work message from the database like the rest."""
+
+    sent_email = models.ForeignKey(SentEmail, on_delete=models.CASCADE, related_name="attachments")
+    position = models.PositiveSmallIntegerField(help_text="Its place in the send's list, from 0.")
+    filename = models.CharField(max_length=255)
+    type = models.CharField(max_length=255, help_text="MIME type.")
+    disposition = models.CharField(max_length=16, choices=AttachmentDisposition.choices)
+    content_id = models.CharField(max_length=100, blank=True, default="", help_text="Inline only.")
+    size = models.PositiveIntegerField(help_text="Bytes, decoded.")
+    content = models.BinaryField()
+
+    class Meta:
+        ordering = ["sent_email", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sent_email", "position"], name="attachment_email_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} on email #{self.sent_email_id}"
 
 
 class Delivery(models.Model):

@@ -8,6 +8,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils.text import smart_split, unescape_string_literal
 
 from emailsystem.emails.models import (
+    Attachment,
     Delivery,
     DeliveryEvent,
     DeliveryStatus,
@@ -34,7 +35,10 @@ def sent_email_list(*, user: User, with_events: bool = False) -> QuerySet[SentEm
     return (
         SentEmail.objects.filter(sender=user)
         .order_by("-created", "-id")
-        .prefetch_related(Prefetch("deliveries", queryset=deliveries))
+        .prefetch_related(
+            Prefetch("deliveries", queryset=deliveries),
+            Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("position")),
+        )
     )
 
 
@@ -61,6 +65,9 @@ LOG_FIELDS = (
     "recipient_count",
     "created",
     "updated",
+    "tags",
+    "metadata",
+    "sandbox",
 )
 LOG_DELIVERY_FIELDS = (
     "sent_email_id",

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, ForbiddenError, QuotaExceededError
 from emailsystem.core.plain_sql import instance_insert, rows_insert
+from emailsystem.emails.attachments import attachments_insert
 from emailsystem.emails.delivery.enqueue import outbox_enqueue
 from emailsystem.emails.models import (
     Delivery,
@@ -20,6 +21,7 @@ from emailsystem.emails.models import (
     IdempotencyRecord,
     Recipient,
     SentEmail,
+    SentEmailTag,
     Suppression,
 )
 from emailsystem.emails.receipts import ReceiptRecipient, SendReceipt, receipts_from_record, receipts_record
@@ -142,6 +144,10 @@ def sent_email_create(
     body: str = "",
     html_body: str = "",
     send_at: datetime.datetime | None = None,
+    tags: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
+    sandbox: bool = False,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> SendReceipt:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
@@ -153,10 +159,15 @@ def sent_email_create(
     `html_body` are sent as given. Recipients on the user's suppression list get a
     `suppressed` delivery, are never handed to the sender and do not count against the
     quota. With `send_at` the email is `scheduled` and handed on no earlier than then
-    (delivery/schedule.py); the quota is charged now, on today's count. Raises ForbiddenError
-    (403) when the user may not send (sender_addresses), ApplicationError (400) when rendering
-    fails and QuotaExceededError (429) past the daily quota; in each case nothing is written.
-    Returns the email's receipt, its recipients in the request's order.
+    (delivery/schedule.py); the quota is charged now, on today's count. `tags` and `metadata`
+    are stored with the email and travel to SendGrid as its categories and custom_args. A
+    `sandbox` send goes all the way to SendGrid in its sandbox mode (which delivers nothing),
+    and does not count against the quota. `attachments` (validated dicts: filename, type,
+    disposition, content_id, content as bytes) are stored with the email and sent to every
+    recipient. Raises ForbiddenError (403) when the user may not send (sender_addresses),
+    ApplicationError (400) when rendering fails and QuotaExceededError (429) past the daily
+    quota; in each case nothing is written. Returns the email's receipt, its recipients in the
+    request's order.
     """
     from_email, reply_to = sender_addresses(user=user)
     context = context or {}
@@ -175,7 +186,7 @@ def sent_email_create(
 
     resolved = recipients_resolve(user=user, addresses=recipients)
     to_send = len(recipients) - len(resolved.suppressed)
-    if to_send:
+    if to_send and not sandbox:
         send_quota_consume(user=user, count=to_send)
     sent_email = instance_insert(
         SentEmail(
@@ -191,7 +202,15 @@ def sent_email_create(
             recipient_count=len(recipients),
             status=_initial_status(to_send=to_send, send_at=send_at),
             send_at=send_at,
+            tags=tags or [],
+            metadata=metadata or {},
+            sandbox=sandbox,
         )
+    )
+    if tags:
+        sent_email_tags_insert(sent_email_id=sent_email.pk, tags=tags)
+    sent_email.created_attachments = attachments_insert(  # type: ignore[attr-defined]
+        sent_email_id=sent_email.pk, attachments=attachments or []
     )
     statuses = [
         DeliveryStatus.SUPPRESSED if address in resolved.suppressed else DeliveryStatus.QUEUED for address in recipients
@@ -248,6 +267,11 @@ def deliveries_insert(
             for recipient_id, status in zip(recipient_ids, statuses, strict=True)
         ],
     )
+
+
+def sent_email_tags_insert(*, sent_email_id: int, tags: list[str]) -> None:
+    """Index an email's (distinct) tags for the log's `tag` filter: one statement."""
+    rows_insert(SentEmailTag, [{"sent_email_id": sent_email_id, "tag": tag} for tag in tags])
 
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # IdempotencyRecord.key

@@ -14,6 +14,7 @@ from rest_framework.serializers import BaseSerializer
 
 from emailsystem.core import metrics
 from emailsystem.core.schema import error_responses
+from emailsystem.emails.attachments import attachments_by_email
 from emailsystem.emails.delivery.schedule import sent_email_cancel
 from emailsystem.emails.filters import RECIPIENT_ONLY_STATUSES, SentEmailFilter
 from emailsystem.emails.models import EmailStatus, SentEmail, Suppression
@@ -109,6 +110,14 @@ LOG_FILTER_PARAMETERS = [
         "or separate them with commas (?recipient=a,b).",
     ),
     OpenApiParameter(
+        "tag",
+        {"type": "array", "items": {"type": "string", "maxLength": 50}},
+        explode=True,
+        style="form",
+        description="Emails with any of these tags: repeat the parameter (?tag=a&tag=b) or separate them "
+        "with commas (?tag=a,b).",
+    ),
+    OpenApiParameter(
         "status",
         {"type": "string", "enum": [*EmailStatus.values, *(value for value, _ in RECIPIENT_ONLY_STATUSES), ""]},
         description="The email's status, or a status only recipients have (the emails with at least one "
@@ -144,7 +153,7 @@ class SentEmailViewSet(
     or ad hoc: `{"recipients": [...], "subject": "...", "body": "...", "html_body": "..."}`.
     An `Idempotency-Key` header makes a retried send safe.
 
-    Filter the log with `recipient` (repeatable, or several separated by commas), `start_time`,
+    Filter the log with `recipient` and `tag` (repeatable, or several separated by commas), `start_time`,
     `end_time` and `status`; on this page, with the **Filters** button. Each email's `url` opens it.
     """
 
@@ -169,7 +178,12 @@ class SentEmailViewSet(
         # One reverse() for the page; each email's URL differs only by its id.
         template = reverse(SENT_EMAIL_DETAIL_VIEW, kwargs={"pk": 0}, request=request)
         head, _, tail = template.rpartition("/0/")
-        page = sent_email_log_page(rows, deliveries, url_for=lambda pk: f"{head}/{pk}/{tail}")
+        page = sent_email_log_page(
+            rows,
+            deliveries,
+            url_for=lambda pk: f"{head}/{pk}/{tail}",
+            attachments=attachments_by_email(email_ids=[row["id"] for row in rows]),
+        )
         return self.get_paginated_response(page)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
+from emailsystem.emails.admin.attachments import AttachmentInline
 from emailsystem.emails.admin.common import ReadOnlyAdminMixin, RequeueAdminMixin, requeue
 from emailsystem.emails.models import Delivery, SentEmail
 from emailsystem.emails.selectors import deliveries_failed, sent_email_search, sent_email_timeline
@@ -52,7 +53,7 @@ class SentEmailAdmin(RequeueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     date_hierarchy = "created"
     list_select_related = ["sender"]
-    inlines = [DeliveryInline]
+    inlines = [DeliveryInline, AttachmentInline]
     show_full_result_count = False  # a COUNT(*) over the whole log on every page costs more than it tells
     actions = ["requeue_failed"]
     fieldsets = [
@@ -73,6 +74,7 @@ class SentEmailAdmin(RequeueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Content", {"fields": ["template", "template_name", "context", "body"]}),
+        ("Labels", {"fields": ["tags", "metadata", "sandbox"]}),
     ]
 
     @admin.display(description="Recipients", ordering="recipient_count")

@@ -17,6 +17,7 @@ RANK: dict[str, int] = {
     S.FAILED: 10,
     S.SUPPRESSED: 10,
     S.CANCELED: 10,
+    S.SANDBOXED: 10,
     S.PROCESSED: 20,
     S.DEFERRED: 30,
     S.DELIVERED: 40,
@@ -28,9 +29,10 @@ RANK: dict[str, int] = {
     S.SPAM_REPORTED: 90,
 }
 
-# For the email's derived status: recipients that reached (at least) SendGrid...
+# For the email's derived status: recipients that reached (at least) SendGrid (sandboxed ones
+# reached its sandbox)...
 REACHED = frozenset(
-    {S.SENT, S.PROCESSED, S.DEFERRED, S.DELIVERED, S.OPENED, S.CLICKED, S.UNSUBSCRIBED, S.SPAM_REPORTED}
+    {S.SENT, S.SANDBOXED, S.PROCESSED, S.DEFERRED, S.DELIVERED, S.OPENED, S.CLICKED, S.UNSUBSCRIBED, S.SPAM_REPORTED}
 )
 # ...those whose mail server accepted the message...
 DELIVERED = frozenset({S.DELIVERED, S.OPENED, S.CLICKED, S.UNSUBSCRIBED, S.SPAM_REPORTED})

@@ -4,6 +4,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from emailsender.messages import WorkMessage, WorkRecipient, encode_work
+from emailsender.options import Options
+from emailsystem.emails.attachments import attachments_for_work
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 
 
@@ -17,6 +19,23 @@ def work_message_build(*, sent_email: SentEmail, deliveries: Iterable[tuple[int,
         text=sent_email.body,
         html=sent_email.html_body or None,
         deliveries=tuple(WorkRecipient(id=delivery_id, to=address) for delivery_id, address in deliveries),
+        options=work_options(sent_email),
+    )
+
+
+def work_options(sent_email: SentEmail) -> Options:
+    """The email's tags, metadata, sandbox flag and attachments as the sender takes them.
+
+    The attachments come from the send itself when it is still in memory, else from the database.
+    """
+    attachments = getattr(sent_email, "created_attachments", None)
+    if attachments is None:
+        attachments = attachments_for_work(sent_email_id=sent_email.pk)
+    return Options(
+        tags=tuple(sent_email.tags),
+        metadata=tuple(sent_email.metadata.items()),
+        sandbox=sent_email.sandbox,
+        attachments=attachments,
     )
 
 

@@ -24,10 +24,22 @@ class KnownTemplateField(TemplateField):
         return super().to_internal_value(data)
 
 
+# Fields a single send takes that a batch message does not: send such messages one at a time.
+BATCH_UNSUPPORTED = ("send_at", "attachments")
+
+
 class BatchMessageSerializer(SentEmailCreateSerializer):
     template = KnownTemplateField(
         queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [name for name in BATCH_UNSUPPORTED if attrs.get(name) not in (None, [], "")]
+        if given:
+            raise serializers.ValidationError(
+                {name: ["Not taken in a batch message; send this message with POST sent-email/."] for name in given}
+            )
+        return super().validate(attrs)
 
 
 class BatchMessagesField(serializers.ListField):

@@ -12,6 +12,7 @@ from emailsystem.emails.models import (
     SentEmail,
     Suppression,
 )
+from emailsystem.emails.serializers.attachments import AttachmentInfoSerializer
 
 
 class DeliverySerializer(serializers.ModelSerializer):
@@ -43,6 +44,7 @@ SENT_EMAIL_DETAIL_VIEW = "emails:sent-email-detail"
 class SentEmailListSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name=SENT_EMAIL_DETAIL_VIEW)
     recipients = DeliverySerializer(source="deliveries", many=True, read_only=True)
+    attachments = AttachmentInfoSerializer(many=True, read_only=True)
 
     class Meta:
         model = SentEmail
@@ -60,6 +62,10 @@ class SentEmailListSerializer(serializers.ModelSerializer):
             "recipients",
             "created",
             "updated",
+            "tags",
+            "metadata",
+            "sandbox",
+            "attachments",
         ]
 
 
@@ -71,7 +77,11 @@ class SentEmailSerializer(SentEmailListSerializer):
 
 
 def sent_email_log_page(
-    rows: list[dict[str, Any]], deliveries: dict[int, list[dict]], *, url_for: Callable[[int], str]
+    rows: list[dict[str, Any]],
+    deliveries: dict[int, list[dict]],
+    *,
+    url_for: Callable[[int], str],
+    attachments: dict[int, list[dict]] | None = None,
 ) -> list[dict[str, Any]]:
     """The list view's items from plain rows, exactly as SentEmailListSerializer renders them.
 
@@ -98,6 +108,8 @@ def sent_email_log_page(
             return [recipient(delivery) for delivery in deliveries[row["id"]]]
         if name == "url":
             return url_for(row["id"])
+        if name == "attachments":
+            return (attachments or {}).get(row["id"], [])
         return value(row, name)
 
     return [{name: item(row, name) for name in SentEmailListSerializer.Meta.fields} for row in rows]

@@ -12,6 +12,7 @@ from emailsystem.emails.models import (
     EmailStatus,
     EmailTemplate,
 )
+from emailsystem.emails.serializers.attachments import AttachmentListField
 from emailsystem.emails.serializers.fields import (
     CONTEXT_MAX_DEPTH,
     UNSET_VALUES,
@@ -22,6 +23,7 @@ from emailsystem.emails.serializers.fields import (
     TemplateField,
     context_shape,
 )
+from emailsystem.emails.serializers.labels import MetadataField, TagListField
 from emailsystem.emails.serializers.send_at import SendAtField
 
 SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
@@ -68,6 +70,24 @@ class SentEmailCreateSerializer(serializers.Serializer):
         style={"input_type": "text", "placeholder": "2026-11-23T09:00:00+01:00"},
         help_text="Send no earlier than this: ISO 8601 with an offset, in the future, at most SEND_AT_MAX_DAYS "
         "(default 30) ahead. Until then the email is `scheduled` and can be canceled. Empty: now.",
+    )
+    tags = TagListField(
+        required=False, help_text="Up to 10 labels of letters, digits and _ . : - to find the email by (?tag=)."
+    )
+    metadata = MetadataField(
+        required=False, help_text="Up to 10 string keys to string values, stored and passed to SendGrid."
+    )
+
+    sandbox = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Validate, render, store and hand the email to SendGrid in its sandbox mode, which delivers "
+        "nothing: recipients end `sandboxed`, and the daily quota is not charged.",
+    )
+
+    attachments = AttachmentListField(
+        required=False,
+        help_text="Files every recipient receives: filename, content (base64), type, disposition, content_id.",
     )
 
     def __getitem__(self, key: str) -> BoundField:

@@ -159,3 +159,42 @@ def test_every_message_of_a_batch_reaches_sendgrid_in_embedded_mode(user_client,
     }
     assert received == {(f"r{n}@example.com", f"Receipt {n}") for n in range(20)}
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_batch_messages_carry_tags_metadata_and_sandbox_like_single_sends(user_client):
+    batch = [
+        {"recipients": ["a@example.com"], "subject": "s", "body": "b", "tags": ["receipt"], "metadata": {"k": "v"}},
+        {"recipients": ["b@example.com"], "subject": "s", "body": "b", "sandbox": True},
+    ]
+
+    response = user_client.post(URL, {"messages": batch}, format="json")
+
+    assert response.status_code == 202, response.json()
+    first, second = (SentEmail.objects.get(pk=result["id"]) for result in response.json()["results"])
+    assert (first.tags, first.metadata, first.sandbox) == (["receipt"], {"k": "v"}, False)
+    assert second.sandbox is True
+    assert DailySendCount.objects.get().count == 1, "the sandbox message is not charged"
+    tagged = user_client.get(SEND_URL, {"tag": "receipt"}).json()
+    assert [email["id"] for email in tagged["results"]] == [first.pk]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("send_at", "2099-01-01T09:00:00+00:00"),
+        ("attachments", [{"filename": "a.txt", "content": "aGk="}]),
+    ],
+)
+def test_a_batch_message_with_a_field_batches_do_not_take_is_refused_by_index(user_client, field, value):
+    batch = [
+        {"recipients": ["a@example.com"], "subject": "s", "body": "b"},
+        {"recipients": ["b@example.com"], "subject": "s", "body": "b", field: value},
+    ]
+
+    response = user_client.post(URL, {"messages": batch}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["messages"] == {
+        "1": {field: ["Not taken in a batch message; send this message with POST sent-email/."]}
+    }
+    assert nothing_written()

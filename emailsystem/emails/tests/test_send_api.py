@@ -214,7 +214,7 @@ def test_malformed_json_is_refused(user_client):
     assert nothing_written()
 
 
-@override_settings(REQUEST_MAX_BYTES=2048)
+@override_settings(REQUEST_MAX_BYTES=2048, ATTACHMENTS_MAX_BYTES=0)
 def test_a_body_over_the_size_limit_gets_413(user_client):
     payload = json.dumps({"recipients": ["a@example.com"], "subject": "s", "body": "x" * 4096})
 
