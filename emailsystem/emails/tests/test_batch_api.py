@@ -1,7 +1,10 @@
 """POST emails/batch/: many sends validated together, recorded in one transaction, each delivered."""
 
+import datetime
+
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from emailsender.clients import SendGridClient
 from emailsystem.emails.delivery.config import sender_settings
@@ -181,7 +184,7 @@ def test_batch_messages_carry_tags_metadata_and_sandbox_like_single_sends(user_c
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("send_at", "2099-01-01T09:00:00+00:00"),
+        ("send_at", (timezone.now() + datetime.timedelta(days=1)).isoformat()),
         ("attachments", [{"filename": "a.txt", "content": "aGk="}]),
     ],
 )
