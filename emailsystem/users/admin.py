@@ -76,8 +76,7 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["is_active", "is_staff", "is_superuser", "date_joined"]
     search_fields = ["email", "username", "first_name", "last_name"]
     ordering = ["email"]
-    actions = ["revoke_tokens", "allow_logging_in_now"]
-    actions = ["revoke_tokens", "verify_addresses", "send_verification_links"]
+    actions = ["revoke_tokens", "allow_logging_in_now", "verify_addresses", "send_verification_links"]
     readonly_fields = ["email_verified_at"]
     fieldsets = (
         (None, {"fields": ("email", "username", "password")}),

@@ -57,6 +57,12 @@ OPTIONAL = {
     "SEND_MAX_RECIPIENTS",  # SendGrid's own limit per request
     "REQUEST_MAX_BYTES",  # 1 MiB holds 1,000 recipients and a generous body
     "TEMPLATE_RENDER_MAX_CHARS",  # a bound on template output, not a deployment choice
+    "ATTACHMENTS_MAX_BYTES",  # 10 MiB decoded per send, SendGrid's own request limit leaves room for it
+    "BATCH_MAX_MESSAGES",  # 500 messages per batch send
+    "SEND_AT_MAX_DAYS",  # how far ahead a send may be scheduled, 30 days
+    "EMAIL_PROVIDERS",  # unset: SendGrid when its key is set, else the .eml folder (README, "Configuration")
+    "SMTP_URL",  # only with the smtp provider; a secret when set (secrets.env)
+    "SMTP_TIMEOUT_SECONDS",  # every SMTP command's timeout, with its reason in emailsender/settings.py
     "DATABASE_CONN_MAX_AGE",  # persistent connections, 60 s
     "SENDER_CONCURRENCY",  # tuning knobs of the sender, with reasons in emailsender/settings.py
     "SENDER_PREFETCH",
