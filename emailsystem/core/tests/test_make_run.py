@@ -128,6 +128,10 @@ def make_run(checkout: Path, probe: str) -> tuple[str, str]:
         login = {"username": "admin@example.com", "password": password}
         assert call("POST", f"{base}/api/v1/users/login/", login) == 200
         assert call("POST", f"{base}/api/v1/users/login/?probe={probe}", {}) == 400
+        # The access line is written after the answer is sent: wait for it before stopping the server.
+        deadline = time.monotonic() + START_SECONDS
+        while f"probe={probe}" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:
