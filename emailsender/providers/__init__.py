@@ -53,8 +53,12 @@ class ProviderChain:
 
     def send(self, payload: dict[str, Any]) -> Response:
         last: Response | TransportError | None = None
-        for name, client, breaker in self.providers:
-            if not breaker.allow():
+        final = len(self.providers) - 1
+        for position, (name, client, breaker) in enumerate(self.providers):
+            # A breaker only decides whether to move on to the next provider. When every one is
+            # open, the last is called anyway: with nowhere to go, refusing the call would spend
+            # the message's attempts without trying (a single provider keeps its retries).
+            if not breaker.allow() and not (position == final and last is None):
                 continue
             try:
                 response = replace(client.send(payload), provider=name)
@@ -80,8 +84,7 @@ class ProviderChain:
             breaker.success()
             metrics.record_provider_send(name, "sent" if response.status_code < 300 else "refused")
             return response
-        if last is None:
-            raise TransportError("connection", "every provider's circuit breaker is open")
+        assert last is not None  # the last provider is always called when no other was
         if isinstance(last, TransportError):
             raise last
         return last

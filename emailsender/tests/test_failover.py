@@ -120,7 +120,7 @@ def test_a_timeout_is_retried_not_failed_over_but_counts_toward_the_breaker(fake
     assert send(client).provider == "smtp"
 
 
-def test_every_breaker_open_retries_later(fake):
+def test_with_every_breaker_open_the_last_provider_is_still_tried_and_the_message_retries(fake):
     with SmtpSink() as closed:
         url = closed.url()
     client = ProviderChain(
@@ -128,8 +128,24 @@ def test_every_breaker_open_retries_later(fake):
     )
     fake.set_mode(status=503)
     send(client)
+    assert not client.breaker("sendgrid").allow() and not client.breaker("smtp").allow()
+    requests = len(fake.requests)
+
     outcome = send(client)
-    assert outcome.kind is OutcomeKind.RETRY and "every provider's circuit breaker is open" in outcome.reason
+
+    # Nowhere to fail over to: the last provider is called (and refuses), SendGrid is skipped.
+    assert outcome.kind is OutcomeKind.RETRY and "SMTP connection" in outcome.reason
+    assert len(fake.requests) == requests
+
+
+def test_a_single_provider_is_called_even_with_its_breaker_open(fake):
+    """With nothing to fail over to, an open breaker must not spend a message's attempts untried."""
+    client = ProviderChain([("sendgrid", SendGridClient("SG.test", fake.url))], threshold=1, clock=Clock())
+    fake.set_mode(status=503, count=1)
+    assert send(client).kind is OutcomeKind.RETRY
+    assert not client.breaker("sendgrid").allow()
+
+    assert send(client).kind is OutcomeKind.SENT
 
 
 def test_breaker_transitions_are_metrics_and_log_lines(fake, sink, caplog):
