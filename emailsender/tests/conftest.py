@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,17 @@ from emailsender.settings import Settings
 from emailsender.testing.broker import RABBITMQ_TEST_URL, Broker, sender_env
 from emailsender.testing.fake_sendgrid import FakeSendGrid
 from emailsender.testing.polling import wait_for
+from emailsender.testing.smtp_sink import SmtpSink
 from emailsender.tests.support import REPO_ROOT, RunningSender
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server in the test process (aiosmtpd) that keeps what it receives."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # aiosmtpd's own warnings about its event loop and TLS
+        with SmtpSink() as server:
+            yield server
 
 
 @pytest.fixture

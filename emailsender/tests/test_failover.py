@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-
 import pytest
 
 from emailsender.breaker import BreakerState
@@ -26,14 +23,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with SmtpSink() as server:
-            yield server
 
 
 def chain(fake, sink, clock, timeout: float = 5.0) -> ProviderChain:

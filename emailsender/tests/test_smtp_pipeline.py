@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-
 import pytest
 
-from emailsender.testing.smtp_sink import SmtpSink
 from emailsender.tests.support import work_message
 
 pytestmark = pytest.mark.rabbitmq
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with SmtpSink() as server:
-            yield server
 
 
 def test_smtp_only_the_sender_sends_one_message_per_recipient_and_reports_the_provider(broker, sink, start_sender):
