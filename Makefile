@@ -1,4 +1,4 @@
-# Entry points: `make run` (local service), `make test`, `make lint`. See README.md.
+# Entry points: `make run` (local service), `make test`, `make lint`, `make docs`. See README.md and docs/.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,11 +9,14 @@ RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt emailsender/requirements.
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt requirements-lint.txt emailsender/requirements.txt | sha1sum | cut -c1-12)
 # Human-readable logs on a developer's terminal; every deployment logs JSON (the default).
 DEV_ENV := DJANGO_DEBUG=1 LOG_FORMAT=plain
+# The docs site's API reference runs `manage.py spectacular` with these settings (docs/hooks/openapi.py).
+# NO_MKDOCS_2_WARNING: Material 9.7+ prints a notice about MkDocs 2 on every build; the pins hold both at 1.x/9.x.
+DOCS_ENV := $(DEV_ENV) NO_MKDOCS_2_WARNING=1
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads).
 CHROMIUM_PATH ?= /usr/bin/chromium
 export CHROMIUM_PATH
 
-.PHONY: install install-run browser run run-stack test lint audit bench chaos
+.PHONY: install install-run browser run run-stack test lint docs audit bench chaos
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +60,11 @@ lint: install
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(DEV_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	manifests/check.sh
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict --site-dir site
+
+## The documentation site (mkdocs.yml, docs/) on http://127.0.0.1:8001, rebuilt as its files change.
+docs: install
+	$(DOCS_ENV) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 ## Known vulnerabilities in requirements.txt and emailsender/requirements.txt (pip-audit; ignore list:
 ## scripts/audit_ignore.txt). AUDIT_ARGS=--allow-unreachable passes when the vulnerability service cannot answer.
