@@ -1,4 +1,7 @@
-"""The development server that README walkthroughs run against (see test_readme.py and test_browser.py)."""
+"""The development server that the README's curl session and the browser walkthrough run against.
+
+See test_readme.py and test_browser.py; the walkthrough is in docs/getting-started.md.
+"""
 
 import contextlib
 import os

@@ -1,4 +1,4 @@
-"""The README's browser walkthrough, clicked through in Chromium against the development server.
+"""The browser walkthrough of docs/getting-started.md, clicked through in Chromium against the development server.
 
 Every step uses the pages a newcomer sees: the browsable API's HTML forms, its Filters dialog,
 DRF's session login and Django admin. A screenshot of each step goes to BROWSER_ARTIFACTS_DIR
@@ -116,7 +116,7 @@ def test_readme_browser_walkthrough(dev_server, walk):
     assert page.get_by_text("Email sent. It might take a while to deliver.").is_visible()
     walk.screenshot("send-202")
 
-    # 6. Filter the log by one recipient, by the README's URL; delivery takes a moment.
+    # 6. Filter the log by one recipient, by the walkthrough's URL; delivery takes a moment.
     walk.open(f"/api/v1/emails/sent-email/?recipient={FILTERED_RECIPIENT}")
     deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
     while True:

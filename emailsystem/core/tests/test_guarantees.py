@@ -1,16 +1,16 @@
-"""README.md's "Guarantees" section names tests that exist: a renamed or deleted test breaks the promise's proof."""
+"""docs/guarantees.md names tests that exist: a renamed or deleted test breaks the promise's proof."""
 
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
+GUARANTEES = ROOT / "docs" / "guarantees.md"
 # `path/to/test_x.py::test_name`, or `::test_name` for another test in the last named file.
 REFERENCE = re.compile(r"`((?:[\w/]+\.py)?)(?:::(\w+))?`")
 
 
 def guarantees() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    return GUARANTEES.read_text()
 
 
 def references(section: str) -> list[tuple[str, str | None]]:
@@ -33,4 +33,4 @@ def test_every_test_the_guarantees_name_exists():
         for path, test in cited
         if not (ROOT / path).exists() or (test and not re.search(rf"^def {test}\(", (ROOT / path).read_text(), re.M))
     ]
-    assert not missing, f"README Guarantees cite tests that do not exist: {missing}"
+    assert not missing, f"{GUARANTEES.name} cites tests that do not exist: {missing}"

@@ -156,5 +156,5 @@ def test_make_run_serves_prints_each_check_once_and_keeps_the_demo_admin_across_
         path.unlink()
     printed_again, password_again = make_run(checkout, "second")
 
-    assert password_again == password, "the README: the password stays the same between runs"
+    assert password_again == password, "docs/getting-started.md: the password stays the same between runs"
     assert "Demo admin: admin@example.com / " + password in printed_again

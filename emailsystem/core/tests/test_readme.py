@@ -104,7 +104,7 @@ def api(base_url: str, method: str, path: str, body: dict, token: str | None = N
 
 
 def browser_walkthrough(base_url: str, admin_password: str) -> None:
-    """What the README's browser walkthrough writes, with the values test_browser.py types."""
+    """What the browser walkthrough (docs/getting-started.md) writes, with the values test_browser.py types."""
     api(base_url, "POST", "users/register/", {"email": "ada@example.com", "username": "ada", "password": PASSWORD})
     token = api(base_url, "POST", "users/login/", {"username": "admin@example.com", "password": admin_password})[
         "token"
