@@ -24,7 +24,7 @@ SLOW_SENDGRID_MS = 300
 class Fault:
     began: float  # time.time()
     cleared: float = 0.0
-    # Where a crash can duplicate (README, "What a crash can duplicate"): a delivery may reach
+    # Where a crash can duplicate (docs/delivery/crash-windows.md): a delivery may reach
     # SendGrid twice only if its first copy was accepted before this moment.
     crash_at: float | None = None
     # At most this many deliveries may be duplicated (what the crashed process could hold).

@@ -2,5 +2,5 @@
 
 This package never imports Django. The web process imports `topology`, `messages`, `handler`
 and `clients` for embedded mode, so those modules stay free of side effects at import time.
-See README.md next to this file.
+Its documentation is docs/sender/ (the site's "The sender" pages).
 """

@@ -10,7 +10,7 @@ Delivery guarantee: a work message is acked only after the publishes its outcome
 batches: every job finished when the loop looks is published in one transaction, one wait,
 then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
 redelivers the message and the email is sent again: at most `prefetch` messages per crashed
-process (see README.md, "Delivery guarantees").
+process (docs/sender/reliability.md, "Delivery guarantees and the duplicate window").
 
 The connection handling stays one class past ~300 lines: its bookkeeping (held, pending and
 running jobs) is shared by every step of the loop. The parts around it live beside it: the

@@ -53,7 +53,7 @@ def mask_url_password(url: str) -> str:
 
 @dataclass(frozen=True, repr=False)
 class Settings:
-    """Everything the sender reads from its environment; defaults match the README table."""
+    """Everything the sender reads from its environment; defaults match the table in docs/sender/index.md."""
 
     # Unset only in embedded mode, where the web process calls `handle()` itself.
     rabbitmq_url: str | None = None

@@ -1,7 +1,7 @@
 """RabbitMQ names and declarations shared by the web side and the sender.
 
 Both sides call `declare()` at start-up; every declaration is idempotent. Nobody should spell
-a queue name by hand: use the helpers below. The diagram is in README.md.
+a queue name by hand: use the helpers below. The diagram is in docs/sender/messages.md.
 """
 
 from __future__ import annotations

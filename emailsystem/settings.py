@@ -1,7 +1,7 @@
 """Settings for every process of the email service, read from the environment.
 
-The variable names are a contract shared with the sender, the manifests and the README
-(see the configuration table there). Anything secret is required unless DJANGO_DEBUG=1.
+The variable names are a contract shared with the sender, the manifests and the documentation
+(the table in docs/configuration.md). Anything secret is required unless DJANGO_DEBUG=1.
 One module past ~300 lines, as Django reads it: each setting sits beside the variable it reads.
 """
 
@@ -186,7 +186,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 
-# HTTPS (README, "Configuration"). On by default outside DEBUG: redirect plain HTTP, send
+# HTTPS (docs/configuration.md). On by default outside DEBUG: redirect plain HTTP, send
 # cookies only over TLS, and ask browsers to remember that (HSTS). A deployment served over
 # plain HTTP (Minikube's port-forward) sets DJANGO_HTTPS=0.
 HTTPS = env_bool("DJANGO_HTTPS", default=not DEBUG)
@@ -258,7 +258,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 
-# Log-in throttles (README, "Logging in: attempts and lockouts"). Every password check, on any
+# Log-in throttles (docs/sending/login.md). Every password check, on any
 # login form, and every registration counts against the client IP's THROTTLE_AUTH; failed
 # checks against one account, from any IP, count against THROTTLE_LOGIN_ACCOUNT. Both are
 # (attempts, seconds) in a window that starts with the first attempt and is not extended by
@@ -314,7 +314,7 @@ LOGGING = {
 # only; set, whoever sends "Authorization: Bearer <METRICS_TOKEN>".
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
-# --- The service's own settings (README, "Configuration") ---
+# --- The service's own settings (docs/configuration.md) ---
 
 # Largest request body accepted; bigger ones get 413 before anything is parsed.
 # 1 MiB holds 1,000 recipients and a generous ad hoc body.
@@ -330,7 +330,7 @@ SEND_DAILY_QUOTA = env_int("SEND_DAILY_QUOTA", 10000)
 # Messages per batch send: 500 one-recipient messages fit REQUEST_MAX_BYTES with room to spare.
 BATCH_MAX_MESSAGES = env_int("BATCH_MAX_MESSAGES", 500, minimum=1)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
-# How far ahead a send may be scheduled (`send_at`); README, "Scheduled sends".
+# How far ahead a send may be scheduled (`send_at`); docs/sending/scheduled.md.
 SEND_AT_MAX_DAYS = env_int("SEND_AT_MAX_DAYS", 30, minimum=1)
 # Rendered subject and bodies above this size are refused: a template loop cannot grow without bound.
 TEMPLATE_RENDER_MAX_CHARS = env_int("TEMPLATE_RENDER_MAX_CHARS", 1_000_000, minimum=1000)
@@ -346,7 +346,7 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
 if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL must start with http:// or https:// (got {PUBLIC_BASE_URL!r})")
 
-# Who may register through the API (README, "Sender identity"): open (anyone), domains (addresses
+# Who may register through the API (docs/sending/sender-identity.md): open (anyone), domains (addresses
 # at REGISTRATION_DOMAINS only) or closed (admins create users).
 REGISTRATION = env_str("REGISTRATION", "open").lower()
 if REGISTRATION not in {"open", "domains", "closed"}:

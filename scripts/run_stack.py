@@ -59,7 +59,7 @@ def main() -> int:
 
     stack = devstack.Stack(env)
     stack.start_fake(FAKE_PORT)
-    # The fake's signed event batches are then accepted by the web's webhook (README, "Delivery events").
+    # The fake's signed event batches are then accepted by the web's webhook (docs/delivery/events.md).
     try:
         stack.env.setdefault("SENDGRID_WEBHOOK_PUBLIC_KEY", fake_webhook_key(f"http://127.0.0.1:{FAKE_PORT}"))
     except (RuntimeError, urllib.error.URLError):

@@ -50,7 +50,7 @@ class ObservabilityMiddleware:
     The request id is the client's `X-Request-ID` when it is a sane id (1-128 of
     `[A-Za-z0-9._:-]`), else a new one; it is returned in the response's `X-Request-ID`, added
     to every log line made while serving the request, and carried with the send to the sender
-    and the results process (README, "Observability").
+    and the results process (docs/observability.md, "Request ids").
 
     /metrics is answered here, before host validation, sessions or the database: Prometheus
     scrapes the pod's address, which is not in DJANGO_ALLOWED_HOSTS, and a scrape should cost

@@ -6,8 +6,8 @@ indexes, so the page stays fast with millions of sent emails:
 - SentEmail has no index on `created` alone, but `sentemail_sender_created` is
   (sender, -created, -id). Asking for `sender_id IN (every user)` with `created >= since`
   lets PostgreSQL descend that index once per user and read only the window's rows, instead
-  of scanning the whole table. Users are few next to emails; the plan is in README.md
-  ("Observability").
+  of scanning the whole table. Users are few next to emails; the plan is in
+  docs/observability.md ("Admin dashboard").
 - Deliveries are reached from those emails through the index on their `sent_email`
   foreign key.
 
@@ -86,7 +86,7 @@ def outcomes_per_day(*, now: datetime.datetime | None = None) -> tuple[list[date
     A delivery counts on the day its email was sent, with the status it has now. One query
     per day: for a day's emails PostgreSQL probes the deliveries' sent_email index,
     while for a whole week's it estimates a scan of every delivery to be cheaper, and is
-    wrong by 4x with a million emails (README, "Observability").
+    wrong by 4x with a million emails (docs/observability.md, "Admin dashboard").
     """
     now = now or timezone.now()
     first_day = (now - WINDOW + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)

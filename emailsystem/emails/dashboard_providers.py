@@ -1,7 +1,7 @@
 """Reads for the admin dashboard's providers section: recipients sent per provider, breaker states.
 
 Breaker states live in the process that sends: the embedded worker's are read here; a
-deployment's senders export theirs as `emailsender_breaker_state` (README, "Observability").
+deployment's senders export theirs as `emailsender_breaker_state` (docs/observability.md).
 """
 
 import datetime

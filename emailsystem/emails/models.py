@@ -263,7 +263,7 @@ class SuppressionReason(models.TextChoices):
 class Suppression(models.Model):
     """An address a user's sends skip: it hard-bounced, reported spam or unsubscribed.
 
-    Per sending user, not global (README, "Suppression list"): one team's unsubscribe must not
+    Per sending user, not global (docs/delivery/suppression.md): one team's unsubscribe must not
     silence another team's password resets, and no user learns about another's recipients.
     """
 
@@ -333,7 +333,7 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed sends (embedded mode).")
     last_error = models.TextField(blank=True, default="")
     # The API request (or admin action) that wrote the row, so a send the relay or the embedded
-    # worker handles later still logs and carries it (README, "Request ids"). None for rows
+    # worker handles later still logs and carries it (docs/observability.md, "Request ids"). None for rows
     # written outside a request: NULL, like the context variable it is read from, rather than "".
     request_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
 

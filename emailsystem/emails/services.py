@@ -30,7 +30,7 @@ from emailsystem.users.models import User
 
 
 def sender_addresses(*, user: User) -> tuple[str, str]:
-    """(From, Reply-To) for a user's email (README, "Sender identity").
+    """(From, Reply-To) for a user's email (docs/sending/sender-identity.md).
 
     A user's address is used only once it is verified (its owner followed the link mailed to it,
     or an admin granted it): registering is open and proves nothing, and From or Reply-To an
@@ -120,7 +120,7 @@ def _recipients_lookup(*, user_id: int, addresses: list[str]) -> list[tuple[str,
 
     The suppression check rides on the lookup every send already makes, as an EXISTS on
     Suppression's (user, recipient) index: no extra round trip. Plain SQL because compiling
-    the ORM's version of this subquery cost more CPU than running it (README, "Suppression list").
+    the ORM's version of this subquery cost more CPU than running it (docs/delivery/suppression.md).
     """
     placeholders = ", ".join(["%s"] * len(addresses))  # placeholders only; the values travel as parameters
     sql = (

@@ -81,7 +81,7 @@ class VerifyEmailRequestSerializer(serializers.Serializer):
 
 
 class IdentitySerializer(serializers.Serializer):
-    """Who you are and whether your address may be used as From (README, "Sender identity")."""
+    """Who you are and whether your address may be used as From (docs/sending/sender-identity.md)."""
 
     email = serializers.EmailField()
     username = serializers.CharField()

@@ -1,4 +1,4 @@
-"""Writes for accounts, tokens, sender identity (README, "Sender identity") and the counters of log-in attempts."""
+"""Writes for accounts, tokens, sender identity (docs/sending/sender-identity.md), and the log-in attempt counters."""
 
 import datetime
 import math

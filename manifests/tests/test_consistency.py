@@ -45,8 +45,8 @@ REQUIRED_DJANGO = {
 }
 REQUIRED_SENDER = {"RABBITMQ_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST"}
 
-# Read by the code but deliberately left out of the manifests: each default (README.md,
-# "Configuration") is right for a deployment, and an operator can add the variable to
+# Read by the code but deliberately left out of the manifests: each default
+# (docs/configuration.md) is right for a deployment, and an operator can add the variable to
 # base/config/config.env when it is not.
 OPTIONAL = {
     "DJANGO_DEBUG",  # 0 by default, which is the only right value outside a developer's machine
@@ -60,7 +60,7 @@ OPTIONAL = {
     "ATTACHMENTS_MAX_BYTES",  # 10 MiB decoded per send, SendGrid's own request limit leaves room for it
     "BATCH_MAX_MESSAGES",  # 500 messages per batch send
     "SEND_AT_MAX_DAYS",  # how far ahead a send may be scheduled, 30 days
-    "EMAIL_PROVIDERS",  # unset: SendGrid when its key is set, else the .eml folder (README, "Configuration")
+    "EMAIL_PROVIDERS",  # unset: SendGrid when its key is set, else the .eml folder (docs/configuration.md)
     "SMTP_URL",  # only with the smtp provider; a secret when set (secrets.env)
     "SMTP_TIMEOUT_SECONDS",  # every SMTP command's timeout, with its reason in emailsender/settings.py
     "DATABASE_CONN_MAX_AGE",  # persistent connections, 60 s
@@ -70,7 +70,7 @@ OPTIONAL = {
     "RETRY_BASE_SECONDS",
     "RETRY_MAX_SECONDS",
     "SENDER_METRICS_HOST",  # all interfaces, so that Prometheus reaches the pod
-    "METRICS_TOKEN",  # unset: /metrics answers direct in-cluster connections only (README, "Observability")
+    "METRICS_TOKEN",  # unset: /metrics answers direct in-cluster connections only (docs/observability.md)
     "PROMETHEUS_MULTIPROC_DIR",  # gunicorn.conf.py makes one in /tmp; web/deployment.yaml names it anyway
 }
 

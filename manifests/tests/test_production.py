@@ -10,8 +10,8 @@
   refuses an unknown field of a custom resource (kubectl's strict field validation), and
   validate_crs.py in `make lint` checks types and required fields but lets unknown ones pass.
 
-The labels the operators put on their pods are in OPERATOR_PODS; manifests/README.md
-("Production") says where each was checked.
+The labels the operators put on their pods are in OPERATOR_PODS; docs/deploy/production.md
+("What the overlay assumes about the operators") says where each was checked.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ PRODUCTION = "overlays/production"
 # As in check.sh: ../shared/crds beside the checkout (CI), or CRDS_DIR.
 CRDS = Path(os.environ.get("CRDS_DIR") or ROOT.parent / "shared" / "crds")
 # The operators' namespaces and pod labels as their release manifests install them, and the
-# cluster services the policies name (manifests/README.md, "Production: network policies").
+# cluster services the policies name (docs/deploy/production.md, "Network policies").
 OPERATOR_PODS = {
     "postgres": {"cnpg.io/cluster": "postgres", "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": "primary"},
     "rabbitmq": {

@@ -1,4 +1,4 @@
-"""Getting recorded sends to the sender and the sender's results back (README, "Delivery").
+"""Getting recorded sends to the sender and the sender's results back (docs/delivery/index.md).
 
     send (web) ──tx──> SentEmail + Delivery rows + OutboxMessage
                           │ on commit

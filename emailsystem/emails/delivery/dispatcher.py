@@ -5,7 +5,7 @@ dispatcher thread and answers at once. The thread publishes (waiting for the bro
 confirm) and deletes the published rows in one statement per batch. Whatever it has not
 published when the process dies stays in the outbox, and the relay publishes it after
 RELAY_GRACE: a crash delays those sends, it never loses them. A crash between a confirm
-and the batch's delete re-publishes that batch (README, "What a crash can duplicate").
+and the batch's delete re-publishes that batch (docs/delivery/crash-windows.md).
 
 When the delete fails because the database is unreachable, the thread keeps the published
 ids and retries the delete every DELETE_RETRY_SECONDS, so an outage shorter than

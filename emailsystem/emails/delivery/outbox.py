@@ -5,8 +5,7 @@ Broker mode: after the commit the request hands the message to this process's di
 thread (dispatcher.py), which publishes it with confirms and deletes its outbox row. A row is
 created `RELAY_GRACE` in the future, so the relay only ever sees rows whose publish failed or
 whose process died: it publishes those once the broker is back. Duplicates are possible only
-when a process dies between the broker's confirm and the row's delete (README, "What a crash
-can duplicate").
+when a process dies between the broker's confirm and the row's delete (docs/delivery/crash-windows.md).
 
 Embedded mode: the row is available at once and the in-process worker claims it.
 """
@@ -171,10 +170,10 @@ def outbox_relay(*, limit: int = RELAY_BATCH) -> int:
 
     One claim, one read of the rows and one of their deliveries, a publish (with its confirm)
     per row, and one DELETE for the batch: a thousand scheduled sends due at one second take
-    ten passes, not a thousand (README, "Scheduled sends"). Stops at the first broker failure:
+    ten passes, not a thousand (docs/sending/scheduled.md). Stops at the first broker failure:
     the rest would fail the same way, so they wait RELAY_GRACE like the failed one. A crash
-    before the batch's DELETE re-publishes the rows it had published (README, "What a crash
-    can duplicate").
+    before the batch's DELETE re-publishes the rows it had published
+    (docs/delivery/crash-windows.md).
     """
     claimed = outbox_claim_batch(limit=limit)
     if not claimed:

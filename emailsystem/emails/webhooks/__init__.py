@@ -1,1 +1,1 @@
-"""SendGrid's Event Webhook: signed batches of delivery events (README, "Delivery events")."""
+"""SendGrid's Event Webhook: signed batches of delivery events (docs/delivery/events.md)."""
