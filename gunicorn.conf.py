@@ -15,7 +15,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 # Before prometheus_client is imported anywhere (it picks its storage at import time), and in
 # the master, so every worker forked from it inherits the variable.
@@ -31,11 +33,11 @@ class AccessFields(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         atoms = record.args
-        if isinstance(atoms, dict) or hasattr(atoms, "__getitem__"):
+        if isinstance(atoms, Mapping):  # gunicorn's access atoms (a dict); other records carry a tuple
             try:
-                record.status = atoms["s"]  # type: ignore[index]
-                record.duration_ms = atoms["M"]  # type: ignore[index]
-                request_id = atoms["{x-request-id}o"]  # type: ignore[index]
+                record.status = atoms["s"]
+                record.duration_ms = atoms["M"]
+                request_id = atoms["{x-request-id}o"]
             except (KeyError, TypeError):
                 return True
             if request_id and request_id != "-":
@@ -74,7 +76,7 @@ def _logconfig() -> dict:
 logconfig_dict = _logconfig()
 
 
-def on_starting(server) -> None:  # type: ignore[no-untyped-def]
+def on_starting(server: Any) -> None:
     """Remove prometheus_client's files from the metrics directory: an earlier run's would be added to this one's.
 
     Only its `<type>_<pid>.db` files: the directory may be one the operator named, and
@@ -87,14 +89,14 @@ def on_starting(server) -> None:  # type: ignore[no-untyped-def]
             entry.unlink()
 
 
-def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+def child_exit(server: Any, worker: Any) -> None:
     """A worker is gone: drop its live-gauge files. Its counters' files stay, so totals never go down."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(server) -> None:  # type: ignore[no-untyped-def]
+def on_exit(server: Any) -> None:
     """Remove the metrics directory this file made (a named one is the operator's, and stays)."""
     if _MADE_METRICS_DIR:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

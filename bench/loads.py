@@ -23,7 +23,9 @@ class WrkResult:
 
 
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert match, f"not a wrk duration: {text!r}"
+    number, unit = match.groups()
     return float(number) * UNITS_MS[unit]
 
 
@@ -55,12 +57,15 @@ def wrk(
     finally:
         Path(lua.name).unlink()
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    requests_line = re.search(r"(\d+) requests in", output)
+    rps_line = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert requests_line and rps_line, output
+    requests = int(requests_line.group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
     return WrkResult(
-        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        rps=float(rps_line.group(1)),
         p50_ms=_ms(percentiles["50"]),
         p99_ms=_ms(percentiles["99"]),
         requests=requests,

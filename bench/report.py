@@ -52,7 +52,7 @@ def verdict(key: str, value: float, medians: dict[str, float]) -> str:
     for name, target, kind, _, _ in TARGETS:
         if name != key:
             continue
-        if key == "api_send_rps" and "api_hello_rps" in medians:
+        if key == "api_send_rps" and target is not None and "api_hello_rps" in medians:
             third = medians["api_hello_rps"] / 3
             ok = value >= target and value >= third
             return f"{'met' if ok else 'MISSED'} (>= {target} and >= hello/3 = {third:.0f})"

@@ -16,15 +16,19 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chaos.faults import SCENARIOS  # noqa: E402
+from chaos.faults import SCENARIOS, Fault  # noqa: E402
 from chaos.servers import PrivateServers  # noqa: E402
 from scripts import devstack  # noqa: E402
+
+if TYPE_CHECKING:  # chaos.verdicts reads the models, which run_scenario imports once Django is set up
+    from chaos.verdicts import Outcome
 
 LOGS = ROOT / "chaos" / "results" / "logs"
 # Sends per second and recipients per send: a steady load well inside what the stack sustains,
@@ -73,7 +77,9 @@ def prepare() -> str:
     return Token.objects.create(user=user).key
 
 
-def run_scenario(ctx: dict[str, Any], name: str, description: str, inject) -> "Outcome":  # type: ignore[no-untyped-def]  # noqa: F821
+def run_scenario(
+    ctx: dict[str, Any], name: str, description: str, inject: Callable[[dict[str, Any]], Fault]
+) -> "Outcome":
     from chaos import verdicts
     from chaos.load import ReadyzProbe, SteadyLoad
     from emailsystem.emails.models import Delivery

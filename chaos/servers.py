@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pika
 import pika.exceptions
@@ -20,7 +21,7 @@ import pika.exceptions
 from scripts.devstack import free_port
 
 
-def _run(command: list[str], *, user: str | None = None, timeout: float = 60, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _run(command: list[str], *, user: str | None = None, timeout: float = 60, **kwargs: Any) -> None:
     if user is not None:
         command = ["runuser", "-u", user, "--", *command]
     subprocess.run(command, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)

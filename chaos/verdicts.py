@@ -14,6 +14,7 @@ from typing import Any
 
 import pika.exceptions
 from django.db import DatabaseError, close_old_connections, connections
+from django.db.models import QuerySet
 
 from chaos.faults import SENDGRID_429_RESET_SECONDS, Fault
 from chaos.load import Answer
@@ -68,7 +69,7 @@ def queue_depths(ctx: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _this_scenario(first_delivery_id: int):  # type: ignore[no-untyped-def]
+def _this_scenario(first_delivery_id: int) -> QuerySet[Delivery]:
     return Delivery.objects.filter(pk__gte=first_delivery_id)
 
 
@@ -152,7 +153,7 @@ def _check_answers(outcome: Outcome, fault: Fault, answers: list[Answer]) -> Non
     down = fault.database_down
     outcome.web_5xx = sum(1 for a in answers if a.status >= 500)
     outcome.answers_by_status = dict(Counter(str(a.status or "no answer") for a in answers))
-    bad = Counter()
+    bad: Counter[str] = Counter()
     for answer in answers:
         during_outage = down is not None and answer.started <= down[1] and answer.ended >= down[0]
         if answer.status == 202 or (answer.status == 503 and during_outage):
@@ -222,7 +223,7 @@ def _check_retry_spacing(
         for delivery_id in request["delivery_ids"]:
             if delivery_id in ours:
                 seen.setdefault(delivery_id, []).append((request["at"], request["status"]))
-    early = Counter()
+    early: Counter[str] = Counter()
     for attempts in seen.values():
         attempts.sort(key=lambda attempt: attempt[0])
         for (at, status), (next_at, _next_status) in itertools.pairwise(attempts):

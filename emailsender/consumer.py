@@ -299,7 +299,7 @@ class Sender:
             batch.append(job)
         if not batch:
             return
-        assert publisher is not None
+        assert publisher is not None and consume_channel is not None
         self._start_pending()  # the freed workers call SendGrid while this batch waits for the broker
         publishes = [publish for job in batch for publish in self._plan(job)]
         try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from emailsender.clients import Client, Response, TransportError
 from emailsender.messages import InvalidMessage, Rejected, WorkMessage, build_result, parse_work
@@ -55,6 +55,15 @@ class Outcome:
     rejected: tuple[Rejected, ...] = ()
     # The provider that answered (providers.ProviderChain), recorded with each "sent" recipient.
     provider: str = ""
+
+
+class _MessageIds(TypedDict):
+    """The Outcome fields that name the message, its deliveries and its rejected recipients."""
+
+    message: WorkMessage
+    email_id: int
+    delivery_ids: tuple[int, ...]
+    rejected: tuple[Rejected, ...]
 
 
 # How reasons name each provider.
@@ -181,7 +190,7 @@ def classify(
 ) -> Outcome:
     """Map SendGrid's answer (or the lack of one) for attempt `attempt + 1` to an Outcome."""
     made = attempt + 1
-    ids = {
+    ids: _MessageIds = {
         "message": message,
         "email_id": message.email_id,
         "delivery_ids": message.delivery_ids,
@@ -196,7 +205,9 @@ def classify(
     elif 200 <= response.status_code < 300:
         if response.refused:
             message, refused = _refused(response, message)
-            ids.update(message=message, delivery_ids=message.delivery_ids, rejected=(*message.rejected, *refused))
+            ids.update(
+                {"message": message, "delivery_ids": message.delivery_ids, "rejected": (*message.rejected, *refused)}
+            )
         return Outcome(
             OutcomeKind.SENT if message.deliveries else OutcomeKind.FAILED,
             attempt=made,

@@ -92,7 +92,8 @@ class WorkMessage:
             "subject": self.subject,
             "text": self.text,
             "html": self.html,
-            "deliveries": [{"id": d.id, "to": d.to} for d in (*self.deliveries, *self.rejected)],
+            "deliveries": [{"id": d.id, "to": d.to} for d in self.deliveries]
+            + [{"id": r.id, "to": r.to} for r in self.rejected],
             **self.options.to_dict(),
         }
 
@@ -197,7 +198,7 @@ def parse_work(body: bytes) -> WorkMessage:
         else:
             to = _reportable(item.get("to"))
             rejected.append(Rejected(id=item["id"], to=to, reason=f"unusable address: {address_problem(to)}"))
-    if len({d.id for d in (*deliveries, *rejected)}) != len(raw_deliveries):
+    if len({d.id for d in deliveries} | {r.id for r in rejected}) != len(raw_deliveries):
         raise invalid("deliveries contain a repeated id")
     try:
         options = parse_options(data)

@@ -60,12 +60,15 @@ class _CheckedGenerator(BytesGenerator):
     """The package's generator, checking each header it folds (the body parts' headers)."""
 
     def _write_headers(self, msg: Message) -> None:
-        linesep = self.policy.linesep.encode("ascii")
+        policy = self.policy
+        assert policy is not None  # flatten() sets it before writing any header
+        fp = self._fp  # type: ignore[attr-defined]  # the generator's output file; private, not in typeshed
+        linesep = policy.linesep.encode("ascii")
         for name, value in msg.raw_items():
-            folded = self.policy.fold_binary(name, value)
+            folded = policy.fold_binary(name, value)
             check_header_block(folded.removesuffix(linesep), linesep)
-            self._fp.write(folded)
-        self._fp.write(linesep)
+            fp.write(folded)
+        fp.write(linesep)
 
 
 def _fold_plain(name: str, value: str, linesep: str) -> str:

@@ -105,9 +105,12 @@ def _attachment(index: int, item: Any) -> Attachment:
         raise ValueError(f"attachments[{index}].content_id must be null or a string")
     if disposition == "inline" and not content_id:
         raise ValueError(f"attachments[{index}] is inline without a content_id")
+    raw_content = item.get("content")
+    if not isinstance(raw_content, str):
+        raise ValueError(f"attachments[{index}].content is not base64")
     try:
-        content = base64.b64decode(item.get("content"), validate=True)
-    except (TypeError, ValueError, binascii.Error):
+        content = base64.b64decode(raw_content, validate=True)
+    except (ValueError, binascii.Error):
         raise ValueError(f"attachments[{index}].content is not base64") from None
     return Attachment(filename, kind, disposition, content_id, content)
 

@@ -16,6 +16,7 @@ not be used (handler.results_for), so those fail while the others are sent or re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,7 +141,7 @@ def attempt_from_headers(headers: dict[str, Any] | None) -> int:
         return 0
 
 
-def request_id_from_headers(headers: dict[str, Any] | None) -> str | None:
+def request_id_from_headers(headers: Mapping[str, Any] | None) -> str | None:
     """The x-request-id header (the API request a send came from), if it is a sane id."""
     value = (headers or {}).get(topology.REQUEST_ID_HEADER)
     if isinstance(value, bytes):

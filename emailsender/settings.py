@@ -205,7 +205,7 @@ class Settings:
         exponent = max(attempt - 1, 0)
         if exponent > 60:  # 4**60 overflows nothing but is far past any cap
             return self.retry_max_seconds
-        return min(self.retry_base_seconds * 4**exponent, self.retry_max_seconds)
+        return min(self.retry_base_seconds * 4.0**exponent, self.retry_max_seconds)
 
     @property
     def retry_delays_ms(self) -> tuple[int, ...]:

@@ -7,7 +7,7 @@ a queue name by hand: use the helpers below. The diagram is in docs/sender/messa
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 import pika
 
@@ -25,7 +25,7 @@ DEATH_REASON_HEADER = "x-death-reason"
 # The id of the API request a work message came from, copied to its retries, dead letter and result.
 REQUEST_ID_HEADER = "x-request-id"
 CONTENT_TYPE = "application/json"
-PERSISTENT = 2
+PERSISTENT: Final = 2
 
 
 # What a request id may look like: a client's X-Request-ID is taken only if it matches.

@@ -73,6 +73,8 @@ class KeepAliveClient(python_http_client.Client):
             connection = None
         if connection is None:
             parts = urlsplit(url)
+            if parts.hostname is None:
+                raise ValueError(f"no host in {url!r}")
             kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
             connection = kind(parts.hostname, parts.port, timeout=timeout)
             self._local.connection = connection
@@ -93,7 +95,7 @@ class KeepAliveClient(python_http_client.Client):
         parts = urlsplit(request.full_url)
         if _proxied(parts.scheme, parts.hostname or ""):
             # HTTP(S)_PROXY applies to this host: urllib honours it, a bare connection would not.
-            return super()._make_request(opener, request, timeout)
+            return super()._make_request(opener, request, timeout)  # type: ignore[misc]  # private, not in the stubs
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._connection(request.full_url, timeout)
         try:

@@ -56,6 +56,7 @@ def purge_work_queue() -> None:
     from emailsystem.emails.delivery.config import sender_settings
 
     config = sender_settings()
+    assert config.rabbitmq_url, "the profile publishes to RabbitMQ (RABBITMQ_URL)"
     connection = pika.BlockingConnection(pika.URLParameters(config.rabbitmq_url))
     try:
         connection.channel().queue_purge(f"{config.queue_prefix}.send")
@@ -106,8 +107,9 @@ def main() -> None:
             "wsgi.url_scheme": "http",
             "wsgi.errors": sys.stderr,
         }
-        statuses = []
-        response = application(environ, lambda status, headers: statuses.append(status))
+        statuses: list[str] = []
+        # Django never calls the write() that start_response returns; this one returns None.
+        response = application(environ, lambda status, headers: statuses.append(status))  # type: ignore[arg-type]
         b"".join(response)
         response.close()
         assert statuses[0].startswith("202"), statuses

@@ -61,6 +61,7 @@ def amqp_round_trip(count: int) -> float:
             break
         received += 1
         if received % 250 == 0 or received == count:
+            assert method.delivery_tag is not None  # the broker numbers every delivery
             channel.basic_ack(method.delivery_tag, multiple=True)
         if received == count:
             break

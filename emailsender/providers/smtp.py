@@ -129,6 +129,7 @@ class SmtpClient:
 
 
 def _sendmail(connection: smtplib.SMTP, sender: str, recipients: list[str], message: bytes) -> tuple[int, str] | None:
+    text: bytes | str
     try:
         connection.sendmail(sender, recipients, message)
     except smtplib.SMTPRecipientsRefused as exc:  # raised when every recipient (here: the one) is refused

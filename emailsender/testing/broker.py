@@ -78,17 +78,20 @@ class Broker:
 
     def take(self, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:
         """Remove and return every message currently in `queue`."""
-        taken = []
+        taken: list[tuple[pika.BasicProperties, bytes]] = []
         while True:
             method, properties, body = self.channel.basic_get(queue=queue, auto_ack=True)
             if method is None:
                 return taken
+            assert properties is not None and body is not None  # basic_get returns all three or none
             taken.append((properties, body))
 
     def results(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.take(topology.results_queue(self.prefix))]
 
-    def collect_results(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0) -> list[dict]:
+    def collect_results(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
         """Accumulate results from the results queue until `predicate(all_so_far)` holds."""
         collected: list[dict[str, Any]] = []
 

@@ -19,6 +19,8 @@ def call(
 ) -> tuple[int, http.client.HTTPMessage, Any]:
     """(status, headers, parsed JSON body or None) for one HTTP request; POST when `data` is given."""
     parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in {url!r}")
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         body = json.dumps(data).encode() if data is not None else None

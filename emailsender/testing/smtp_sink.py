@@ -67,7 +67,10 @@ class SmtpSink:
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **options)
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = getattr(data, "login", None) == (self.username or "").encode() and data.password == self.password.encode()
+        ok = (
+            getattr(data, "login", None) == (self.username or "").encode()
+            and data.password == (self.password or "").encode()
+        )
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     def url(self, security: str = "none") -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,14 @@ INCOMING = {
 }
 
 
-def outcome(kind: OutcomeKind, **changes) -> Outcome:
-    values = {"attempt": 2, "email_id": 10, "delivery_ids": (11, 12), "reason": "why", "status_code": 500}
+def outcome(kind: OutcomeKind, **changes: Any) -> Outcome:
+    values: dict[str, Any] = {
+        "attempt": 2,
+        "email_id": 10,
+        "delivery_ids": (11, 12),
+        "reason": "why",
+        "status_code": 500,
+    }
     values.update(changes)
     return Outcome(kind, **values)
 

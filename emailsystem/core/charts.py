@@ -4,7 +4,7 @@ Each bar is a `<rect class="bar">` carrying its value in `data-value` and a `<ti
 so a browser shows the numbers on hover and a test can read them back.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.utils.html import format_html
@@ -43,7 +43,7 @@ class Series:
     colour: str
 
 
-def series_for(named: dict[str, Sequence[int | float]]) -> list[Series]:
+def series_for(named: Mapping[str, Sequence[int | float]]) -> list[Series]:
     """Series with the house colours for known statuses and palette colours for the rest."""
     spare = iter(colour for colour in PALETTE if colour not in STATUS_COLOURS.values())
     return [Series(name, values, STATUS_COLOURS.get(name) or next(spare, "#000000")) for name, values in named.items()]

@@ -20,7 +20,7 @@ class ApplicationError(Exception):
     serializer error ({"field": ["message"]}); without it the answer is {"detail": message}.
     """
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:

@@ -11,11 +11,13 @@ order. They send no signals; use them only for models nothing listens to.
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model
 from django.utils import timezone
+
+_M = TypeVar("_M", bound=Model)
 
 # SQLite refuses a statement with more than 32,766 parameters; larger inserts go in chunks.
 MAX_PARAMETERS = 30_000
@@ -61,20 +63,27 @@ def _insert_chunk(
             except TypeError:  # unhashable (a JSON value): convert it every time
                 params.append(field.get_db_prep_save(value, connection))
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(field_column(field)) for field in fields)
     row_placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns})"  # noqa: S608 -- names from the model, values as parameters
         f" VALUES {', '.join([row_placeholders] * len(rows))}"
         f"{' ON CONFLICT DO NOTHING' if skip_conflicts else ''}"
-        f" RETURNING {quote(model._meta.pk.column)}"
+        f" RETURNING {quote(field_column(model._meta.pk))}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def instance_insert(instance: Model) -> Model:
+def field_column(field: object) -> str:
+    """The column of a concrete field from `_meta`; TypeError for a relation or other field without one."""
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"{field!r} has no column of its own")
+    return field.column
+
+
+def instance_insert(instance: _M) -> _M:
     """Insert one new, unsaved instance with `rows_insert` and set its primary key."""
     fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
     row = {field.attname: field.pre_save(instance, add=True) for field in fields}
@@ -84,7 +93,7 @@ def instance_insert(instance: Model) -> Model:
     return instance
 
 
-def instance_get(model: type[Model], pk: Any) -> Model | None:
+def instance_get(model: type[_M], pk: Any) -> _M | None:
     """The row with this primary key as a model instance, or None.
 
     Raises TypeError or ValueError when `pk` is not a valid key (as `.get(pk=...)` would).

@@ -13,6 +13,7 @@ Two things DRF's renderer does not do for this API:
 This module must not import rest_framework.views, which reads DEFAULT_RENDERER_CLASSES (this class).
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import renderers, status
@@ -22,6 +23,8 @@ from rest_framework.utils.serializer_helpers import ReturnDict
 
 
 class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
+    renderer_context: Mapping[str, Any]  # set by render() before it calls the methods below
+
     def get_filter_form(self, data: Any, view: Any, request: Request) -> str | None:
         form = super().get_filter_form(data, view, request)
         refused = self.renderer_context["response"].status_code == status.HTTP_400_BAD_REQUEST
@@ -42,7 +45,9 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
             data = ReturnDict(data, serializer=refused_input(view, data, request))
         return super().get_rendered_html_form(data, view, method, request)
 
-    def get_context(self, data: Any, accepted_media_type: str, renderer_context: dict[str, Any]) -> dict[str, Any]:
+    def get_context(
+        self, data: Any, accepted_media_type: str | None, renderer_context: Mapping[str, Any]
+    ) -> dict[str, Any]:
         context = super().get_context(data, accepted_media_type, renderer_context)
         view, request, response = renderer_context["view"], renderer_context["request"], renderer_context["response"]
         context["form_only"] = (

@@ -152,7 +152,11 @@ def sent_email_batch_create(*, user: User, messages: list[dict[str, Any]]) -> li
             for address, status in zip(item.recipients, email_statuses, strict=True)
         ]
         receipts.append(SendReceipt(email_id=email.pk, status=email.status, created=now, recipients=recipients))
-        queued = [(r.delivery_id, r.address) for r in recipients if r.status == DeliveryStatus.QUEUED]
+        queued = [
+            (r.delivery_id, r.address)
+            for r in recipients
+            if r.status == DeliveryStatus.QUEUED and r.delivery_id is not None  # new receipts carry every id
+        ]
         if queued:
             sends.append((email, queued))
     outbox_enqueue_many(sends=sends)

@@ -15,6 +15,7 @@ from emailsystem.emails.batch import BatchRenderError, sent_email_batch_create
 from emailsystem.emails.serializers.batch import BatchAcceptedSerializer, BatchSendSerializer
 from emailsystem.emails.services import idempotent_send
 from emailsystem.emails.views import IDEMPOTENCY_KEY_PARAMETER, request_fingerprint
+from emailsystem.users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,14 @@ class BatchSendView(generics.GenericAPIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = BatchSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        user = request.user
+        assert isinstance(user, User)  # the view's permissions let only a logged-in user through
         try:
             receipts, replayed = idempotent_send(
-                user=request.user,
+                user=user,
                 key=request.headers.get("Idempotency-Key"),
                 fingerprint=request_fingerprint({"batch": request.data}),
-                send=lambda: sent_email_batch_create(user=request.user, messages=serializer.validated_data["messages"]),
+                send=lambda: sent_email_batch_create(user=user, messages=serializer.validated_data["messages"]),
             )
         except BatchRenderError as error:
             raise ValidationError(
@@ -55,6 +58,6 @@ class BatchSendView(generics.GenericAPIView):
             recipients = sum(len(receipt.recipients) for receipt in receipts)
             logger.info(
                 "batch accepted",
-                extra={"emails": len(receipts), "recipients": recipients, "user_id": request.user.pk},
+                extra={"emails": len(receipts), "recipients": recipients, "user_id": user.pk},
             )
         return Response(BatchAcceptedSerializer({"results": receipts}).data, status=status.HTTP_202_ACCEPTED)

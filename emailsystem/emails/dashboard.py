@@ -16,8 +16,9 @@ bounced, suppressed...) appear as new series without a change here.
 """
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
@@ -28,6 +29,9 @@ from emailsender import topology
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.statuses import DELIVERY_FAILED
 from emailsystem.emails.models import Delivery, DeliveryStatus, SentEmail
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # django-stubs' name for a model with annotations
 
 WINDOW = datetime.timedelta(days=7)
 # Domains: the last day only. Enough sends to rank them, and a bounded join on a busy service.
@@ -68,7 +72,7 @@ def sends_per_hour(*, now: datetime.datetime | None = None) -> list[dict[str, An
         .annotate(emails=Count("pk"), recipients=Sum("recipient_count"))
         .order_by()
     )
-    by_hour = {row["hour"]: row for row in rows}
+    by_hour: dict[datetime.datetime, Mapping[str, Any]] = {row["hour"]: row for row in rows}
     hours = [start + datetime.timedelta(hours=n) for n in range(int(WINDOW / datetime.timedelta(hours=1)))]
     return [
         {
@@ -110,7 +114,12 @@ def _status_order(status: str) -> tuple[int, str]:
     return (known.index(status), status) if status in known else (len(known), status)
 
 
-def _domain_rows(since: datetime.datetime) -> QuerySet[Delivery]:
+class _DomainTotal(TypedDict):
+    domain: str
+    total: int
+
+
+def _domain_rows(since: datetime.datetime) -> "QuerySet[WithAnnotations[Delivery, _DomainTotal], _DomainTotal]":
     address = Lower("recipient__email")
     return (
         _deliveries_since(since)

@@ -93,15 +93,16 @@ _FIRST_YEAR, _LAST_YEAR = 2, 9998
 
 def _in_utc_within_range(moment: datetime.datetime) -> datetime.datetime:
     """The moment in UTC (PostgreSQL refuses offsets beyond ±15:59, Python allows ±23:59)."""
+    in_utc: datetime.datetime | None
     try:
-        moment = moment.astimezone(datetime.UTC)
+        in_utc = moment.astimezone(datetime.UTC)
     except OverflowError:
-        moment = None
-    if moment is None or not _FIRST_YEAR <= moment.year <= _LAST_YEAR:
+        in_utc = None
+    if in_utc is None or not _FIRST_YEAR <= in_utc.year <= _LAST_YEAR:
         raise forms.ValidationError(
             f"Enter a moment between the years {_FIRST_YEAR} and {_LAST_YEAR} (in UTC).", code="out_of_range"
         )
-    return moment
+    return in_utc
 
 
 class TagListField(forms.Field):

@@ -51,7 +51,7 @@ class _ReportingContext(Context):
         self.unresolved: list[str] = []
         self.missing: list[str] = []
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> Any:  # type: ignore[override]  # templates look names up as str
         try:
             return super().__getitem__(key)
         except KeyError:

@@ -21,10 +21,10 @@ import functools
 import re
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.template import Context, Library, Node, defaultfilters, defaulttags
+from django.template import Context, Library, Node, NodeList, defaultfilters, defaulttags
 from django.template.base import VariableNode
 from django.template.defaulttags import FilterNode
 
@@ -61,14 +61,14 @@ def output_limit() -> int:
 
 def count_output(context: Context, chars: int) -> None:
     """Add `chars` to the render's output count; past the cap, stop the render."""
-    total = context.render_context.get(_OUTPUT_KEY, 0) + chars
+    total = (context.render_context.get(_OUTPUT_KEY) or 0) + chars
     if total > output_limit():
         raise OutputLimitExceeded(output_limit())
     context.render_context[_OUTPUT_KEY] = total
 
 
 def _output_so_far(context: Context) -> int:
-    return context.render_context.get(_OUTPUT_KEY, 0)
+    return context.render_context.get(_OUTPUT_KEY) or 0
 
 
 class _LoopIterationCounter(Node):
@@ -77,7 +77,7 @@ class _LoopIterationCounter(Node):
     child_nodelists = ()
 
     def render(self, context: Context) -> str:
-        count = context.render_context.get("loop_iterations", 0) + 1
+        count = (context.render_context.get("loop_iterations") or 0) + 1
         if count > RENDER_MAX_LOOP_ITERATIONS:
             raise RenderLimitExceeded(f"loops run more than {RENDER_MAX_LOOP_ITERATIONS} times")
         context.render_context["loop_iterations"] = count
@@ -86,7 +86,8 @@ class _LoopIterationCounter(Node):
 
 def _bounded_for(parser: Any, token: Any) -> Node:
     node = defaulttags.do_for(parser, token)
-    node.nodelist_loop.insert(0, _LoopIterationCounter())
+    # The parser gives ForNode a NodeList; the stubs also allow the constructor's list[str].
+    cast(NodeList, node.nodelist_loop).insert(0, _LoopIterationCounter())
     return node
 
 
@@ -210,4 +211,4 @@ def instrument(nodes: list[Node], *, variable_node: type[VariableNode]) -> None:
         elif isinstance(node, FilterNode):
             node.__class__ = _CountedFilterNode
         elif not isinstance(node, _LoopIterationCounter) and not _has_children(node):
-            node.__class__ = _counted(type(node))
+            node.__class__ = _counted(type(node))  # type: ignore[arg-type]  # classes hash; mypy checks type(node) as an instance

@@ -3,6 +3,7 @@
 import datetime
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.text import smart_split, unescape_string_literal
@@ -82,14 +83,17 @@ LOG_DELIVERY_FIELDS = (
 )
 
 
-def sent_email_log_rows(*, user: User) -> QuerySet[SentEmail]:
+def sent_email_log_rows(*, user: User) -> QuerySet[SentEmail, dict[str, Any]]:
     """The user's emails as plain rows, newest first: the list view's query (see sent_email_list)."""
-    return SentEmail.objects.filter(sender=user).order_by("-created", "-id").values(*LOG_FIELDS)
+    rows: QuerySet[SentEmail, dict[str, Any]] = (
+        SentEmail.objects.filter(sender=user).order_by("-created", "-id").values(*LOG_FIELDS)
+    )
+    return rows
 
 
-def deliveries_by_email(*, email_ids: list[int]) -> dict[int, list[dict]]:
+def deliveries_by_email(*, email_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """The deliveries of these emails as plain rows, grouped by email, in creation order (one query)."""
-    grouped: dict[int, list[dict]] = {email_id: [] for email_id in email_ids}
+    grouped: dict[int, list[dict[str, Any]]] = {email_id: [] for email_id in email_ids}
     rows = Delivery.objects.filter(sent_email_id__in=email_ids).order_by("id").values(*LOG_DELIVERY_FIELDS)
     for row in rows:
         grouped[row["sent_email_id"]].append(row)

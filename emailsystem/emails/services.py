@@ -209,6 +209,7 @@ def sent_email_create(
     )
     if tags:
         sent_email_tags_insert(sent_email_id=sent_email.pk, tags=tags)
+    # Not a field: delivery.work.work_options reads the send's own attachments from it.
     sent_email.created_attachments = attachments_insert(  # type: ignore[attr-defined]
         sent_email_id=sent_email.pk, attachments=attachments or []
     )
@@ -234,6 +235,7 @@ def sent_email_create(
         (recipient.delivery_id, recipient.address)
         for recipient in receipt.recipients
         if recipient.status == DeliveryStatus.QUEUED
+        and recipient.delivery_id is not None  # new receipts carry every id
     ]
     if queued:
         outbox_enqueue(sent_email=sent_email, deliveries=queued, send_at=send_at)

@@ -13,7 +13,7 @@ whole dotted path (`order.id`), each once.
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.template import Engine, Node, NodeList, TemplateSyntaxError
 from django.template.base import FilterExpression, Variable
@@ -82,8 +82,9 @@ def _nodelist_variables(nodes: NodeList, bound: frozenset[str]) -> Iterator[str]
 def _node_variables(node: Node, bound: frozenset[str]) -> Iterator[str]:
     if isinstance(node, ForNode):
         yield from _expression_variables(node.sequence, bound)
-        yield from _nodelist_variables(node.nodelist_loop, bound | set(node.loopvars) | {"forloop"})
-        yield from _nodelist_variables(node.nodelist_empty, bound)
+        # The parser gives ForNode NodeLists; the stubs also allow the constructor's list[str].
+        yield from _nodelist_variables(cast(NodeList, node.nodelist_loop), bound | set(node.loopvars) | {"forloop"})
+        yield from _nodelist_variables(cast(NodeList, node.nodelist_empty), bound)
         return
     if isinstance(node, WithNode):
         for expression in node.extra_context.values():

@@ -38,6 +38,7 @@ from emailsystem.emails.serializers import (
 )
 from emailsystem.emails.services import idempotent_send, sent_email_create, suppression_delete
 from emailsystem.emails.template_views import TemplateToolsMixin
+from emailsystem.users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ _ADMIN_WRITE_ERRORS = error_responses(401, 403, 404, 413)
 _BODY_ERRORS = error_responses(400, 415)
 _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The id; any other value is 404.")
 # Reads need no login (a token, if sent, must be valid: an unknown one is 401).
-_ANYONE = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
+# Typed Any: drf-spectacular annotates `auth` as Sequence[str], but it takes (and AutoSchema.get_auth
+# returns) security requirement objects like these.
+_ANYONE: Any = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
 
 
 @extend_schema_view(
@@ -163,7 +166,9 @@ class SentEmailViewSet(
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return SentEmail.objects.none()
-        return sent_email_list(user=self.request.user, with_events=self.action in ("retrieve", "cancel"))
+        user = self.request.user
+        assert isinstance(user, User)  # the view's permissions let only a logged-in user through
+        return sent_email_list(user=user, with_events=self.action in ("retrieve", "cancel"))
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action == "create":
@@ -173,7 +178,10 @@ class SentEmailViewSet(
         return SentEmailSerializer
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        rows = self.paginate_queryset(self.filter_queryset(sent_email_log_rows(user=request.user)))
+        user = request.user
+        assert isinstance(user, User)  # the view's permissions let only a logged-in user through
+        rows = self.paginate_queryset(self.filter_queryset(sent_email_log_rows(user=user)))
+        assert rows is not None  # DEFAULT_PAGINATION_CLASS is set
         deliveries = deliveries_by_email(email_ids=[row["id"] for row in rows])
         # One reverse() for the page; each email's URL differs only by its id.
         template = reverse(SENT_EMAIL_DETAIL_VIEW, kwargs={"pk": 0}, request=request)
@@ -189,17 +197,19 @@ class SentEmailViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = SentEmailCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        user = request.user
+        assert isinstance(user, User)  # the view's permissions let only a logged-in user through
         (receipt,), replayed = idempotent_send(
-            user=request.user,
+            user=user,
             key=request.headers.get("Idempotency-Key"),
             fingerprint=request_fingerprint(request.data),
-            send=lambda: [sent_email_create(user=request.user, **serializer.validated_data)],
+            send=lambda: [sent_email_create(user=user, **serializer.validated_data)],
         )
         if not replayed:
             metrics.sends_accepted(recipients=len(receipt.recipients))
             logger.info(
                 "send accepted",
-                extra={"email_id": receipt.email_id, "recipients": len(receipt.recipients), "user_id": request.user.pk},
+                extra={"email_id": receipt.email_id, "recipients": len(receipt.recipients), "user_id": user.pk},
             )
         return Response(SendAcceptedSerializer(receipt).data, status=status.HTTP_202_ACCEPTED)
 
@@ -228,7 +238,9 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return Suppression.objects.none()
-        return suppression_list(user=self.request.user)
+        user = self.request.user
+        assert isinstance(user, User)  # the view's permissions let only a logged-in user through
+        return suppression_list(user=user)
 
     def perform_destroy(self, instance: Any) -> None:
         suppression_delete(suppression=instance)

@@ -1,9 +1,11 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
@@ -41,7 +43,7 @@ class UserChangeForm(DjangoUserChangeForm):
         model = User
         fields = "__all__"
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["email_verified"].initial = self.instance.email_verified
 
@@ -125,7 +127,7 @@ class UserAdmin(DjangoUserAdmin):
         sent = sum(email_verification_send(user=user, base_url=base_url) for user in queryset)
         self.message_user(request, f"Mailed {sent} verification link(s).", messages.SUCCESS)
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+    def formfield_for_dbfield(self, db_field: Field, request: HttpRequest, **kwargs: Any) -> forms.Field | None:
         if db_field.name == "email":
             kwargs["widget"] = forms.EmailInput(attrs={"autocomplete": "email"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)

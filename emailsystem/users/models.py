@@ -1,3 +1,5 @@
+from typing import Any, ClassVar
+
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
@@ -15,7 +17,7 @@ class UserManager(DjangoUserManager["User"]):
     def normalize_email(cls, email: str | None) -> str:
         return normalize_email_address(email or "")
 
-    def create_superuser(self, *args, **kwargs) -> "User":  # type: ignore[no-untyped-def,override]
+    def create_superuser(self, *args: Any, **kwargs: Any) -> "User":
         """A superuser's address counts as verified: `createsuperuser` (and `make run`'s demo admin)
         is run by whoever operates the server, who could grant any address in the admin anyway."""
         user = super().create_superuser(*args, **kwargs)
@@ -43,12 +45,12 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = ["username"]
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="users_user_email_ci_unique")]
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.email = normalize_email_address(self.email)
         super().save(*args, **kwargs)
 

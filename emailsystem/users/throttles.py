@@ -30,6 +30,8 @@ class LoginThrottled(Throttled):
     users.middleware.LoginThrottledMiddleware. Both answer 429 with Retry-After.
     """
 
+    wait: float | None  # Throttled.__init__ sets it; the stubs leave it out
+
     default_detail = "Too many log-in attempts."
     extra_detail_singular = "Try again in {wait} second."
     extra_detail_plural = "Try again in {wait} seconds."
@@ -45,7 +47,7 @@ def client_ip(request: HttpRequest | Request) -> str:
     A WSGI server that gives no REMOTE_ADDR (not gunicorn, not runserver) puts every such
     request in one count, "unknown".
     """
-    return BaseThrottle().get_ident(request) or "unknown"
+    return BaseThrottle().get_ident(request) or "unknown"  # type: ignore[arg-type]  # it reads only request.META
 
 
 def ip_attempts_key(request: HttpRequest | Request) -> str:

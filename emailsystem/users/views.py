@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from emailsystem.core.links import public_base_url
 from emailsystem.core.schema import error_responses
+from emailsystem.users.models import User
 from emailsystem.users.serializers import (
     IdentitySerializer,
     LoginSerializer,
@@ -140,7 +141,9 @@ class LogoutView(APIView):
         responses={200: inline_serializer("LoggedOut", {}), **error_responses(401, 403, 413)},
     )
     def post(self, request: Request) -> Response:
-        token_revoke(user=request.user)
+        user = request.user
+        assert isinstance(user, User)  # the view's permissions let only a logged-in user through
+        token_revoke(user=user)
         logout(request._request)
         request.user = AnonymousUser()  # the page drawn for this answer shows nobody logged in
         return Response({})
@@ -195,6 +198,7 @@ class VerifyEmailView(APIView):
     )
     def post(self, request: Request) -> Response:
         user = request.user
+        assert isinstance(user, User)  # the view's permissions let only a logged-in user through
         if not email_verification_send(user=user, base_url=public_base_url(request._request)):
             message = f"{user.email} is already verified."
             return Response({"message": message, "email": user.email, "email_verified": True})

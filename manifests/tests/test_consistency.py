@@ -84,7 +84,9 @@ ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # --- what the code reads ---------------------------------------------------------------------
 
 
-def _source_files(package: str, *, skip_dirs: set[str], skip_files: set[str] = frozenset()) -> Iterator[Path]:
+def _source_files(
+    package: str, *, skip_dirs: set[str], skip_files: frozenset[str] | set[str] = frozenset()
+) -> Iterator[Path]:
     for path in sorted((ROOT / package).rglob("*.py")):
         relative = path.relative_to(ROOT / package)
         if skip_dirs.intersection(relative.parts[:-1]) or path.name in skip_files:

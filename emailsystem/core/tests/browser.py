@@ -162,12 +162,20 @@ def outbox_messages(workdir: Path) -> list[EmailMessage]:
 OUTBOX_WAIT_SECONDS = 15
 
 
+def _only_link(message: EmailMessage) -> str:
+    """The first URL in the plain-text body."""
+    body = message.get_body(("plain",))
+    link = re.search(r"https?://\S+", body.get_content()) if body else None
+    assert link, f"no link in {message['Subject']!r} to {message['To']}"
+    return link[0]
+
+
 def verification_link(workdir: Path, address: str) -> str:
     """The newest verification link mailed to `address`, as a person finds it in the email, once it is written."""
     deadline = time.monotonic() + OUTBOX_WAIT_SECONDS
     while True:
         links = [
-            re.search(r"https?://\S+", message.get_body(("plain",)).get_content())[0]
+            _only_link(message)
             for message in outbox_messages(workdir)
             if message["To"] == address and message["Subject"] == "Confirm your email address"
         ]

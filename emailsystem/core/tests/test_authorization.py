@@ -236,12 +236,12 @@ ROWS = [
 
 @pytest.fixture
 def world() -> World:
-    user = UserFactory(username="user", email="user@example.com")
+    user = UserFactory.create(username="user", email="user@example.com")
     email = sent_email(user=user)
     suppression = Suppression.objects.create(
         user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
     )
-    return World(user=user, template=EmailTemplateFactory(), email=email, suppression=suppression)
+    return World(user=user, template=EmailTemplateFactory.create(), email=email, suppression=suppression)
 
 
 def client_for(role: str, world: World, *, session: bool) -> APIClient:

@@ -160,7 +160,7 @@ def ids(user) -> dict[str, int]:
         user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
     )
     return {
-        "/api/v1/emails/email-template/": EmailTemplateFactory().pk,
+        "/api/v1/emails/email-template/": EmailTemplateFactory.create().pk,
         "/api/v1/emails/sent-email/": email.pk,
         "/api/v1/emails/suppressions/": suppression.pk,
     }

@@ -41,9 +41,9 @@ PRODUCTION_ENV = {
 
 def production_process(args: list[str], **overrides: str | None) -> subprocess.CompletedProcess:
     """Run a Python command with the production settings, not the test suite's (None unsets a variable)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "TOKEN_"))}
-    env |= PRODUCTION_ENV | overrides
-    env = {key: value for key, value in env.items() if value is not None}
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "TOKEN_"))}
+    merged: dict[str, str | None] = {**inherited, **PRODUCTION_ENV, **overrides}
+    env = {key: value for key, value in merged.items() if value is not None}
     return subprocess.run(
         [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )

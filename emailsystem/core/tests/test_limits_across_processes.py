@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -90,7 +91,8 @@ def wait_until_serving(server: subprocess.Popen, base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {server.stderr.read().decode()[-2000:]}")
+            stderr = server.stderr.read().decode() if server.stderr else ""
+            raise RuntimeError(f"gunicorn exited: {stderr[-2000:]}")
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:  # noqa: S310 (loopback)
                 if answer.status == 200:
@@ -135,7 +137,7 @@ def test_the_daily_quota_holds_under_parallel_sends_to_several_gunicorn_workers(
 class NoRedirects(urllib.request.HTTPRedirectHandler):
     """A successful form log-in answers 302: report it rather than follow it."""
 
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
@@ -147,8 +149,10 @@ def csrf_pair(base: str) -> tuple[str, str]:
     """A CSRF cookie and a form token for it, from the admin's login page (both forms accept them)."""
     with OPENER.open(f"{base}/admin/login/", timeout=30) as answer:
         page = answer.read().decode()
-        cookie = re.search(r"csrftoken=([^;]+)", answer.headers["Set-Cookie"])[1]
-    return cookie, re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+        cookie = re.search(r"csrftoken=([^;]+)", answer.headers["Set-Cookie"])
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert cookie and token, page
+    return cookie[1], token[1]
 
 
 def post_login(base: str, path: str, name: str, password: str, client_ip: str, csrf: tuple[str, str]) -> int:

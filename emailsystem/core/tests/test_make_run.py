@@ -35,8 +35,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def make_run_commands(port: int) -> list[str]:
     """The `run` target's recipe, for bash (the Makefile's SHELL), with this interpreter and a free port."""
     makefile = (ROOT / "Makefile").read_text()
-    dev_env = re.search(r"^DEV_ENV := (.*)$", makefile, re.MULTILINE).group(1)
-    recipe = re.search(r"^run: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    dev_env_line = re.search(r"^DEV_ENV := (.*)$", makefile, re.MULTILINE)
+    recipe_lines = re.search(r"^run: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert dev_env_line and recipe_lines, "the Makefile defines DEV_ENV and a run target"
+    dev_env, recipe = dev_env_line.group(1), recipe_lines.group(1)
     return [
         line.strip()
         .replace("$(DEV_ENV)", dev_env)
@@ -101,7 +103,9 @@ def make_run(checkout: Path, probe: str) -> tuple[str, str]:
         )
         printed += done.stdout + done.stderr
         assert done.returncode == 0, printed
-    password = re.search(r"^Demo admin: admin@example\.com / (\S+)$", printed, re.MULTILINE).group(1)
+    demo_admin = re.search(r"^Demo admin: admin@example\.com / (\S+)$", printed, re.MULTILINE)
+    assert demo_admin, printed
+    password = demo_admin.group(1)
 
     log = checkout / f"runserver-{probe}.log"
     with log.open("w") as output:

@@ -10,7 +10,7 @@ from emailsystem.emails.models import Attachment
 
 class AttachmentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Attachment
-    fields = ["filename", "type", "size", "disposition", "content_id"]
+    fields = ("filename", "type", "size", "disposition", "content_id")
     readonly_fields = fields
     can_delete = False
     extra = 0

@@ -19,7 +19,7 @@ class DeliveryEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     """SendGrid's events about one recipient, oldest first."""
 
     model = DeliveryEvent
-    fields = ["event", "occurred_at", "detail", "received_at", "sg_event_id"]
+    fields = ("event", "occurred_at", "detail", "received_at", "sg_event_id")
     readonly_fields = fields
     can_delete = False
     extra = 0

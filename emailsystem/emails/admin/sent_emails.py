@@ -30,7 +30,7 @@ def html_preview_document(html_body: str) -> str:
 
 class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Delivery
-    fields = ["recipient", "status", "attempts", "reason", "sent_at", "delivered_at", "updated", "provider"]
+    fields = ("recipient", "status", "attempts", "reason", "sent_at", "delivered_at", "updated", "provider")
     readonly_fields = fields
     can_delete = False
     extra = 0

@@ -11,6 +11,7 @@ import time
 
 import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from emailsender import brokers, topology
 from emailsystem.emails.delivery.config import sender_settings
@@ -38,7 +39,7 @@ class Publisher:
         self._retry_delays_ms = retry_delays_ms
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
-        self._channel = None
+        self._channel: BlockingChannel | None = None
         self._skip_until = 0.0
         self._heartbeat_thread: threading.Thread | None = None
 
@@ -78,7 +79,7 @@ class Publisher:
         with self._lock:
             self._reset()
 
-    def _channel_or_connect(self):  # type: ignore[no-untyped-def]
+    def _channel_or_connect(self) -> BlockingChannel:
         if self._connection is not None and self._connection.is_open and self._channel is not None:
             return self._channel
         self._reset()
@@ -171,7 +172,7 @@ def queue_depths_read(url: str, queues: list[str]) -> list[tuple[str, int | None
         )
     except (pika.exceptions.AMQPError, OSError) as error:
         return [(queue, None, None, f"broker unreachable: {type(error).__name__}") for queue in queues]
-    depths = []
+    depths: list[tuple[str, int | None, int | None, str]] = []
     try:
         channel = connection.channel()
         for queue in queues:

@@ -39,7 +39,7 @@ def outbox_enqueue(
     row = outbox.outbox_insert(
         sent_email=sent_email, delivery_ids=delivery_ids, published_by_request=publish_from_memory
     )
-    if publish_from_memory:
+    if publish_from_memory and deliveries is not None:
         body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries))
         message_id, request_id = message_id_for(row.pk, sent_email.pk), row.request_id
         transaction.on_commit(lambda: dispatcher().submit(row.pk, message_id, body, request_id))

@@ -18,11 +18,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from emailsender.logs import current_request_id, request_id_bound
+from emailsender.messages import WorkMessage
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
-from emailsystem.core.plain_sql import instance_insert
+from emailsystem.core.plain_sql import field_column, instance_insert
 from emailsystem.emails.delivery.broker import PublishError, publisher
 from emailsystem.emails.delivery.work import (
-    WorkMessage,
     encode,
     message_id_for,
     work_message_for_outbox,
@@ -101,9 +101,11 @@ def outbox_delete(*, outbox_ids: list[int]) -> None:
     outbox_table = quote(OutboxMessage._meta.db_table)
     ids = ", ".join(["%s"] * len(outbox_ids))  # placeholders only; the ids travel as parameters
     delete = f"DELETE FROM {outbox_table} WHERE id IN ({ids})"  # noqa: S608
-    columns = ", ".join(quote(SentEmailHistory._meta.get_field(name).column) for name in _PUBLISHED_COLUMNS)
+    columns = ", ".join(quote(field_column(SentEmailHistory._meta.get_field(name))) for name in _PUBLISHED_COLUMNS)
     insert = f"INSERT INTO {quote(SentEmailHistory._meta.db_table)} ({columns})"
-    email, deliveries = (quote(OutboxMessage._meta.get_field(name).column) for name in ("sent_email", "delivery_ids"))
+    email, deliveries = (
+        quote(field_column(OutboxMessage._meta.get_field(name))) for name in ("sent_email", "delivery_ids")
+    )
     # The outbox row's email and deliveries, the kind and time as parameters, the attempt's columns empty.
     selected = f"SELECT {email}, %s, %s, {deliveries}, NULL, '', NULL, ''"
     published = [HistoryKind.PUBLISHED.value, connection.ops.adapt_datetimefield_value(timezone.now())]

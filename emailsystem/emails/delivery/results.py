@@ -76,8 +76,15 @@ def sent_email_status_refresh(*, email_ids: Iterable[int]) -> list[int]:
     )
     by_status: dict[EmailStatus, list[int]] = defaultdict(list)
     for row in counts:
-        email_id = row.pop("sent_email_id")
-        by_status[sent_email_status_derive(**row)].append(email_id)
+        derived = sent_email_status_derive(
+            total=row["total"],
+            queued=row["queued"],
+            sent=row["sent"],
+            delivered=row["delivered"],
+            suppressed=row["suppressed"],
+            sandboxed=row["sandboxed"],
+        )
+        by_status[derived].append(row["sent_email_id"])
     now = timezone.now()
     for status, email_ids_with_status in by_status.items():
         SentEmail.objects.filter(pk__in=email_ids_with_status).exclude(status=status).update(status=status, updated=now)
@@ -161,4 +168,4 @@ def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
     params += [*result.deliveries, queued, *_NOT_MOVED_ON]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return int(cursor.rowcount)

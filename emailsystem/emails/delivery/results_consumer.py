@@ -7,6 +7,8 @@ from typing import NamedTuple
 import pika
 import pika.exceptions
 from django.db import DatabaseError, close_old_connections
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.spec import Basic
 
 from emailsender import brokers, routing, topology
 from emailsender.messages import InvalidMessage, ResultMessage, parse_result
@@ -35,7 +37,8 @@ class Received(NamedTuple):
     request_id: str | None  # the API request the send came from (x-request-id header)
 
 
-def received(method, properties, body: bytes) -> Received:  # type: ignore[no-untyped-def]
+def received(method: Basic.Deliver, properties: pika.BasicProperties, body: bytes) -> Received:
+    assert method.delivery_tag is not None  # the broker numbers every delivery
     return Received(
         delivery_tag=method.delivery_tag,
         body=body,
@@ -83,6 +86,7 @@ class ResultsConsumer:
             batch: list[Received] = []
             for method, properties, body in channel.consume(queue, inactivity_timeout=BATCH_WAIT_SECONDS):
                 if method is not None:
+                    assert properties is not None and body is not None  # consume() yields all three or none
                     batch.append(received(method, properties, body))
                 if batch and (method is None or len(batch) >= BATCH_SIZE):
                     self._flush(channel, batch)
@@ -94,7 +98,7 @@ class ResultsConsumer:
             if connection.is_open:
                 connection.close()
 
-    def _flush(self, channel, batch: list[Received]) -> None:  # type: ignore[no-untyped-def]
+    def _flush(self, channel: BlockingChannel, batch: list[Received]) -> None:
         results: list[ResultMessage] = []
         readable: list[tuple[Received, ResultMessage]] = []
         for item in batch:

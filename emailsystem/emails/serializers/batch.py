@@ -49,6 +49,8 @@ class BatchMessagesField(serializers.ListField):
     rest of a message's validation (bench/profiles/README.md, batch sends).
     """
 
+    child: BatchMessageSerializer
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(child=BatchMessageSerializer(), allow_empty=False, **kwargs)
 
@@ -61,7 +63,9 @@ class BatchMessagesField(serializers.ListField):
             ids = {item["template"] for item in data if isinstance(item, dict) and type(item.get("template")) is int}
             # Ids past the column's range cannot exist; the per-message check answers them.
             ids = {pk for pk in ids if 0 < pk < 2**63}
-            self.child.fields["template"].known = EmailTemplate.objects.in_bulk(ids) if ids else {}
+            template_field = self.child.fields["template"]
+            assert isinstance(template_field, KnownTemplateField)
+            template_field.known = EmailTemplate.objects.in_bulk(ids) if ids else {}
         return super().to_internal_value(data)
 
 

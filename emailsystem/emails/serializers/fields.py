@@ -1,6 +1,7 @@
 """The send's input fields: recipients, context, subject and template, as JSON and as the browsable API's form."""
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -127,6 +128,7 @@ def context_shape(value: Any) -> tuple[int, bool]:
             nul = nul or "\0" in item
         elif isinstance(item, dict | list) and level <= CONTEXT_MAX_DEPTH + 1:
             deepest = max(deepest, level)
+            children: Iterable[Any]
             if isinstance(item, dict):
                 nul = nul or any("\0" in key for key in item)
                 children = item.values()
@@ -138,7 +140,7 @@ def context_shape(value: Any) -> tuple[int, bool]:
 
 _ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
 # What the browsable API's forms pre-fill for an empty field; treated as "not given".
-UNSET_VALUES = (None, "", {})
+UNSET_VALUES: tuple[Any, ...] = (None, "", {})
 
 
 class TemplateField(serializers.PrimaryKeyRelatedField):

@@ -40,7 +40,8 @@ class SentEmailCreateSerializer(serializers.Serializer):
     template = TemplateField(
         queryset=EmailTemplate.objects.all(), required=False, allow_null=True, help_text="An email-template id."
     )
-    context = ContextField(
+    # SerializerMetaclass takes declared fields off the class, so `context` stays the serializer's property.
+    context = ContextField(  # type: ignore[assignment]
         required=False,
         allow_null=True,
         initial={},

@@ -12,7 +12,8 @@ from emailsystem.emails.serializers.sending import SentEmailCreateSerializer
 class TemplatePreviewSerializer(serializers.Serializer):
     """The context a send would give the template."""
 
-    context = ContextField(
+    # SerializerMetaclass takes declared fields off the class, so `context` stays the serializer's property.
+    context = ContextField(  # type: ignore[assignment]
         required=False,
         allow_null=True,
         initial={},

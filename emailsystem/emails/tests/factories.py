@@ -5,7 +5,7 @@ from emailsystem.emails.services import sent_email_create
 from emailsystem.users.tests.factories import UserFactory
 
 
-class EmailTemplateFactory(factory.django.DjangoModelFactory):
+class EmailTemplateFactory(factory.django.DjangoModelFactory[EmailTemplate]):
     class Meta:
         model = EmailTemplate
 

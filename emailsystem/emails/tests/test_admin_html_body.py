@@ -18,7 +18,9 @@ HOSTILE = (
 
 
 def iframe(page: str) -> str:
-    return re.search(r'<iframe id="html-preview"[^>]*></iframe>', page).group(0)
+    match = re.search(r'<iframe id="html-preview"[^>]*></iframe>', page)
+    assert match, page
+    return match.group(0)
 
 
 def test_the_body_is_in_a_sandboxed_frame_with_no_permission_and_escaped_into_srcdoc(admin):

@@ -32,12 +32,16 @@ def partly_failed(admin):
 
 
 def csrf_token(html: str) -> str:
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
 
 
 def requeue_form_token(html: str) -> str:
     """The CSRF token inside the requeue form, which must be a form of its own."""
-    form = re.search(r'<div class="module" id="requeue-failed">.*?</div>', html, re.S).group(0)
+    match = re.search(r'<div class="module" id="requeue-failed">.*?</div>', html, re.S)
+    assert match, html
+    form = match.group(0)
     assert form.count("<form") == 1
     return csrf_token(form)
 

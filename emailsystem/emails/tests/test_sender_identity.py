@@ -68,7 +68,9 @@ def mailed_to(messages: list[EmailMessage], address: str) -> list[EmailMessage]:
 
 def link_in(message: EmailMessage) -> str:
     """The link a person would click: the only URL in the plain-text body."""
-    [link] = re.findall(r"https?://\S+", message.get_body(("plain",)).get_content())
+    body = message.get_body(("plain",))
+    assert body is not None, "the message has a plain-text part"
+    [link] = re.findall(r"https?://\S+", body.get_content())
     return link
 
 

@@ -83,7 +83,7 @@ def test_a_user_may_not_write_templates(user_client, template, method, needs_pk)
 
 def staff_with(*codenames: str):
     """A staff member (not a superuser) holding only these permissions of emails.EmailTemplate."""
-    person = UserFactory(is_staff=True)
+    person = UserFactory.create(is_staff=True)
     person.user_permissions.set(Permission.objects.filter(content_type__app_label="emails", codename__in=codenames))
     return person
 

@@ -9,6 +9,7 @@ whole batch forever.
 import datetime
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 from emailsystem.emails.models import DeliveryStatus, SuppressionReason
 
@@ -99,7 +100,7 @@ def _detail(name: str, item: dict) -> str:
     return str(text).replace("\x00", "")[:DETAIL_MAX_CHARS] if text else ""
 
 
-def event_parse(item: object) -> ParsedEvent | str:
+def event_parse(item: object) -> ParsedEvent | Literal["ignored", "unknown"]:
     """One event, or why it is skipped: "ignored" or "unknown"."""
     if not isinstance(item, dict):
         return "ignored"
@@ -107,7 +108,9 @@ def event_parse(item: object) -> ParsedEvent | str:
     status = EVENT_STATUS.get(name) if isinstance(name, str) else None
     sg_event_id = item.get("sg_event_id")
     occurred_at = _moment(item.get("timestamp"))
-    if status is None or not isinstance(sg_event_id, str) or not sg_event_id or occurred_at is None:
+    if status is None or not isinstance(name, str) or not isinstance(sg_event_id, str) or not sg_event_id:
+        return "ignored"
+    if occurred_at is None:
         return "ignored"
     if len(sg_event_id) > SG_EVENT_ID_MAX_CHARS or "\x00" in sg_event_id:
         return "ignored"

@@ -4,8 +4,10 @@ Built for batches of thousands: a fixed number of statements plus one per BULK_R
 each bulk write, whatever the batch size (tests/test_webhook_bulk.py counts them).
 """
 
+import datetime
 import logging
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -20,6 +22,18 @@ logger = logging.getLogger(__name__)
 # Rows per bulk statement: 1,000 rows x 6 columns stays far below PostgreSQL's 65,535 parameters.
 BULK_ROWS = 1000
 FAILURE_STATUSES = {DeliveryStatus.BOUNCED, DeliveryStatus.DROPPED}
+
+
+class _DeliveryRow(TypedDict):
+    """What _deliveries_locked reads of each delivery."""
+
+    pk: int
+    status: str
+    reason: str
+    delivered_at: datetime.datetime | None
+    sent_email_id: int
+    recipient_id: int
+    sent_email__sender_id: int
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,7 @@ def sendgrid_events_apply(*, batch: ParsedBatch) -> BatchSummary:
     )
 
 
-def _deliveries_locked(ids: set[int]) -> dict[int, dict]:
+def _deliveries_locked(ids: set[int]) -> dict[int, _DeliveryRow]:
     if not ids:
         return {}
     rows = (
@@ -71,7 +85,7 @@ def _deliveries_locked(ids: set[int]) -> dict[int, dict]:
     return {row["pk"]: row for row in rows}
 
 
-def _belongs(event: ParsedEvent, deliveries: dict[int, dict]) -> bool:
+def _belongs(event: ParsedEvent, deliveries: dict[int, _DeliveryRow]) -> bool:
     """The delivery exists and, when the event names an email, is that email's."""
     row = deliveries.get(event.delivery_id)
     return row is not None and event.email_id in (None, row["sent_email_id"])
@@ -88,7 +102,7 @@ def _events_insert(events: list[ParsedEvent]) -> set[str]:
             "INSERT INTO emails_deliveryevent (sg_event_id, delivery_id, event, occurred_at, received_at, detail)"  # noqa: S608
             f" VALUES {values} ON CONFLICT (sg_event_id) DO NOTHING RETURNING sg_event_id"
         )
-        params: list[object] = []
+        params: list[Any] = []
         for event in chunk:
             occurred = connection.ops.adapt_datetimefield_value(event.occurred_at)
             params += [event.sg_event_id, event.delivery_id, event.event, occurred, now, event.detail]
@@ -98,7 +112,7 @@ def _events_insert(events: list[ParsedEvent]) -> set[str]:
     return inserted
 
 
-def _deliveries_advance(events: list[ParsedEvent], deliveries: dict[int, dict]) -> list[int]:
+def _deliveries_advance(events: list[ParsedEvent], deliveries: dict[int, _DeliveryRow]) -> list[int]:
     """Move each delivery to the highest-ranked status seen; record the first delivery time. Changed ids."""
     updates: dict[int, Delivery] = {}
     for event in sorted(events, key=lambda item: item.occurred_at):
@@ -124,9 +138,9 @@ def _deliveries_advance(events: list[ParsedEvent], deliveries: dict[int, dict]) 
     return list(updates)
 
 
-def _suppressions_add(events: list[ParsedEvent], deliveries: dict[int, dict]) -> None:
+def _suppressions_add(events: list[ParsedEvent], deliveries: dict[int, _DeliveryRow]) -> None:
     """Suppress the address for the email's sender; an existing entry stays as it is."""
-    entries = {}
+    entries: dict[tuple[int, int], Suppression] = {}
     for event in events:
         if event.suppress is None:
             continue

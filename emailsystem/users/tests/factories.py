@@ -6,7 +6,7 @@ from emailsystem.users.models import User, normalize_email_address
 DEFAULT_PASSWORD = "a-long-enough-passphrase-42"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     """A user whose address is verified (it may send from it); `UserFactory(unverified=True)` for one who has not
     followed the link yet."""
 

@@ -6,10 +6,10 @@ which refused attempts do not extend; a successful log-in gives its attempt back
 """
 
 import datetime
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -17,6 +17,9 @@ from rest_framework.authtoken.models import Token
 from emailsystem.settings import env_rate
 from emailsystem.users.models import AttemptCounter
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse  # the test client's response, in django-stubs only
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +29,9 @@ PATHS = (API_LOGIN, *FORMS)
 REGISTER = "/api/v1/users/register/"
 
 
-def attempt(path: str, name: str, password: str, ip: str | None = "203.0.113.9") -> tuple[HttpResponse, Client]:
+def attempt(
+    path: str, name: str, password: str, ip: str | None = "203.0.113.9"
+) -> tuple["_MonkeyPatchedWSGIResponse", Client]:
     """One log-in attempt on `path` from `ip`: (the answer, the client, which holds any session)."""
     client = Client(REMOTE_ADDR=ip)
     if path == API_LOGIN:
