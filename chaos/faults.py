@@ -170,8 +170,9 @@ SCENARIOS = [
     Scenario("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),
     Scenario(
         "sendgrid_outage",
-        "senders with EMAIL_PROVIDERS=sendgrid,smtp and BREAKER_COOL_DOWN_SECONDS=5; "
-        "SendGrid: 503 for 10 s, then its port closed for 10 s",
+        "senders with EMAIL_PROVIDERS=sendgrid,smtp and "
+        f"BREAKER_COOL_DOWN_SECONDS={OUTAGE_BREAKER_COOL_DOWN_SECONDS:g}; SendGrid: 503 for "
+        f"{SENDGRID_OUTAGE_503_SECONDS:g} s, then its port closed for {SENDGRID_OUTAGE_CLOSED_SECONDS:g} s",
         sendgrid_outage,
         providers=("sendgrid", "smtp"),
     ),
