@@ -4,6 +4,7 @@ supervisor would, and says when the fault began and when it was cleared."""
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,14 @@ SENDGRID_429_RESET_SECONDS = 2.0
 # While a sender is killed SendGrid answers this slowly, so the victim holds requests that
 # SendGrid has accepted but whose answer it never reads: the documented duplicate window.
 SLOW_SENDGRID_MS = 300
+# SendGrid's outage, 20 s in all: its API answers 503, then its port is closed.
+SENDGRID_OUTAGE_503_SECONDS = 10.0
+SENDGRID_OUTAGE_CLOSED_SECONDS = 10.0
+# The senders' BREAKER_COOL_DOWN_SECONDS in the outage: a probe every 5 s meets both phases of
+# the outage, and finds SendGrid back within 5 s of its return.
+OUTAGE_BREAKER_COOL_DOWN_SECONDS = 5.0
+# After the cool-down, time for the probe itself and for mail already on its way over SMTP.
+FAILBACK_SLACK_SECONDS = 2.0
 
 
 @dataclass
@@ -30,6 +39,10 @@ class Fault:
     # At most this many deliveries may be duplicated (what the crashed process could hold).
     duplicate_bound: int = 0
     database_down: tuple[float, float] | None = None
+    # SendGrid unreachable from the senders, with a second provider to fail over to.
+    sendgrid_down: tuple[float, float] | None = None
+    # By then every sender's breaker has had a probe find SendGrid back: nothing goes to SMTP after it.
+    failback_by: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -108,6 +121,30 @@ def sendgrid_errors(ctx: dict[str, Any]) -> Fault:
     return fault
 
 
+def sendgrid_outage(ctx: dict[str, Any]) -> Fault:
+    """SendGrid down for 20 s while the senders have SMTP second: its API answers 503, then its
+    port is closed (connections cut, new ones refused); then it answers 202 on its port again.
+
+    The senders reach the fake through ctx["proxy"], whose port this closes. The cut comes while
+    the fake answers 503, so no request it cuts was accepted: every recipient must arrive exactly
+    once, through one provider or the other. The load goes on until every breaker has had its
+    probe, so the tail shows mail back on SendGrid.
+    """
+    fake, proxy = ctx["fake"], ctx["proxy"]
+    fault = Fault(began=time.time())
+    _fake_mode(fake, status=503)
+    time.sleep(SENDGRID_OUTAGE_503_SECONDS)
+    proxy.refuse()
+    time.sleep(SENDGRID_OUTAGE_CLOSED_SECONDS)
+    _fake_mode(fake, status=202)
+    proxy.listen()
+    fault.cleared = time.time()
+    fault.sendgrid_down = (fault.began, fault.cleared)
+    fault.failback_by = fault.cleared + OUTAGE_BREAKER_COOL_DOWN_SECONDS + FAILBACK_SLACK_SECONDS
+    time.sleep(OUTAGE_BREAKER_COOL_DOWN_SECONDS)
+    return fault
+
+
 def _fake_mode(fake: str, **mode: Any) -> None:
     request = urllib.request.Request(
         f"{fake}/_fake/mode", data=json.dumps(mode).encode(), headers={"Content-Type": "application/json"}
@@ -116,11 +153,27 @@ def _fake_mode(fake: str, **mode: Any) -> None:
         response.read()
 
 
-# (name, what is done, the fault)
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str  # what is done
+    inject: Callable[[dict[str, Any]], Fault]
+    # EMAIL_PROVIDERS of the senders during the scenario (run.py restarts them when it changes).
+    providers: tuple[str, ...] = ("sendgrid",)
+
+
 SCENARIOS = [
-    ("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
-    ("results_kill", "SIGKILL the results consumer, restart it 2 s later", kill_results),
-    ("broker_restart", "SendGrid slowed to 300 ms; stop and start the RabbitMQ node", restart_broker),
-    ("database_down", "stop PostgreSQL for 10 s, then start it", database_down),
-    ("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),
+    Scenario("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
+    Scenario("results_kill", "SIGKILL the results consumer, restart it 2 s later", kill_results),
+    Scenario("broker_restart", "SendGrid slowed to 300 ms; stop and start the RabbitMQ node", restart_broker),
+    Scenario("database_down", "stop PostgreSQL for 10 s, then start it", database_down),
+    Scenario("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),
+    Scenario(
+        "sendgrid_outage",
+        "senders with EMAIL_PROVIDERS=sendgrid,smtp and "
+        f"BREAKER_COOL_DOWN_SECONDS={OUTAGE_BREAKER_COOL_DOWN_SECONDS:g}; SendGrid: 503 for "
+        f"{SENDGRID_OUTAGE_503_SECONDS:g} s, then its port closed for {SENDGRID_OUTAGE_CLOSED_SECONDS:g} s",
+        sendgrid_outage,
+        providers=("sendgrid", "smtp"),
+    ),
 ]

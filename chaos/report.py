@@ -6,28 +6,38 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from chaos.verdicts import Outcome
+from chaos.load import KINDS
+from chaos.outcome import Outcome
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = [
     ("scenario", "scenario"),
-    ("offered", "sends offered"),
+    ("offered", "emails offered"),
     ("accepted", "accepted (202)"),
+    ("kinds", "accepted " + "/".join(KINDS)),
     ("recipients", "recipients"),
     ("delivered", "delivered"),
+    ("via_smtp", "via SMTP"),
     ("duplicated", "duplicated"),
     ("lost", "lost"),
+    ("early", "scheduled early"),
     ("recovery_seconds", "max recovery (s)"),
     ("web_5xx", "web 5xx"),
     ("readyz_503", "readyz 503"),
 ]
 
 
+def _cell(outcome: Outcome, key: str) -> str:
+    if key == "kinds":
+        return "/".join(str(outcome.emails_by_kind.get(kind, 0)) for kind in KINDS)
+    return str(getattr(outcome, key))
+
+
 def table(outcomes: list[Outcome]) -> str:
     header = "| " + " | ".join(title for _key, title in COLUMNS) + " | verdict |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
     for outcome in outcomes:
-        cells = [str(getattr(outcome, key)) for key, _title in COLUMNS]
+        cells = [_cell(outcome, key) for key, _title in COLUMNS]
         lines.append("| " + " | ".join(cells) + f" | {'pass' if outcome.passed else 'FAIL'} |")
     return "\n".join(lines)
 
@@ -48,7 +58,10 @@ def write(outcomes: list[Outcome], settings: dict[str, str], seconds: float, com
     ]
     lines += [
         f"- `{o.scenario}`: {o.description}; settled in {o.settle_seconds:.1f} s; "
-        f"web answers {o.answers_by_status}; SendGrid answers {o.sendgrid_by_status}."
+        f"web answers {o.answers_by_status}; SendGrid answers {o.sendgrid_by_status}; "
+        f"{o.scheduled_due_in_fault} scheduled sends came due during the fault"
+        + (f"; failover {o.failover}" if o.failover else "")
+        + "."
         for o in outcomes
     ]
     failures = [(o.scenario, line) for o in outcomes for line in o.failures]

@@ -1,40 +1,43 @@
 """`make chaos`: inject faults into a real stack under load and check that nothing accepted is lost.
 
 Starts a private PostgreSQL and a private RabbitMQ node (never the machine's shared ones),
-the fake SendGrid and every Procfile process (gunicorn with 2 workers, 2 senders, results,
-relay), then runs each scenario in chaos/faults.py under a steady load of sends, lets the
-stack settle and checks the outcome (chaos/verdicts.py). Prints the table, writes
-chaos/results/latest.{md,json}, and exits non-zero if anything was lost or any check failed.
+the fake SendGrid, an SMTP sink and every Procfile process (gunicorn with 2 workers, 2
+senders, results, relay), then runs each scenario in chaos/faults.py under a steady load of
+plain, scheduled and batch sends, lets the stack settle and checks the outcome
+(chaos/verdicts.py). Prints the table, writes chaos/results/latest.{md,json}, and exits
+non-zero if anything was lost or any check failed.
 
-    python -m chaos.run                        # every scenario (about 3 minutes)
+    python -m chaos.run                        # every scenario (about 4 minutes)
     python -m chaos.run --only sender_kill     # some of them, comma separated
 """
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chaos.faults import SCENARIOS, Fault  # noqa: E402
+from chaos.faults import OUTAGE_BREAKER_COOL_DOWN_SECONDS, SCENARIOS, Scenario  # noqa: E402
 from chaos.servers import PrivateServers  # noqa: E402
+from emailsender import topology  # noqa: E402
+from emailsender.testing.smtp_sink import SmtpSink  # noqa: E402
+from emailsender.testing.tcp_proxy import TcpProxy  # noqa: E402
 from scripts import devstack  # noqa: E402
-
-if TYPE_CHECKING:  # chaos.verdicts reads the models, which run_scenario imports once Django is set up
-    from chaos.verdicts import Outcome
 
 LOGS = ROOT / "chaos" / "results" / "logs"
 # Sends per second and recipients per send: a steady load well inside what the stack sustains,
 # so what the table shows is the fault, not saturation.
 RATE = 25.0
 RECIPIENTS = 3
+SENDERS = 2
 # Load before the fault (to have work in flight) and after it is cleared.
 LEAD_SECONDS = 5.0
 TAIL_SECONDS = 5.0
@@ -77,22 +80,58 @@ def prepare() -> str:
     return Token.objects.create(user=user).key
 
 
-def run_scenario(
-    ctx: dict[str, Any], name: str, description: str, inject: Callable[[dict[str, Any]], Fault]
-) -> "Outcome":
-    from chaos import verdicts
+def sender_environment(ctx: dict[str, Any], providers: tuple[str, ...]) -> dict[str, str]:
+    """The senders' environment for `providers`: the stack's own for SendGrid alone. With SMTP
+    second, SMTP_URL is the sink, SendGrid is reached through ctx["proxy"] (whose port
+    sendgrid_outage closes), and the breakers probe every OUTAGE_BREAKER_COOL_DOWN_SECONDS."""
+    env = ctx["stack"].env
+    if providers == ("sendgrid",):
+        return env
+    return {
+        **env,
+        "EMAIL_PROVIDERS": ",".join(providers),
+        "SMTP_URL": ctx["sink"].url(),
+        "SENDGRID_API_HOST": f"http://127.0.0.1:{ctx['proxy'].port}",
+        "BREAKER_COOL_DOWN_SECONDS": str(OUTAGE_BREAKER_COOL_DOWN_SECONDS),
+    }
+
+
+def use_providers(ctx: dict[str, Any], providers: tuple[str, ...]) -> None:
+    """Restart the senders (SIGTERM: they finish or requeue what they hold) with `providers`, unless they have them."""
+    if ctx["providers"] == providers:
+        return
+    stack = ctx["stack"]
+    stack.stop("sender")
+    env = sender_environment(ctx, providers)
+    for _ in range(SENDERS):
+        stack.start("sender", env=env)
+    ctx["providers"] = providers
+    queue = topology.work_queue(ctx["prefix"])
+    deadline = time.monotonic() + 60
+    while ctx["servers"].rabbitmq.queue_consumers(queue) < SENDERS:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the senders did not start consuming {queue}:\n{stack.diagnostics()}")
+        time.sleep(0.3)
+
+
+def run_scenario(ctx: dict[str, Any], scenario: Scenario) -> "Outcome":  # type: ignore[name-defined]  # noqa: F821
+    from chaos import arrivals, verdicts
     from chaos.load import ReadyzProbe, SteadyLoad
+    from chaos.outcome import Outcome
     from emailsystem.emails.models import Delivery
 
-    print(f"chaos: {name}: {description}", flush=True)
-    outcome = verdicts.Outcome(scenario=name, description=description)
+    name = scenario.name
+    print(f"chaos: {name}: {scenario.description}", flush=True)
+    use_providers(ctx, scenario.providers)
+    outcome = Outcome(scenario=name, description=scenario.description)
     first_delivery_id = (Delivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    fake_since = verdicts.fake_count(ctx["fake"])
+    fake_since = arrivals.fake_count(ctx["fake"])
+    sink_since = len(ctx["sink"].received)
     dead_before = verdicts.queue_depths(ctx)[f"{ctx['prefix']}.dead"]
     probe = ReadyzProbe(ctx["web"]).start()
     load = SteadyLoad(web=ctx["web"], token=ctx["token"], rate=RATE, recipients=RECIPIENTS, label=name).start()
     time.sleep(LEAD_SECONDS)
-    fault = inject(ctx)
+    fault = scenario.inject(ctx)
     time.sleep(TAIL_SECONDS)
     answers = load.stop()
     outcome.settle_seconds = round(verdicts.settle(ctx, first_delivery_id), 1)
@@ -107,20 +146,22 @@ def run_scenario(
         readyz=readyz,
         first_delivery_id=first_delivery_id,
         fake_since=fake_since,
+        sink_since=sink_since,
         dead_before=dead_before,
     )
     verdict = "pass" if outcome.passed else "FAIL: " + "; ".join(outcome.failures)
     print(
-        f"chaos: {name}: {outcome.accepted} accepted, {outcome.delivered}/{outcome.recipients} recipients delivered, "
-        f"{outcome.duplicated} duplicated, {outcome.lost} lost, recovery {outcome.recovery_seconds}s, "
-        f"{outcome.web_5xx} 5xx; {verdict}",
+        f"chaos: {name}: {outcome.accepted} accepted {outcome.emails_by_kind}, "
+        f"{outcome.delivered}/{outcome.recipients} recipients delivered ({outcome.via_smtp} via SMTP), "
+        f"{outcome.duplicated} duplicated, {outcome.lost} lost, {outcome.early} scheduled early, "
+        f"recovery {outcome.recovery_seconds}s, {outcome.web_5xx} 5xx; {verdict}",
         flush=True,
     )
     return outcome
 
 
 def main() -> int:
-    names = [name for name, _description, _inject in SCENARIOS]
+    names = [scenario.name for scenario in SCENARIOS]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(names), help=f"comma separated, of {names}")
     args = parser.parse_args()
@@ -143,37 +184,45 @@ def main() -> int:
         import django
 
         django.setup()
+        from django.db import connections
+
         from emailsystem.emails.delivery.config import sender_settings
 
         # pika logs every refused connection while the broker is down, with a traceback each.
         logging.getLogger("pika").setLevel(logging.CRITICAL)
 
-        ctx: dict[str, Any] = {
-            "servers": servers,
-            "token": prepare(),
-            "web": f"http://127.0.0.1:{web_port}",
-            "fake": f"http://127.0.0.1:{fake_port}",
-            "prefix": STACK_SETTINGS["QUEUE_PREFIX"],
-            "sendgrid_timeout": float(STACK_SETTINGS["SENDGRID_TIMEOUT_SECONDS"]),
-            "sender_prefetch": sender_settings().prefetch,
-            "recipients": RECIPIENTS,
-        }
-        stack = devstack.Stack(env, LOGS)
-        ctx["stack"] = stack
-        try:
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(connections.close_all)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # aiosmtpd's own warnings about its event loop and TLS
+                sink = cleanup.enter_context(SmtpSink())
+            # The senders reach the fake through it in sendgrid_outage, which closes its port.
+            proxy = TcpProxy("127.0.0.1", fake_port)
+            cleanup.callback(proxy.close)
+            stack = devstack.Stack(env, LOGS)
+            cleanup.callback(stack.stop_all)
+            ctx: dict[str, Any] = {
+                "servers": servers,
+                "stack": stack,
+                "token": prepare(),
+                "web": f"http://127.0.0.1:{web_port}",
+                "fake": f"http://127.0.0.1:{fake_port}",
+                "proxy": proxy,
+                "sink": sink,
+                "prefix": STACK_SETTINGS["QUEUE_PREFIX"],
+                "sendgrid_timeout": float(STACK_SETTINGS["SENDGRID_TIMEOUT_SECONDS"]),
+                "sender_prefetch": sender_settings().prefetch,
+                "recipients": RECIPIENTS,
+                "providers": ("sendgrid",),  # what the running senders send through
+            }
             stack.start_fake(fake_port, "--no-bodies")
-            for role in ("web", "results", "relay", "sender", "sender"):
+            for role in ("web", "results", "relay", *["sender"] * SENDERS):
                 stack.start(role)
             devstack.wait_for_http(f"{ctx['web']}/healthz")
             devstack.wait_for_http(f"{ctx['fake']}/_fake/health")
-            for name, description, inject in SCENARIOS:
-                if name in only:
-                    outcomes.append(run_scenario(ctx, name, description, inject))
-        finally:
-            stack.stop_all()
-            from django.db import connections
-
-            connections.close_all()
+            for scenario in SCENARIOS:
+                if scenario.name in only:
+                    outcomes.append(run_scenario(ctx, scenario))
     finally:
         servers.close()
 

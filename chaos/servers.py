@@ -155,9 +155,15 @@ class PrivateRabbitMQ:
             self.process.wait(timeout=10)
 
     def queue_depth(self, queue: str) -> int:
+        return self._queue(queue).message_count
+
+    def queue_consumers(self, queue: str) -> int:
+        return self._queue(queue).consumer_count
+
+    def _queue(self, queue: str) -> Any:  # pika's Queue.DeclareOk frame
         connection = pika.BlockingConnection(pika.URLParameters(self.url))
         try:
-            return connection.channel().queue_declare(queue=queue, passive=True).method.message_count
+            return connection.channel().queue_declare(queue=queue, passive=True).method
         finally:
             connection.close()
 

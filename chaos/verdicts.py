@@ -1,64 +1,31 @@
 """After a scenario: wait for the stack to settle, then hold it to the delivery guarantees.
 
-Evidence comes from the database (statuses), the fake SendGrid's record (what actually
-arrived, per delivery id from `custom_args`) and the broker (the dead-letter queue).
+Evidence comes from the database (statuses and the provider recorded per recipient), what
+actually arrived at the providers (chaos/arrivals.py: the fake SendGrid's record and the SMTP
+sink's messages, per delivery id) and the broker (the dead-letter queue).
 """
 
-import itertools
 import json
 import time
-import urllib.request
 from collections import Counter
-from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pika.exceptions
 from django.db import DatabaseError, close_old_connections, connections
 from django.db.models import QuerySet
 
-from chaos.faults import SENDGRID_429_RESET_SECONDS, Fault
+from chaos import arrivals
+from chaos.faults import Fault
 from chaos.load import Answer
+from chaos.outcome import Outcome
 from emailsender import topology
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage
 
 # Upper bound on settling after a fault: the longest retry wait (RETRY_MAX_SECONDS) plus margin.
 SETTLE_SECONDS = 120
-
-
-@dataclass
-class Outcome:
-    scenario: str
-    description: str
-    offered: int = 0
-    accepted: int = 0
-    recipients: int = 0
-    delivered: int = 0
-    duplicated: int = 0
-    lost: int = 0
-    recovery_seconds: float = 0.0
-    settle_seconds: float = 0.0
-    web_5xx: int = 0
-    readyz_503: int = 0
-    answers_by_status: dict[str, int] = field(default_factory=dict)
-    sendgrid_by_status: dict[str, int] = field(default_factory=dict)  # the fake's answers to this scenario
-    # (delivery id, seconds from the fault's start to each accepted copy), for the first few
-    duplicate_examples: list[tuple[int, list[float]]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-
-def _fake_requests(fake: str, since: int) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{fake}/_fake/requests?since={since}", timeout=30) as response:
-        return json.load(response)["requests"]
-
-
-def fake_count(fake: str) -> int:
-    with urllib.request.urlopen(f"{fake}/_fake/requests?summary=1", timeout=10) as response:
-        return json.load(response)["total"]
 
 
 def queue_depths(ctx: dict[str, Any]) -> dict[str, int]:
@@ -102,50 +69,65 @@ def check(
     readyz: list[tuple[float, int]],
     first_delivery_id: int,
     fake_since: int,
+    sink_since: int,
     dead_before: int,
 ) -> None:
     """Fill `outcome` with the figures and every broken guarantee as a failure line."""
     failures = outcome.failures
-    accepted_ids = {a.email_id for a in answers if a.status == 202 and a.email_id is not None}
-    outcome.offered = len(answers)
+    accepted = [(email_id, a) for a in answers if a.status == 202 for email_id in a.email_ids]
+    accepted_ids = {email_id for email_id, _answer in accepted}
+    send_at = {email_id: a.send_at for email_id, a in accepted if a.send_at is not None}
+    outcome.offered = sum(a.messages for a in answers)
     outcome.accepted = len(accepted_ids)
+    outcome.emails_by_kind = dict(Counter(a.kind for _email_id, a in accepted))
     _check_answers(outcome, fault, answers)
     _check_readyz(outcome, fault, readyz)
 
     close_old_connections()
-    rows = list(_this_scenario(first_delivery_id).values_list("pk", "sent_email_id", "status", "updated"))
+    fields = ("pk", "sent_email_id", "status", "updated", "provider")
+    rows = list(_this_scenario(first_delivery_id).values_list(*fields))
     accepted_rows = [row for row in rows if row[1] in accepted_ids]
     outcome.recipients = len(accepted_rows)
-    stuck = [row for row in rows if row[2] == DeliveryStatus.QUEUED]
+    stuck = [row[:3] for row in rows if row[2] == DeliveryStatus.QUEUED]
     if stuck:
         failures.append(f"{len(stuck)} deliveries still queued after settling (e.g. {stuck[:3]})")
-    failed = [row for row in accepted_rows if row[2] == DeliveryStatus.FAILED]
+    failed = [row[:3] for row in accepted_rows if row[2] == DeliveryStatus.FAILED]
     if failed:
         failures.append(f"{len(failed)} deliveries failed although every fault was temporary (e.g. {failed[:3]})")
 
-    requests = _fake_requests(ctx["fake"], fake_since)
+    requests = arrivals.fake_requests(ctx["fake"], fake_since)
     outcome.sendgrid_by_status = dict(Counter(str(request["status"]) for request in requests))
-    accepted_at: dict[int, list[float]] = {}
-    for request in requests:
-        if request["status"] == 202:
-            for delivery_id in request["delivery_ids"]:
-                accepted_at.setdefault(delivery_id, []).append(request["at"])
+    found = arrivals.copies(requests, ctx["sink"].received_since(sink_since))
     ours = {row[0] for row in accepted_rows}
-    outcome.delivered = sum(1 for pk in ours if pk in accepted_at)
+    outcome.delivered = sum(1 for pk in ours if pk in found)
     outcome.lost = len(ours) - outcome.delivered
     if outcome.lost:
-        missing = sorted(ours - accepted_at.keys())
-        failures.append(f"{outcome.lost} accepted recipients never reached SendGrid (delivery ids {missing[:5]}...)")
-    sent_not_seen = [row[0] for row in rows if row[2] == DeliveryStatus.SENT and row[0] not in accepted_at]
-    if sent_not_seen:
-        failures.append(f"{len(sent_not_seen)} deliveries say sent but SendGrid never accepted them")
-    _check_duplicates(outcome, fault, {pk: times for pk, times in accepted_at.items() if pk in ours})
-    _check_retry_spacing(outcome, requests, ours, sendgrid_timeout=ctx["sendgrid_timeout"])
-    _check_recovery(outcome, fault, answers, accepted_rows, accepted_at)
+        missing = sorted(ours - found.keys())
+        failures.append(f"{outcome.lost} accepted recipients never reached a provider (delivery ids {missing[:5]}...)")
+    _check_recorded_provider(outcome, rows, found)
+    _check_duplicates(outcome, fault, {pk: [c.at for c in found[pk]] for pk in ours if pk in found})
+    arrivals.check_retry_spacing(outcome, requests, ours, sendgrid_timeout=ctx["sendgrid_timeout"])
+    arrivals.check_schedule(outcome, fault, send_at, accepted_rows, found)
+    arrivals.check_failover(outcome, fault, found, ours)
+    _check_breakers(outcome, fault, ctx["stack"].logs)
+    arrivals.check_recovery(outcome, fault, answers, accepted_rows, found)
 
     dead_now = queue_depths(ctx)[topology.dead_queue(sender_settings().queue_prefix)]
     if dead_now != dead_before:
         failures.append(f"{dead_now - dead_before} messages dead-lettered; every fault here was one to retry")
+
+
+def _check_recorded_provider(outcome: Outcome, rows: list[tuple], found: dict[int, list[arrivals.Copy]]) -> None:
+    """A delivery recorded `sent` arrived at a provider, and at the one recorded with it."""
+    sent = [(pk, provider) for pk, _email_id, status, _updated, provider in rows if status == DeliveryStatus.SENT]
+    unseen = [pk for pk, _provider in sent if pk not in found]
+    if unseen:
+        outcome.failures.append(f"{len(unseen)} deliveries say sent but no provider accepted them (ids {unseen[:5]})")
+    elsewhere = Counter(
+        provider for pk, provider in sent if pk in found and provider not in {c.provider for c in found[pk]}
+    )
+    for provider, count in elsewhere.items():
+        outcome.failures.append(f"{count} deliveries record provider {provider!r} but arrived through another")
 
 
 def _check_answers(outcome: Outcome, fault: Fault, answers: list[Answer]) -> None:
@@ -156,9 +138,12 @@ def _check_answers(outcome: Outcome, fault: Fault, answers: list[Answer]) -> Non
     bad: Counter[str] = Counter()
     for answer in answers:
         during_outage = down is not None and answer.started <= down[1] and answer.ended >= down[0]
-        if answer.status == 202 or (answer.status == 503 and during_outage):
+        if (answer.status == 202 and len(answer.email_ids) == answer.messages) or (
+            answer.status == 503 and during_outage
+        ):
             continue
-        bad[f"{answer.status or answer.error[:60]}{' during the outage' if during_outage else ''}"] += 1
+        what = answer.status if answer.status != 202 else f"202 without the ids ({answer.error[:60]})"
+        bad[f"{what or answer.error[:60]}{' during the outage' if during_outage else ''}"] += 1
     for what, count in bad.items():
         outcome.failures.append(f"web answered {what} to {count} sends")
     if down is not None and not outcome.web_5xx:
@@ -207,52 +192,47 @@ def _check_duplicates(outcome: Outcome, fault: Fault, accepted_at: dict[int, lis
         )
 
 
-# Slack for the time between the fake recording a request and the sender reading its answer.
-SPACING_SLACK_SECONDS = 0.25
+def _breaker_move(entry: dict[str, Any]) -> str:
+    """What one breaker log line (emailsender.breaker) says happened to SendGrid's breaker."""
+    if entry.get("provider") != "sendgrid":
+        return "other_provider"
+    if entry.get("breaker_to") == "closed":
+        return "breaker_closed"
+    if entry.get("breaker_to") != "open":
+        return "probing"
+    message = str(entry.get("msg", ""))
+    if not message.startswith("provider sendgrid breaker open: probe failed"):
+        return "breaker_opened"
+    if "status 503" in message:
+        return "probe_failed_503"
+    return "probe_failed_refused" if "Connection refused" in message else "probe_failed_other"
 
 
-def _check_retry_spacing(
-    outcome: Outcome, requests: list[dict[str, Any]], ours: set[int], *, sendgrid_timeout: float
-) -> None:
-    """A failed request is retried only after its wait: the backoff's floor after a 5xx, the
-    window's reset after a 429 (X-RateLimit-Reset), the timeout plus the backoff after a hang."""
-    settings = sender_settings()
-    backoff_floor = settings.backoff_seconds(1) / 2  # jitter keeps at least half the nominal delay
-    seen: dict[int, list[tuple[float, Any]]] = {}
-    for request in requests:
-        for delivery_id in request["delivery_ids"]:
-            if delivery_id in ours:
-                seen.setdefault(delivery_id, []).append((request["at"], request["status"]))
-    early: Counter[str] = Counter()
-    for attempts in seen.values():
-        attempts.sort(key=lambda attempt: attempt[0])
-        for (at, status), (next_at, _next_status) in itertools.pairwise(attempts):
-            if status == 429:
-                floor = SENDGRID_429_RESET_SECONDS
-            elif status == "hang":
-                floor = sendgrid_timeout + backoff_floor
-            elif isinstance(status, int) and status >= 500:
-                floor = backoff_floor
-            else:
+def _check_breakers(outcome: Outcome, fault: Fault, logs: Path) -> None:
+    """sendgrid_outage: the senders' SendGrid breakers opened, their probes failed on the 503s and
+    on the closed port, and closed once SendGrid was back (read from the senders' log lines)."""
+    if fault.sendgrid_down is None or fault.failback_by is None:
+        return
+    moves: Counter[str] = Counter()
+    for path in sorted(logs.glob("sender*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"emailsender.breaker"' not in line:
                 continue
-            if next_at - at < floor - SPACING_SLACK_SECONDS:
-                early[str(status)] += 1
-    for status, count in early.items():
-        outcome.failures.append(f"{count} retries after a {status} came before their wait was over")
-
-
-def _check_recovery(
-    outcome: Outcome,
-    fault: Fault,
-    answers: list[Answer],
-    accepted_rows: list[tuple],
-    accepted_at: dict[int, list[float]],
-) -> None:
-    """Recovery: from the fault's end until every send accepted by then reached SendGrid and had its status."""
-    answered_at = {a.email_id: a.ended for a in answers if a.status == 202}
-    done_at = [
-        max(min(accepted_at[pk]), updated.timestamp())
-        for pk, email_id, _status, updated in accepted_rows
-        if answered_at.get(email_id, 0) <= fault.cleared and pk in accepted_at
-    ]
-    outcome.recovery_seconds = round(max([0.0, *(at - fault.cleared for at in done_at)]), 1)
+            try:
+                entry = json.loads(line)
+                at = datetime.fromisoformat(entry["ts"]).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue
+            if fault.began <= at <= fault.failback_by:
+                moves[_breaker_move(entry)] += 1
+    moves.pop("probing", None)
+    moves.pop("other_provider", None)
+    outcome.failover.update(moves)
+    for move, meaning in (
+        ("breaker_opened", "no SendGrid breaker opened"),
+        ("probe_failed_503", "no probe met the 503s"),
+        ("probe_failed_refused", "no probe met the closed port"),
+        ("breaker_closed", "no SendGrid breaker closed after the outage"),
+    ):
+        if not moves[move]:
+            outcome.failures.append(meaning)

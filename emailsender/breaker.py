@@ -14,14 +14,15 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from emailsender import metrics
+from emailsender.settings import Settings
 
 log = logging.getLogger("emailsender.breaker")
 
 # Five failures in a row: one bad answer (a dropped connection) does not move all mail elsewhere,
 # while an outage, seen by every worker thread at once, opens the breaker within a second.
 FAILURE_THRESHOLD = 5
-# Half a minute between probes: short next to a provider incident, long enough not to add to one.
-COOL_DOWN_SECONDS = 30.0
+# Seconds between an open breaker's probes (BREAKER_COOL_DOWN_SECONDS), with its reason in settings.py.
+COOL_DOWN_SECONDS = Settings.breaker_cool_down_seconds
 
 
 class BreakerState(StrEnum):

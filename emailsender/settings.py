@@ -69,6 +69,9 @@ class Settings:
     smtp_url: str | None = None
     # Relays answer each SMTP command in well under a second; the same bound as a SendGrid call.
     smtp_timeout_seconds: float = 10.0
+    # Half a minute between an open breaker's probes: short next to a provider incident, long
+    # enough not to add to one.
+    breaker_cool_down_seconds: float = 30.0
     # HTTP calls in flight per process: the calls are I/O bound, so 32 threads keep one CPU
     # busy; scale further with replicas rather than threads.
     concurrency: int = 32
@@ -184,6 +187,7 @@ class Settings:
             email_providers=providers,
             smtp_url=smtp_url,
             smtp_timeout_seconds=number("SMTP_TIMEOUT_SECONDS", cls.smtp_timeout_seconds, float, 0.001),
+            breaker_cool_down_seconds=number("BREAKER_COOL_DOWN_SECONDS", cls.breaker_cool_down_seconds, float, 0.001),
             concurrency=concurrency,
             prefetch=prefetch,
             max_attempts=number("SEND_MAX_ATTEMPTS", cls.max_attempts, int, 1),

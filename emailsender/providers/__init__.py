@@ -106,5 +106,9 @@ def client_for(name: str, settings: Settings) -> Client:
 
 
 def providers_from_settings(settings: Settings) -> ProviderChain:
-    """The providers EMAIL_PROVIDERS names, in its order (Settings.from_env has checked them)."""
-    return ProviderChain([(name, client_for(name, settings)) for name in settings.providers])
+    """The providers EMAIL_PROVIDERS names, in its order (Settings.from_env has checked them),
+    each breaker probing BREAKER_COOL_DOWN_SECONDS after it opened."""
+    return ProviderChain(
+        [(name, client_for(name, settings)) for name in settings.providers],
+        cool_down=settings.breaker_cool_down_seconds,
+    )

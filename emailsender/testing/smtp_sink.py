@@ -1,4 +1,5 @@
-"""An SMTP server on a background thread (aiosmtpd) that keeps what it receives, for tests and benches.
+"""An SMTP server on a background thread (aiosmtpd) that keeps what it receives, and when, for tests,
+benches and the fault injection.
 
 Recipients whose local part starts with `refuse` are refused for good (550), with `busy`
 deferred (450). With `password` set, AUTH PLAIN/LOGIN is required over the plain connection.
@@ -24,6 +25,7 @@ class Received:
     sender: str
     recipients: tuple[str, ...]
     data: bytes
+    at: float  # time.time() when the sink accepted the message (the end of DATA)
 
     @property
     def message(self) -> EmailMessage:
@@ -46,7 +48,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.sink.record(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content)))
+        received = Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content), time.time())
+        self.sink.record(received)
         return "250 Message accepted"
 
 
@@ -82,6 +85,11 @@ class SmtpSink:
             self.count += 1
             if self.keep:
                 self.received.append(received)
+
+    def received_since(self, index: int) -> list[Received]:
+        """What arrived after the first `index` messages (kept messages only), oldest first."""
+        with self._lock:
+            return self.received[index:]
 
     def wait_until(self, predicate: Callable[[SmtpSink], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ from emailsender.breaker import BreakerState
 from emailsender.clients import SendGridClient
 from emailsender.handler import OutcomeKind, handle
 from emailsender.messages import encode_work
-from emailsender.providers import ProviderChain
+from emailsender.providers import ProviderChain, providers_from_settings
 from emailsender.providers.smtp import SmtpClient
 from emailsender.settings import Settings
 from emailsender.testing.smtp_sink import SmtpSink
@@ -166,3 +166,18 @@ def test_a_tls_failure_fails_over_to_the_next_provider(fake, sink, security):
     outcome = send(client)
     assert outcome.kind is OutcomeKind.SENT and outcome.provider == "sendgrid"
     assert sink.received == []
+
+
+def test_the_breakers_cool_down_is_breaker_cool_down_seconds(fake, sink):
+    settings = Settings.from_env(
+        {
+            "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/",
+            "EMAIL_PROVIDERS": "sendgrid,smtp",
+            "SENDGRID_API_KEY": "SG.test",
+            "SENDGRID_API_HOST": fake.url,
+            "SMTP_URL": sink.url(),
+            "BREAKER_COOL_DOWN_SECONDS": "0.5",
+        }
+    )
+    client = providers_from_settings(settings)
+    assert {breaker.cool_down for _name, _client, breaker in client.providers} == {0.5}

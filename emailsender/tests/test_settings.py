@@ -21,6 +21,7 @@ def test_defaults():
     assert (settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds) == (5, 2, 600)
     assert settings.queue_prefix == "emails"
     assert settings.shutdown_seconds == 25
+    assert settings.breaker_cool_down_seconds == 30
     assert settings.retry_delays_ms == topology.DEFAULT_RETRY_DELAYS_MS
 
 
@@ -37,9 +38,11 @@ def test_values_are_read_and_prefetch_follows_concurrency():
             "RETRY_MAX_SECONDS": "1",
             "QUEUE_PREFIX": "staging.emails",
             "SENDER_SHUTDOWN_SECONDS": "0",
+            "BREAKER_COOL_DOWN_SECONDS": "5",
         }
     )
     assert settings.sendgrid_api_key == "SG.abc"
+    assert settings.breaker_cool_down_seconds == 5
     assert settings.sendgrid_api_host == "http://127.0.0.1:8025"
     assert (settings.concurrency, settings.prefetch) == (8, 16)
     assert settings.retry_delays_ms == (200, 800, 1000, 10_000, 60_000)
@@ -58,6 +61,7 @@ def test_every_problem_is_reported_at_once():
                 "RETRY_MAX_SECONDS": "5",
                 "QUEUE_PREFIX": "bad prefix",
                 "SEND_MAX_ATTEMPTS": "-1",
+                "BREAKER_COOL_DOWN_SECONDS": "0",
             }
         )
     problems = raised.value.problems
@@ -69,6 +73,7 @@ def test_every_problem_is_reported_at_once():
         "RETRY_MAX_SECONDS",
         "QUEUE_PREFIX",
         "SENDGRID_TIMEOUT_SECONDS",
+        "BREAKER_COOL_DOWN_SECONDS",
         "SEND_MAX_ATTEMPTS",
     ]
     assert str(raised.value).startswith("Invalid sender configuration: RABBITMQ_URL is required")

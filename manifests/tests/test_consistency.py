@@ -63,6 +63,7 @@ OPTIONAL = {
     "EMAIL_PROVIDERS",  # unset: SendGrid when its key is set, else the .eml folder (docs/configuration.md)
     "SMTP_URL",  # only with the smtp provider; a secret when set (secrets.env)
     "SMTP_TIMEOUT_SECONDS",  # every SMTP command's timeout, with its reason in emailsender/settings.py
+    "BREAKER_COOL_DOWN_SECONDS",  # 30 s between an open breaker's probes, with its reason in emailsender/settings.py
     "DATABASE_CONN_MAX_AGE",  # persistent connections, 60 s
     "SENDER_CONCURRENCY",  # tuning knobs of the sender, with reasons in emailsender/settings.py
     "SENDER_PREFETCH",
