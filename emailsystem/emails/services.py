@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from emailsystem.core.exceptions import ApplicationError, ConflictError, ForbiddenError, QuotaExceededError
@@ -26,6 +26,7 @@ from emailsystem.emails.models import (
 )
 from emailsystem.emails.receipts import ReceiptRecipient, SendReceipt, receipts_from_record, receipts_record
 from emailsystem.emails.rendering import RenderError, template_render
+from emailsystem.emails.sql import daily_send_count_add, recipients_lookup
 from emailsystem.users.models import User
 
 
@@ -57,17 +58,6 @@ def _seconds_until_next_utc_day(now: datetime.datetime) -> int:
     return max(1, int((midnight - now).total_seconds()))
 
 
-# Insert today's row or add to it, but only while the total stays within the quota. The row
-# lock taken by ON CONFLICT DO UPDATE serialises concurrent sends, and the WHERE is evaluated
-# on the latest row, so no number of web processes can overshoot. (PostgreSQL, SQLite >= 3.35.)
-_QUOTA_UPSERT = (
-    "INSERT INTO emails_dailysendcount (user_id, day, count) VALUES (%s, %s, %s)"
-    " ON CONFLICT (user_id, day) DO UPDATE SET count = emails_dailysendcount.count + excluded.count"
-    " WHERE emails_dailysendcount.count + excluded.count <= %s"
-    " RETURNING count"
-)
-
-
 def send_quota_consume(*, user: User, count: int) -> None:
     """Count `count` recipients against the user's daily quota, or raise QuotaExceededError.
 
@@ -76,12 +66,8 @@ def send_quota_consume(*, user: User, count: int) -> None:
     """
     quota = user.daily_quota if user.daily_quota is not None else settings.SEND_DAILY_QUOTA
     now = timezone.now()
-    accepted = None
-    if count <= quota:
-        with connection.cursor() as cursor:
-            cursor.execute(_QUOTA_UPSERT, [user.pk, now.astimezone(datetime.UTC).date(), count, quota])
-            accepted = cursor.fetchone()
-    if accepted is None:
+    day = now.astimezone(datetime.UTC).date()
+    if count > quota or not daily_send_count_add(user_id=user.pk, day=day, count=count, quota=quota):
         raise QuotaExceededError(
             f"Daily quota of {quota} recipients reached; it resets at midnight UTC.",
             retry_after_seconds=_seconds_until_next_utc_day(now),
@@ -104,7 +90,7 @@ def recipients_resolve(*, user: User, addresses: list[str]) -> ResolvedRecipient
     """
     ids: dict[str, int] = {}
     suppressed = set()
-    for address, recipient_id, is_suppressed in _recipients_lookup(user_id=user.pk, addresses=addresses):
+    for address, recipient_id, is_suppressed in recipients_lookup(user_id=user.pk, addresses=addresses):
         ids[address] = recipient_id
         if is_suppressed:
             suppressed.add(address)
@@ -113,24 +99,6 @@ def recipients_resolve(*, user: User, addresses: list[str]) -> ResolvedRecipient
         Recipient.objects.bulk_create([Recipient(email=address) for address in missing], ignore_conflicts=True)
         ids.update(Recipient.objects.filter(email__in=missing).values_list("email", "id"))
     return ResolvedRecipients(ids=ids, suppressed=frozenset(suppressed))
-
-
-def _recipients_lookup(*, user_id: int, addresses: list[str]) -> list[tuple[str, int, bool]]:
-    """(address, recipient id, suppressed for the user) of the addresses already known: one query.
-
-    The suppression check rides on the lookup every send already makes, as an EXISTS on
-    Suppression's (user, recipient) index: no extra round trip. Plain SQL because compiling
-    the ORM's version of this subquery cost more CPU than running it (README, "Suppression list").
-    """
-    placeholders = ", ".join(["%s"] * len(addresses))  # placeholders only; the values travel as parameters
-    sql = (
-        "SELECT r.email, r.id, EXISTS (SELECT 1 FROM emails_suppression s"  # noqa: S608
-        " WHERE s.user_id = %s AND s.recipient_id = r.id)"
-        f" FROM emails_recipient r WHERE r.email IN ({placeholders})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, *addresses])
-        return [(email, recipient_id, bool(flag)) for email, recipient_id, flag in cursor.fetchall()]
 
 
 @transaction.atomic
