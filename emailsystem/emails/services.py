@@ -177,9 +177,7 @@ def sent_email_create(
     )
     if tags:
         sent_email_tags_insert(sent_email_id=sent_email.pk, tags=tags)
-    sent_email.created_attachments = attachments_insert(  # type: ignore[attr-defined]
-        sent_email_id=sent_email.pk, attachments=attachments or []
-    )
+    work_attachments = attachments_insert(sent_email_id=sent_email.pk, attachments=attachments or [])
     statuses = [
         DeliveryStatus.SUPPRESSED if address in resolved.suppressed else DeliveryStatus.QUEUED for address in recipients
     ]
@@ -204,7 +202,7 @@ def sent_email_create(
         if recipient.status == DeliveryStatus.QUEUED
     ]
     if queued:
-        outbox_enqueue(sent_email=sent_email, deliveries=queued, send_at=send_at)
+        outbox_enqueue(sent_email=sent_email, deliveries=queued, send_at=send_at, attachments=work_attachments)
     return receipt
 
 
