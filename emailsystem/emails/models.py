@@ -278,7 +278,7 @@ class Suppression(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [
-            # Also the index the send path's suppression check uses (services.recipients_resolve).
+            # Also the index the send path's suppression check uses (recipients.recipients_resolve).
             models.UniqueConstraint(fields=["user", "recipient"], name="suppression_user_recipient"),
         ]
 
