@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from emailsender.messages import ResultMessage
+from emailsender.result_messages import ResultMessage
 from emailsystem.emails.delivery.history import attempt_rows, history_insert
 from emailsystem.emails.delivery.statuses import DELIVERED, REACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail

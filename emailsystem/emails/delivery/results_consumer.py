@@ -9,7 +9,8 @@ import pika.exceptions
 from django.db import DatabaseError, close_old_connections
 
 from emailsender import brokers, routing, topology
-from emailsender.messages import InvalidMessage, ResultMessage, parse_result
+from emailsender.messages import InvalidMessage
+from emailsender.result_messages import ResultMessage, parse_result
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.results import delivery_results_apply
 
