@@ -10,7 +10,7 @@ Delivery guarantee: a work message is acked only after the publishes its outcome
 batches: every job finished when the loop looks is published in one transaction, one wait,
 then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
 redelivers the message and the email is sent again: at most `prefetch` messages per crashed
-process (see README.md, "Delivery guarantees").
+process.
 
 This module is the connection handling. The parts around it live beside it: where each job
 stands and its log lines (jobs.py), the reconnect policy (reconnect.py), the memory of sent

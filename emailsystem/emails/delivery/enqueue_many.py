@@ -24,8 +24,9 @@ def outbox_enqueue_many(
     Each email's attachments, as the sender takes them, come with it (None: read from the
     database, a query per email).
 
-    Call inside the transaction that created the deliveries. One INSERT for every row: a row
-    per email costs a round trip each (bench/profiles/README.md, batch sends).
+    Call inside the transaction that created the deliveries. One INSERT for every row, not a
+    round trip per email: a batch of any size writes its emails, deliveries and outbox rows
+    with one INSERT each (plain_sql.rows_insert splits one only past MAX_PARAMETERS values).
     """
     if not sends:
         return []
