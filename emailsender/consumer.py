@@ -10,13 +10,12 @@ Delivery guarantee: a work message is acked only after the publishes its outcome
 batches: every job finished when the loop looks is published in one transaction, one wait,
 then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
 redelivers the message and the email is sent again: at most `prefetch` messages per crashed
-process (docs/sender/reliability.md, "Delivery guarantees and the duplicate window").
+process.
 
-The connection handling stays one class past ~300 lines: its bookkeeping (held, pending and
-running jobs) is shared by every step of the loop. The parts around it live beside it: the
-reconnect policy (reconnect.py), the memory of sent outcomes not yet acked (recently_sent.py),
-what to publish for an outcome (routing.py), how to classify SendGrid's answer (handler.py)
-and how a batch reaches the broker (publishing.py).
+This module is the connection handling. The parts around it live beside it: where each job
+stands and its log lines (jobs.py), the reconnect policy (reconnect.py), the memory of sent
+outcomes not yet acked (recently_sent.py), what to publish for an outcome (routing.py), how to
+classify SendGrid's answer (handler.py) and how a batch reaches the broker (publishing.py).
 """
 
 from __future__ import annotations
@@ -24,23 +23,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pika
 import pika.exceptions
 
-from emailsender import brokers, metrics, routing, topology
+from emailsender import brokers, metrics, topology
 from emailsender.clients import Client
-from emailsender.handler import Outcome, OutcomeKind, handle, unexpected_error
-from emailsender.messages import InvalidMessage, parse_work
+from emailsender.handler import handle, unexpected_error
+from emailsender.jobs import Job, Jobs, job_fields, job_publishes, log_dropped, log_recorded
+from emailsender.outcomes import OutcomeKind
 from emailsender.providers import providers_from_settings
 from emailsender.publishing import BatchPublisher
 from emailsender.recently_sent import RecentlySent
@@ -54,24 +52,8 @@ log = logging.getLogger("emailsender")
 HEARTBEAT_SECONDS = 30
 # How long the loop blocks when idle: bounds how late it notices SIGTERM or the end of a 429 pause.
 LOOP_TICK_SECONDS = 0.2
-# Reconnect backoff doubles from 1 s up to 30 s (jittered), and resets once a connection is consuming again.
-RECONNECT_MIN_SECONDS = 1.0
-RECONNECT_MAX_SECONDS = 30.0
 # If RabbitMQ blocks publishers (memory or disk alarm) this long, reconnect rather than hang.
 BLOCKED_CONNECTION_TIMEOUT_SECONDS = 60
-
-
-@dataclass
-class Job:
-    delivery_tag: int
-    generation: int  # which connection delivered it; tags are meaningless on any other
-    body: bytes
-    headers: dict[str, Any]
-    message_id: str | None
-    attempt: int
-    request_id: str | None = None  # the API request the send came from (x-request-id header), for logs
-    started: float = 0.0
-    outcome: Outcome | None = None
 
 
 class Sender:
@@ -87,12 +69,8 @@ class Sender:
         self.consuming = threading.Event()  # set while a connection is consuming; for tests and probes
         self._stop_requested = False
         self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send")
-        self._done: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        self._pending: deque[Job] = deque()  # received, waiting for a free worker or the end of a pause
-        self._held: dict[int, Job] = {}  # unacked jobs of the current connection, by delivery tag
-        self._running = 0  # jobs handed to the pool and not yet drained, any connection
+        self._jobs = Jobs()
         self._paused_until = 0.0
-        self._generation = 0
         self._connection: pika.BlockingConnection | None = None
         self._consumed_since_connect = False
         self._cancelled_by_broker = False
@@ -120,7 +98,7 @@ class Sender:
         0 after a clean stop; 2 for errors no reconnect can fix (credentials, permissions,
         conflicting queue arguments); 1 for a bug, after logging it.
         """
-        backoff = Backoff(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)
+        backoff = Backoff()
         try:
             while not self._stop_requested:
                 try:
@@ -159,10 +137,9 @@ class Sender:
         self.consuming.clear()
         log.warning(
             "broker connection lost; unacked messages will be redelivered",
-            extra={"error": repr(exc), "held": len(self._held)},
+            extra={"error": repr(exc), "held": len(self._jobs.held)},
         )
-        self._held.clear()
-        self._pending.clear()
+        self._jobs.disconnected()
         if self._connection is not None and self._connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError):
                 self._connection.close()
@@ -182,7 +159,7 @@ class Sender:
         """One connection's life: declare, consume, and on stop drain and close."""
         connection = self._connect()
         self._connection = connection
-        self._generation += 1
+        self._jobs.connected()
         queue_depths = metrics.QueueDepthReader(
             topology.all_queues(self.settings.queue_prefix, self.settings.retry_delays_ms)
         )
@@ -214,52 +191,29 @@ class Sender:
                 # Without a consumer the loop would idle with no error: start over on a new connection.
                 raise ConsumerCancelled(f"the broker cancelled the consumer on {topology.work_queue(prefix)}")
             self._start_pending()
-            metrics.HELD.set(len(self._held))
+            metrics.HELD.set(len(self._jobs.held))
             queue_depths.read_when_due(connection)
         self._shutdown(connection, consume_channel, publisher, consumer_tag)
 
     def _on_cancelled(self, _method_frame: Any) -> None:
-        log.warning("consumer cancelled by the broker; reconnecting", extra={"held": len(self._held)})
+        log.warning("consumer cancelled by the broker; reconnecting", extra={"held": len(self._jobs.held)})
         self._cancelled_by_broker = True
 
     # -- receiving and working ------------------------------------------------------------
 
     def _on_message(self, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
-        headers = dict(properties.headers or {})
-        job = Job(
-            delivery_tag=method.delivery_tag,
-            generation=self._generation,
-            body=body,
-            headers=headers,
-            message_id=properties.message_id,
-            attempt=routing.attempt_from_headers(headers),
-            request_id=routing.request_id_from_headers(headers),
-        )
-        self._held[job.delivery_tag] = job
-        if method.redelivered and self._recently_sent:
-            remembered = self._remembered_sent(body)
-            if remembered is not None:
-                log.info("redelivered message was already sent; recording it", extra=self._fields(job))
-                job.outcome = remembered
-                self._running += 1
-                self._done.put(job)
-                return
-        self._pending.append(job)
-
-    def _remembered_sent(self, body: bytes) -> Outcome | None:
-        try:
-            message = parse_work(body)
-        except InvalidMessage:
-            return None
-        return self._recently_sent.get(message.email_id, message.delivery_ids)
+        job = self._jobs.receive(method.delivery_tag, properties, body)
+        remembered = self._recently_sent.get_for_work(body) if method.redelivered else None
+        if remembered is not None:
+            log.info("redelivered message was already sent; recording it", extra=job_fields(job))
+            self._jobs.finish_now(job, remembered)
+            return
+        self._jobs.pending.append(job)
 
     def _start_pending(self) -> None:
         if time.monotonic() < self._paused_until:
             return
-        while self._pending and self._running < self.settings.concurrency:
-            job = self._pending.popleft()
-            job.started = time.monotonic()
-            self._running += 1
+        while (job := self._jobs.start_next(limit=self.settings.concurrency)) is not None:
             self._pool.submit(self._work, job, self._connection)
 
     def _work(self, job: Job, connection: pika.BlockingConnection | None) -> None:
@@ -267,9 +221,9 @@ class Sender:
         try:
             job.outcome = handle(job.body, job.attempt, self._timed_client, self.settings)
         except Exception as exc:  # a bug in a client must not kill the worker or lose the message
-            log.exception("unexpected error while sending", extra=self._fields(job))
+            log.exception("unexpected error while sending", extra=job_fields(job))
             job.outcome = unexpected_error(job.body, job.attempt, self.settings, exc)
-        self._done.put(job)
+        self._jobs.finish(job)
         if connection is not None:
             # Best effort (the connection may be closing); the loop polls the queue every tick anyway.
             with contextlib.suppress(Exception):
@@ -282,26 +236,20 @@ class Sender:
 
         The batch is whatever is ready now, never waited for: at low load it is one job.
         """
-        batch = []
-        while True:
-            try:
-                job = self._done.get_nowait()
-            except queue.Empty:
-                break
-            self._running -= 1
-            if consume_channel is None or job.generation != self._generation or job.delivery_tag not in self._held:
-                self._discard(job)
-                continue
+        batch, stale = self._jobs.take_finished(connected=consume_channel is not None)
+        for job in stale:  # its connection is gone, so it cannot be acked; the broker redelivers it
+            self._recently_sent.remember(job.outcome)
+            log_dropped(job)
+        for job in batch:
             assert job.outcome is not None
             if job.outcome.kind is OutcomeKind.RATE_LIMITED:
                 # Every worker would hit the same limit: stop starting calls until the window resets.
                 self._paused_until = max(self._paused_until, time.monotonic() + job.outcome.delay_seconds)
-            batch.append(job)
         if not batch:
             return
         assert publisher is not None and consume_channel is not None
         self._start_pending()  # the freed workers call SendGrid while this batch waits for the broker
-        publishes = [publish for job in batch for publish in self._plan(job)]
+        publishes = [publish for job in batch for publish in job_publishes(job, self.settings)]
         try:
             publisher.publish(publishes)
         except BaseException:
@@ -311,49 +259,17 @@ class Sender:
         self.stats["batches"] += 1
         for job in batch:
             consume_channel.basic_ack(delivery_tag=job.delivery_tag)
-            del self._held[job.delivery_tag]
+            self._jobs.release(job)
             self._recorded(job)
-
-    def _plan(self, job: Job) -> list[routing.Publish]:
-        assert job.outcome is not None
-        return routing.plan(
-            job.outcome, body=job.body, headers=job.headers, message_id=job.message_id, settings=self.settings
-        )
-
-    def _discard(self, job: Job) -> None:
-        """The job's connection is gone, so it cannot be acked; the broker redelivers it."""
-        outcome = job.outcome
-        self._recently_sent.remember(outcome)
-        log.warning(
-            "outcome from a closed connection dropped; the message will be redelivered",
-            extra={**self._fields(job), "outcome": outcome.kind.value if outcome else None},
-        )
 
     def _recorded(self, job: Job) -> None:
         """Bookkeeping and the log line of a job whose outcome is published and acked."""
-        outcome = job.outcome
-        assert outcome is not None
-        self._recently_sent.forget(outcome)
-        self.stats[outcome.kind.value] += 1
-        metrics.record_outcome(outcome.kind.value)
-        metrics.HELD.set(len(self._held))
-        fields = {
-            **self._fields(job),
-            "email_id": outcome.email_id,
-            "outcome": outcome.kind.value,
-            "attempt": outcome.attempt,
-            "status_code": outcome.status_code,
-            "deliveries": len(outcome.delivery_ids),
-            "duration_ms": round((time.monotonic() - job.started) * 1000) if job.started else 0,
-        }
-        if outcome.kind is OutcomeKind.SENT:
-            log.info("sent", extra={**fields, "provider": outcome.provider})
-        elif outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
-            log.warning(
-                "will retry", extra={**fields, "reason": outcome.reason, "delay_s": round(outcome.delay_seconds, 2)}
-            )
-        else:
-            log.error("dead-lettered", extra={**fields, "reason": outcome.reason})
+        assert job.outcome is not None
+        self._recently_sent.forget(job.outcome)
+        self.stats[job.outcome.kind.value] += 1
+        metrics.record_outcome(job.outcome.kind.value)
+        metrics.HELD.set(len(self._jobs.held))
+        log_recorded(job)
 
     # -- shutdown -------------------------------------------------------------------------
 
@@ -361,32 +277,22 @@ class Sender:
         """Stop taking work, finish what is in flight within the limit, requeue the rest, close."""
         deadline = time.monotonic() + self.settings.shutdown_seconds
         consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
-        for job in self._pending:
+        jobs = self._jobs
+        requeued = jobs.take_pending()
+        for job in requeued:
             consume_channel.basic_nack(delivery_tag=job.delivery_tag, requeue=True)
-            del self._held[job.delivery_tag]
-        requeued = len(self._pending)
-        self._pending.clear()
-        log.info("stopping", extra={"in_flight": len(self._held), "requeued": requeued})
-        while self._held and time.monotonic() < deadline:
+        log.info("stopping", extra={"in_flight": len(jobs.held), "requeued": len(requeued)})
+        while jobs.held and time.monotonic() < deadline:
             connection.process_data_events(time_limit=min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
             self._drain(publisher, consume_channel)
-        for tag in list(self._held):
+        for tag in list(jobs.held):
             # Still in an HTTP call: if SendGrid accepts it after this, the redelivery sends it again.
             consume_channel.basic_nack(delivery_tag=tag, requeue=True)
-        log.info("stopped consuming", extra={"requeued_in_flight": len(self._held)})
-        self._held.clear()
+        log.info("stopped consuming", extra={"requeued_in_flight": len(jobs.held)})
+        jobs.held.clear()
         self.consuming.clear()
         connection.close()
         self._connection = None
-
-    @staticmethod
-    def _fields(job: Job) -> dict[str, Any]:
-        return {
-            "message_id": job.message_id,
-            "request_id": job.request_id,
-            "delivery_tag": job.delivery_tag,
-            "x_attempt": job.attempt,
-        }
 
 
 def _wake() -> None:

@@ -1,7 +1,8 @@
 """Turn one work message into one SendGrid call and classify the answer. No broker here.
 
 `handle()` is a plain function: the consumer runs it on a worker thread and maps the returned
-`Outcome` to publishes and an ack; the web process runs it directly in embedded mode.
+`Outcome` (outcomes.py) to publishes and an ack; the web process runs it directly in embedded
+mode. How long a retry or a 429 waits is delays.py's.
 """
 
 from __future__ import annotations
@@ -10,51 +11,15 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any, TypedDict
 
 from emailsender.clients import Client, Response, TransportError
-from emailsender.messages import InvalidMessage, Rejected, WorkMessage, build_result, parse_work
+from emailsender.delays import backoff_seconds, rate_limit_wait
+from emailsender.messages import InvalidMessage, Rejected, WorkMessage, parse_work
 from emailsender.options import payload_add_options
+from emailsender.outcomes import Outcome, OutcomeKind
 from emailsender.settings import Settings
-
-# A 429 waits at least this long: SendGrid's reset header has one-second resolution.
-RATE_LIMIT_MIN_SECONDS = 1.0
-# ... and at most this long, so a bogus reset header cannot park a message for hours.
-RATE_LIMIT_MAX_SECONDS = 60.0
-# Wait used when a 429 carries neither X-RateLimit-Reset nor Retry-After.
-RATE_LIMIT_DEFAULT_SECONDS = 5.0
-# Reasons are stored per recipient; SendGrid error lists can be long.
-REASON_MAX_CHARS = 500
-
-
-class OutcomeKind(StrEnum):
-    SENT = "sent"  # 2xx: publish a "sent" result, ack
-    RETRY = "retry"  # 5xx / timeout / connection error with attempts left: delay queue, ack
-    RATE_LIMITED = "rate_limited"  # 429: delay queue with the same attempt count, ack
-    FAILED = "failed"  # other 4xx, or out of attempts: dead letter, "failed" result, ack
-    POISON = "poison"  # not a valid work message: dead letter (and "failed" result if ids known), ack
-
-
-@dataclass(frozen=True)
-class Outcome:
-    kind: OutcomeKind
-    # Attempts made including this one (unchanged for RATE_LIMITED and POISON, which used none).
-    attempt: int
-    reason: str = ""
-    status_code: int | None = None
-    delay_seconds: float = 0.0  # RETRY and RATE_LIMITED: how long to wait before the next try
-    message: WorkMessage | None = field(default=None, repr=False)  # None only for POISON
-    email_id: int | None = None
-    delivery_ids: tuple[int, ...] = ()
-    # Deliveries not attempted because their address cannot be used: each fails on its own,
-    # whatever happens to the others.
-    rejected: tuple[Rejected, ...] = ()
-    # The provider that answered (providers.ProviderChain), recorded with each "sent" recipient.
-    provider: str = ""
 
 
 class _MessageIds(TypedDict):
@@ -65,6 +30,9 @@ class _MessageIds(TypedDict):
     delivery_ids: tuple[int, ...]
     rejected: tuple[Rejected, ...]
 
+
+# Reasons are stored per recipient; SendGrid error lists can be long.
+REASON_MAX_CHARS = 500
 
 # How reasons name each provider.
 _PROVIDER_LABELS = {"sendgrid": "SendGrid", "smtp": "SMTP", "eml": "outbox"}
@@ -108,49 +76,6 @@ def build_payload(message: WorkMessage) -> dict[str, Any]:
         payload["reply_to"] = {"email": message.reply_to}
     payload_add_options(payload, message.options)
     return payload
-
-
-def backoff_seconds(attempt: int, settings: Settings, rng: random.Random | None = None) -> float:
-    """Delay after failed attempt number `attempt` (1-based): base * 4**(attempt-1), capped, jittered.
-
-    The jitter keeps the upper half of the nominal delay ([nominal/2, nominal]) so that the
-    messages failed by one SendGrid incident do not all come back in the same second, while
-    the delay never exceeds its retry tier's TTL.
-    """
-    nominal = settings.backoff_seconds(attempt)
-    return (rng or random).uniform(nominal / 2, nominal)
-
-
-def _header_seconds(response: Response, now: float) -> float | None:
-    reset = response.header("x-ratelimit-reset")
-    if reset is not None:
-        try:
-            return float(reset) - now
-        except ValueError:
-            pass
-    retry_after = response.header("retry-after")
-    if retry_after is not None:
-        try:
-            return float(retry_after)
-        except ValueError:
-            try:
-                return parsedate_to_datetime(retry_after).timestamp() - now
-            except (TypeError, ValueError):
-                pass
-    return None
-
-
-def rate_limit_wait(response: Response, now: float | None = None, rng: random.Random | None = None) -> float:
-    """Seconds to wait after a 429, from X-RateLimit-Reset (epoch seconds) or Retry-After.
-
-    Clamped to [RATE_LIMIT_MIN_SECONDS, RATE_LIMIT_MAX_SECONDS]; up to 10% (at most 1 s) of
-    jitter is added so that every replica does not hit SendGrid in the same instant the
-    window resets.
-    """
-    raw = _header_seconds(response, time.time() if now is None else now)
-    wait = RATE_LIMIT_DEFAULT_SECONDS if raw is None or raw != raw else raw  # raw != raw: NaN
-    wait = min(max(wait, RATE_LIMIT_MIN_SECONDS), RATE_LIMIT_MAX_SECONDS)
-    return wait + (rng or random).uniform(0, min(1.0, wait * 0.1))
 
 
 def error_text(body: bytes) -> str:
@@ -300,50 +225,3 @@ def unexpected_error(body: bytes, attempt: int, settings: Settings, error: BaseE
             OutcomeKind.RETRY, attempt=made, reason=reason, delay_seconds=backoff_seconds(made, settings), **ids
         )
     return Outcome(OutcomeKind.FAILED, attempt=made, reason=reason, **ids)
-
-
-_RESULT_OUTCOMES = {
-    OutcomeKind.SENT: "sent",
-    OutcomeKind.RETRY: "retrying",
-    OutcomeKind.FAILED: "failed",
-    OutcomeKind.POISON: "failed",
-}
-
-
-def results_for(outcome: Outcome) -> list[dict[str, Any]]:
-    """Every result message that records `outcome`: `result_for`'s, then a "failed" one per
-    reason for the deliveries rejected for their address (no attempt was made for those)."""
-    results = [result] if (result := result_for(outcome)) is not None else []
-    if outcome.email_id is None:
-        return results
-    by_reason: dict[str, list[int]] = {}
-    for rejected in outcome.rejected:
-        by_reason.setdefault(rejected.reason, []).append(rejected.id)
-    now = datetime.now(UTC)
-    for offset, (reason, delivery_ids) in enumerate(by_reason.items()):
-        # The email's history keeps one row per (moment, attempt): each group has its own moment.
-        at = now + timedelta(microseconds=offset)
-        results.append(
-            build_result(
-                email_id=outcome.email_id, delivery_ids=delivery_ids, outcome="failed", attempt=0, reason=reason, at=at
-            )
-        )
-    return results
-
-
-def result_for(outcome: Outcome) -> dict[str, Any] | None:
-    """The result message (see messages.build_result) that records `outcome`, or None when there
-    is nothing to record: a 429 changes nothing for the recipients, and a poison message whose
-    ids could not be read names no recipient."""
-    result_outcome = _RESULT_OUTCOMES.get(outcome.kind)
-    if result_outcome is None or outcome.email_id is None or not outcome.delivery_ids:
-        return None
-    return build_result(
-        email_id=outcome.email_id,
-        delivery_ids=outcome.delivery_ids,
-        outcome=result_outcome,
-        attempt=outcome.attempt,
-        reason=outcome.reason,
-        status_code=outcome.status_code,
-        provider=outcome.provider if outcome.kind is OutcomeKind.SENT else None,
-    )

@@ -11,7 +11,7 @@ A delivery whose address cannot be used (addresses.address_problem) does not mak
 invalid: it is set aside in `WorkMessage.rejected`, to be failed alone while the others are sent.
 The subject loses any RFC 2047 encoded word that decodes to a line break (headers.py).
 
-Result (routing key `result`):
+Result (routing key `result`; result_messages.py):
     {"v": 1, "email_id": 123, "deliveries": [456, ...], "outcome": "sent" | "failed" | "retrying",
      "attempt": 2, "reason": "", "status_code": 202 | null, "at": "<ISO 8601 UTC>"}
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from emailsender.addresses import address_problem
@@ -33,7 +32,6 @@ from emailsender.options import NO_OPTIONS, Options, parse_options
 
 VERSION = 1
 MAX_DELIVERIES = 1000  # SendGrid's limit of personalizations per mail/send request
-RESULT_OUTCOMES = ("sent", "failed", "retrying")
 
 
 class InvalidMessage(ValueError):
@@ -98,30 +96,18 @@ class WorkMessage:
         }
 
 
-@dataclass(frozen=True)
-class ResultMessage:
-    email_id: int
-    deliveries: tuple[int, ...]
-    outcome: str
-    attempt: int
-    reason: str
-    status_code: int | None
-    at: datetime
-    # Which provider accepted the deliveries (optional: results without it stay valid v1).
-    provider: str | None = None
-
-
-def _dumps(data: dict[str, Any]) -> bytes:
+def message_body(data: dict[str, Any]) -> bytes:
+    """A message's UTF-8 JSON body, compact."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-# The web side stores ids as 64-bit integers and attempts as 16-bit ones; a result outside
-# those ranges would fail to apply on every redelivery, so it is refused as unreadable.
+# The web side stores ids as 64-bit integers; a message naming a larger one would fail to
+# apply on every redelivery, so it is refused as unreadable.
 _MAX_ID = 2**63 - 1
-_MAX_RESULT_ATTEMPT = 32767
 
 
-def _is_id(value: Any) -> bool:
+def is_id(value: Any) -> bool:
+    """A positive integer the web side can store as an id (not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ID
 
 
@@ -144,7 +130,7 @@ def _single_line(value: str) -> str:
 
 def encode_work(message: WorkMessage) -> bytes:
     """The UTF-8 JSON body of a work message."""
-    return _dumps(message.to_dict())
+    return message_body(message.to_dict())
 
 
 def parse_work(body: bytes) -> WorkMessage:
@@ -156,11 +142,11 @@ def parse_work(body: bytes) -> WorkMessage:
     if not isinstance(data, dict):
         raise InvalidMessage(f"body is a JSON {type(data).__name__}, expected an object")
 
-    email_id = data.get("email_id") if _is_id(data.get("email_id")) else None
+    email_id = data.get("email_id") if is_id(data.get("email_id")) else None
     raw_deliveries = data.get("deliveries")
     known_ids: tuple[int, ...] = ()
     if isinstance(raw_deliveries, list):
-        known_ids = tuple(d["id"] for d in raw_deliveries if isinstance(d, dict) and _is_id(d.get("id")))
+        known_ids = tuple(d["id"] for d in raw_deliveries if isinstance(d, dict) and is_id(d.get("id")))
 
     def invalid(reason: str) -> InvalidMessage:
         return InvalidMessage(reason, email_id=email_id, delivery_ids=known_ids if email_id else ())
@@ -191,7 +177,7 @@ def parse_work(body: bytes) -> WorkMessage:
     deliveries: list[WorkRecipient] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(raw_deliveries):
-        if not isinstance(item, dict) or not _is_id(item.get("id")):
+        if not isinstance(item, dict) or not is_id(item.get("id")):
             raise invalid(f"deliveries[{index}].id must be a positive integer")
         if address_problem(item.get("to")) is None:
             deliveries.append(WorkRecipient(id=item["id"], to=item["to"]))
@@ -222,87 +208,3 @@ def parse_work(body: bytes) -> WorkMessage:
         # JSON's "\ud800" escape decodes to a lone surrogate, which no email can carry.
         raise invalid("strings must be valid Unicode (a lone surrogate)") from None
     return message
-
-
-def build_result(
-    *,
-    email_id: int,
-    delivery_ids: tuple[int, ...] | list[int],
-    outcome: str,
-    attempt: int,
-    reason: str = "",
-    status_code: int | None = None,
-    at: datetime | None = None,
-    provider: str | None = None,
-) -> dict[str, Any]:
-    """A result message as a dict; `outcome` is "sent", "failed" or "retrying"."""
-    if outcome not in RESULT_OUTCOMES:
-        raise ValueError(f"outcome must be one of {RESULT_OUTCOMES}, got {outcome!r}")
-    return {
-        "v": VERSION,
-        "email_id": email_id,
-        "deliveries": list(delivery_ids),
-        "outcome": outcome,
-        "attempt": attempt,
-        "reason": reason,
-        "status_code": status_code,
-        "at": (at or datetime.now(UTC)).isoformat(),
-    } | ({"provider": provider} if provider else {})
-
-
-def encode_result(result: dict[str, Any]) -> bytes:
-    """The UTF-8 JSON body of a result built by `build_result`."""
-    return _dumps(result)
-
-
-def parse_result(body: bytes) -> ResultMessage:
-    """Decode and validate a result message (for the web side's results process)."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError, AttributeError) as exc:
-        raise InvalidMessage(f"body is not UTF-8 JSON: {str(exc)[:120]}") from None
-    return result_message(data)
-
-
-def result_message(data: Any) -> ResultMessage:
-    """Validate a decoded result (what `build_result` makes; the embedded worker passes it directly)."""
-    if not isinstance(data, dict) or data.get("v") != VERSION:
-        raise InvalidMessage("not a version 1 result object")
-    deliveries = data.get("deliveries")
-    status_code = data.get("status_code")
-    if (
-        not _is_id(data.get("email_id"))
-        or not isinstance(deliveries, list)
-        or not all(_is_id(d) for d in deliveries)
-        or data.get("outcome") not in RESULT_OUTCOMES
-        or not isinstance(data.get("attempt"), int)
-        or not 0 <= data["attempt"] <= _MAX_RESULT_ATTEMPT
-        or not isinstance(data.get("reason"), str)
-        or not (status_code is None or (isinstance(status_code, int) and 100 <= status_code <= 599))
-        or not isinstance(data.get("at"), str)
-        or not (data.get("provider") is None or (isinstance(data["provider"], str) and len(data["provider"]) <= 20))
-    ):
-        raise InvalidMessage("result fields are missing, of the wrong type or out of range")
-    try:
-        at = datetime.fromisoformat(data["at"])
-        if at.tzinfo is None:
-            raise ValueError("no UTC offset")
-        at = at.astimezone(UTC)  # PostgreSQL refuses offsets beyond ±15:59 that Python parses
-    except (ValueError, OverflowError):
-        raise InvalidMessage("result 'at' is not an ISO 8601 timestamp with an offset") from None
-    return ResultMessage(
-        email_id=data["email_id"],
-        deliveries=tuple(deliveries),
-        outcome=data["outcome"],
-        attempt=data["attempt"],
-        reason=_storable_text(data["reason"]),
-        status_code=status_code,
-        at=at,
-        provider=data.get("provider") or None,
-    )
-
-
-def _storable_text(text: str) -> str:
-    """`text` as PostgreSQL can store it: no NUL, no lone surrogate (a reason is never refused
-    for its characters, or the outcome it carries would be lost)."""
-    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")

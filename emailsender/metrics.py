@@ -93,7 +93,7 @@ class TimedClient:
 
 
 def record_outcome(kind: str) -> None:
-    """Count one recorded outcome (handler.OutcomeKind value) in the matching series."""
+    """Count one recorded outcome (outcomes.OutcomeKind value) in the matching series."""
     MESSAGES.labels(kind).inc()
     if kind in ("retry", "rate_limited"):
         RETRIES.labels(kind).inc()

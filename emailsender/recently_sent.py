@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from emailsender.handler import Outcome, OutcomeKind
+from emailsender.messages import InvalidMessage, parse_work
+from emailsender.outcomes import Outcome, OutcomeKind
 
 # Bounded: it only has to outlive a reconnect.
 RECENTLY_SENT_MAX = 10_000
@@ -27,6 +28,16 @@ class RecentlySent:
 
     def get(self, email_id: int, delivery_ids: tuple[int, ...]) -> Outcome | None:
         return self._outcomes.get((email_id, delivery_ids))
+
+    def get_for_work(self, body: bytes) -> Outcome | None:
+        """The remembered outcome of this work message's email and deliveries (None for an unreadable body)."""
+        if not self._outcomes:
+            return None
+        try:
+            message = parse_work(body)
+        except InvalidMessage:
+            return None
+        return self.get(message.email_id, message.delivery_ids)
 
     def forget(self, outcome: Outcome) -> None:
         """The outcome was recorded after all (published and acked)."""

@@ -7,6 +7,10 @@ import random
 
 import pika.exceptions
 
+# Reconnect backoff doubles from 1 s up to 30 s (jittered), and resets once a connection is consuming again.
+RECONNECT_MIN_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 30.0
+
 # Broker answers that no reconnect will fix: wrong credentials or permissions, or a queue
 # declared elsewhere with different arguments.
 _FATAL_REPLY_CODES = {403, 406}
@@ -46,7 +50,7 @@ class Backoff:
     lost its broker at one moment does not reconnect in lockstep.
     """
 
-    def __init__(self, minimum: float, maximum: float) -> None:
+    def __init__(self, minimum: float = RECONNECT_MIN_SECONDS, maximum: float = RECONNECT_MAX_SECONDS) -> None:
         self.minimum = minimum
         self.maximum = maximum
         self._step = minimum

@@ -11,7 +11,7 @@
 |              | email and delivery ids could be read                          |      |
 
 Each outcome's results also include a "failed" result for the deliveries whose address could
-not be used (handler.results_for), so those fail while the others are sent or retried.
+not be used (outcomes.results_for), so those fail while the others are sent or retried.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emailsender import topology
-from emailsender.handler import Outcome, OutcomeKind, results_for
-from emailsender.messages import encode_result
+from emailsender.outcomes import Outcome, OutcomeKind, results_for
+from emailsender.result_messages import encode_result
 from emailsender.settings import Settings
 
 # Headers RabbitMQ adds when dead-lettering out of a retry queue; copying them into the next

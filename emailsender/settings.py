@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from emailsender.smtp_url import SmtpUrl, SmtpUrlError
 
 # Rate-limit waits re-queue through these delay tiers too, so a 1 s wait does not sit in a
-# 10-minute queue; 60 s is the longest a 429 can make us wait (see handler.RATE_LIMIT_MAX_SECONDS).
+# 10-minute queue; 60 s is the longest a 429 can make us wait (see delays.RATE_LIMIT_MAX_SECONDS).
 RATE_LIMIT_TIERS_MS = (1_000, 10_000, 60_000)
 
 # The providers EMAIL_PROVIDERS may name (emailsender.providers builds them).

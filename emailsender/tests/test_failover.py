@@ -6,8 +6,9 @@ import pytest
 
 from emailsender.breaker import BreakerState
 from emailsender.clients import SendGridClient
-from emailsender.handler import OutcomeKind, handle
+from emailsender.handler import handle
 from emailsender.messages import encode_work
+from emailsender.outcomes import OutcomeKind
 from emailsender.providers import ProviderChain, providers_from_settings
 from emailsender.providers.smtp import SmtpClient
 from emailsender.settings import Settings

@@ -23,17 +23,10 @@ from pika import data as amqp_data
 from emailsender import routing, topology
 from emailsender.addresses import address_problem
 from emailsender.clients import Response
-from emailsender.handler import REASON_MAX_CHARS, OutcomeKind, error_text, handle
-from emailsender.messages import (
-    InvalidMessage,
-    ResultMessage,
-    WorkMessage,
-    build_result,
-    encode_result,
-    encode_work,
-    parse_result,
-    parse_work,
-)
+from emailsender.handler import REASON_MAX_CHARS, error_text, handle
+from emailsender.messages import InvalidMessage, WorkMessage, encode_work, parse_work
+from emailsender.outcomes import OutcomeKind
+from emailsender.result_messages import ResultMessage, build_result, encode_result, parse_result
 from emailsender.settings import Settings
 from emailsender.testing.polling import wait_for
 from emailsender.tests.support import work_message

@@ -10,20 +10,16 @@ from email.utils import format_datetime
 import pytest
 
 from emailsender.clients import Response, TransportError
-from emailsender.handler import (
+from emailsender.delays import (
     RATE_LIMIT_DEFAULT_SECONDS,
     RATE_LIMIT_MAX_SECONDS,
     RATE_LIMIT_MIN_SECONDS,
-    OutcomeKind,
     backoff_seconds,
-    build_payload,
-    error_text,
-    handle,
     rate_limit_wait,
-    result_for,
-    unexpected_error,
 )
+from emailsender.handler import build_payload, error_text, handle, unexpected_error
 from emailsender.messages import encode_work
+from emailsender.outcomes import OutcomeKind, result_for
 from emailsender.settings import Settings
 from emailsender.tests.support import work_message
 

@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emailsender.clients import EmlFolderClient, SendGridClient
-from emailsender.handler import OutcomeKind, build_payload, handle
+from emailsender.handler import build_payload, handle
 from emailsender.headers import has_encoded_line_break
 from emailsender.messages import encode_work
 from emailsender.mime import build_mime
+from emailsender.outcomes import OutcomeKind
 from emailsender.settings import Settings
 from emailsender.tests.support import work_message
 

@@ -7,17 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from emailsender.messages import (
-    MAX_DELIVERIES,
-    InvalidMessage,
-    Rejected,
-    WorkRecipient,
-    build_result,
-    encode_result,
-    encode_work,
-    parse_result,
-    parse_work,
-)
+from emailsender.messages import MAX_DELIVERIES, InvalidMessage, Rejected, WorkRecipient, encode_work, parse_work
+from emailsender.result_messages import build_result, encode_result, parse_result
 from emailsender.tests.support import work_message
 
 X = {"id": 1, "to": "x@example.com"}

@@ -11,8 +11,9 @@ from dataclasses import replace
 
 from emailsender import routing
 from emailsender.clients import Response
-from emailsender.handler import OutcomeKind, handle
+from emailsender.handler import handle
 from emailsender.messages import WorkRecipient, encode_work
+from emailsender.outcomes import OutcomeKind
 from emailsender.settings import Settings
 from emailsender.tests.support import work_message
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from emailsender import topology
-from emailsender.handler import Outcome, OutcomeKind
+from emailsender.outcomes import Outcome, OutcomeKind
 from emailsender.routing import attempt_from_headers, plan, request_id_from_headers
 from emailsender.settings import Settings
 

@@ -11,9 +11,10 @@ from email import message_from_bytes, policy
 import pytest
 
 from emailsender.clients import EmlFolderClient
-from emailsender.handler import OutcomeKind, build_payload, handle, results_for
+from emailsender.handler import build_payload, handle
 from emailsender.logs import SecretMaskFilter
 from emailsender.messages import WorkRecipient, encode_work
+from emailsender.outcomes import OutcomeKind, results_for
 from emailsender.providers import providers_from_settings
 from emailsender.providers.smtp import SmtpClient
 from emailsender.settings import Settings, SettingsError

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 class ReceiptRecipient(NamedTuple):
     address: str
-    delivery_id: int | None  # None only in receipts read back from records stored before ids were kept
+    delivery_id: int | None  # None only in receipts read from a record in the 202 answer's form, which has no ids
     status: str  # a DeliveryStatus value
 
 
@@ -43,9 +43,9 @@ def receipts_record(receipts: list[SendReceipt]) -> dict[str, Any]:
 def receipts_from_record(record: dict[str, Any]) -> list[SendReceipt]:
     """The receipts a record holds.
 
-    Records written before receipts were stored hold the single send's 202 answer instead
-    ({"id", "status", "created", "recipients": [{"email", "status"}]}); they expire after
-    IDEMPOTENCY_KEY_TTL_HOURS, and are read here until then.
+    A record may hold a single send's 202 answer instead ({"id", "status", "created",
+    "recipients": [{"email", "status"}]}): read as one receipt whose recipients have no
+    delivery ids. Records expire after IDEMPOTENCY_KEY_TTL_HOURS.
     """
     if "receipts" not in record:
         return [

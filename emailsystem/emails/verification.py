@@ -11,10 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.html import format_html
 
-from emailsystem.core.plain_sql import instance_insert
 from emailsystem.emails.delivery.enqueue import outbox_enqueue
-from emailsystem.emails.models import DeliveryStatus, EmailStatus, SentEmail
-from emailsystem.emails.services import deliveries_insert, recipients_resolve
+from emailsystem.emails.models import SentEmail
+from emailsystem.emails.recipients import recipients_resolve
+from emailsystem.emails.recording import EmailToRecord, sent_emails_record
+from emailsystem.emails.rendering import RenderedEmail
 from emailsystem.users.models import User
 from emailsystem.users.services import system_user_get_or_create, verification_link_lifetime
 
@@ -68,30 +69,16 @@ def verification_email_send(*, user: User, url: str) -> SentEmail:
     system = system_user_get_or_create()
     subject, body, html_body = verification_email_render(user=user, url=url)
     resolved = recipients_resolve(user=system, addresses=[user.email])
-    status = DeliveryStatus.SUPPRESSED if resolved.suppressed else DeliveryStatus.QUEUED
-    sent_email = instance_insert(
-        SentEmail(
-            sender=system,
-            template=None,
-            template_name="",
-            context={},
-            subject=subject,
-            body=body,
-            html_body=html_body,
-            from_email=system_from_address(),
-            reply_to="",
-            recipient_count=1,
-            status=EmailStatus.SUPPRESSED if resolved.suppressed else EmailStatus.QUEUED,
-        )
+    email = EmailToRecord(
+        recipients=[user.email], rendered=RenderedEmail(subject=subject, body=body, html_body=html_body)
     )
-    [delivery_id] = deliveries_insert(
-        sent_email_id=sent_email.pk,
-        recipient_ids=[resolved.ids[user.email]],
-        statuses=[status],
-        created=sent_email.created,
+    [recorded] = sent_emails_record(
+        sender=system, from_email=system_from_address(), reply_to="", emails=[email], resolved=resolved
     )
-    if status == DeliveryStatus.QUEUED:
-        outbox_enqueue(sent_email=sent_email, deliveries=[(delivery_id, user.email)])
+    sent_email = recorded.sent_email
+    queued = recorded.queued
+    if queued:
+        outbox_enqueue(sent_email=sent_email, deliveries=queued, attachments=())
     # Never the link: it is as good as the mailbox until it is used.
     logger.info("verification email queued", extra={"email_id": sent_email.pk, "user_id": user.pk})
     return sent_email

@@ -75,7 +75,7 @@ OPTIONAL = {
     "PROMETHEUS_MULTIPROC_DIR",  # gunicorn.conf.py makes one in /tmp; web/deployment.yaml names it anyway
 }
 
-# How the code reads its environment. Bare calls: the helpers of emailsystem/settings.py and
+# How the code reads its environment. Bare calls: the helpers of emailsystem/env.py and
 # the local get()/number() of emailsender.settings.Settings.from_env. Attribute calls:
 # os.environ.get, os.getenv. Plus os.environ["NAME"].
 ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "env_rate", "get", "number"}

@@ -33,12 +33,16 @@ ACTION_TIMEOUT_MS = 10_000
 
 
 class Walkthrough:
-    """One browser tab on the development server, with numbered screenshots and response readers."""
+    """One browser tab on the development server, with numbered screenshots and response readers.
 
-    def __init__(self, page: Any, base_url: str, artifacts: Path) -> None:
+    `journey` prefixes the screenshots' names, for tests that share one artifacts folder.
+    """
+
+    def __init__(self, page: Any, base_url: str, artifacts: Path, journey: str = "") -> None:
         self.page = page
         self.base_url = base_url
         self.artifacts = artifacts
+        self.journey = journey
         self.shots: list[Path] = []
         self.finished = False
         # Anything a page fails to load (styles, scripts, icons) or a script error.
@@ -50,13 +54,28 @@ class Walkthrough:
         if response.request.resource_type != "document" and response.status >= 400:
             self.broken.append(f"{response.status} {response.url}")
 
-    def open(self, path: str) -> None:
-        self.page.goto(self.base_url + path)
+    def open(self, path: str) -> Any:
+        """Go to `path` on the server; the document's response."""
+        return self.page.goto(self.base_url + path)
 
-    def screenshot(self, name: str) -> None:
-        path = self.artifacts / f"{len(self.shots) + 1:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+    def screenshot(self, name: str, *, element: str | None = None) -> None:
+        """The whole page, or one element: a full-page capture leaves a sandboxed frame's content out."""
+        prefix = f"{self.journey}-" if self.journey else ""
+        path = self.artifacts / f"{prefix}{len(self.shots) + 1:02d}-{name}.png"
+        if element:
+            self.page.locator(element).screenshot(path=str(path))
+        else:
+            self.page.screenshot(path=str(path), full_page=True)
         self.shots.append(path)
+
+    def reload_until(self, locator: Any, text: str, *, seconds: float) -> None:
+        """Reload the page until `locator` shows `text`: the page is rendered once, delivery goes on behind it."""
+        deadline = time.monotonic() + seconds
+        while not any(text in item for item in locator.all_inner_texts()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the page never showed {text!r}; it shows {locator.all_inner_texts()}")
+            time.sleep(0.3)
+            self.page.reload()
 
     def response_status(self) -> str:
         """The status line the browsable API prints above the response, e.g. "HTTP 201 Created"."""
@@ -116,10 +135,12 @@ def chromium_page() -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def chromium_walk(base_url: str, artifacts: Path) -> Iterator[Walkthrough]:
-    """A Walkthrough on `base_url`; a test that stops early leaves a screenshot of where."""
+def chromium_walk(
+    base_url: str, artifacts: Path, *, kind: type[Walkthrough] = Walkthrough, journey: str = ""
+) -> Iterator[Any]:
+    """A Walkthrough (or a subclass, `kind`) on `base_url`; a test that stops early leaves a screenshot of where."""
     with chromium_page() as page:
-        walkthrough = Walkthrough(page, base_url, artifacts)
+        walkthrough = kind(page, base_url, artifacts, journey)
         yield walkthrough
         if not walkthrough.finished:
             walkthrough.screenshot("where-it-stopped")

@@ -17,14 +17,13 @@ import re
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from emailsender.testing.fake_sendgrid import FakeSendGrid
-from emailsystem.core.tests.browser import artifacts_dir, chromium_page
+from emailsystem.core.tests.browser import Walkthrough, api_call, api_token, artifacts_dir, chromium_walk
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,29 +34,10 @@ DELIVERY_WAIT_SECONDS = 15
 ADMIN_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$")
 
 
-class AdminTab:
-    """One Chromium tab on the development server: numbered screenshots, the API beside it, polling with deadlines."""
+class AdminTab(Walkthrough):
+    """A Walkthrough for the admin's journeys: its login form, and the API beside it with the admin's token."""
 
-    def __init__(self, page: Any, base_url: str, artifacts: Path, journey: str) -> None:
-        self.page = page
-        self.base_url = base_url
-        self.artifacts = artifacts
-        self.journey = journey
-        self.shots = 0
-        self.finished = False
-        self._token: str | None = None
-
-    def open(self, path: str) -> Any:
-        return self.page.goto(self.base_url + path)
-
-    def screenshot(self, name: str, *, element: str | None = None) -> None:
-        """The whole page, or one element: a full-page capture leaves a sandboxed frame's content out."""
-        self.shots += 1
-        path = str(self.artifacts / f"{self.journey}-{self.shots:02d}-{name}.png")
-        if element:
-            self.page.locator(element).screenshot(path=path)
-        else:
-            self.page.screenshot(path=path, full_page=True)
+    _token: str | None = None
 
     def log_in(self) -> None:
         """Log in with the admin's own login form, from /admin/."""
@@ -70,20 +50,12 @@ class AdminTab:
         expect(self.page.get_by_role("heading", name="Site administration")).to_be_visible()
 
     def api(self, method: str, path: str, payload: dict | None = None) -> Any:
-        """The REST API with the admin's token, as a client application would call it."""
-        if self._token is None and path != "users/login/":
-            self._token = self.api("POST", "users/login/", {"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})[
-                "token"
-            ]
-        headers = {"Content-Type": "application/json"}
-        if self._token:
-            headers["Authorization"] = f"Token {self._token}"
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(  # noqa: S310 (the local development server)
-            self.base_url + "/api/v1/" + path, data=data, headers=headers, method=method
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return json.loads(response.read())
+        """The REST API with the admin's token, as a client application would call it; fails on an error status."""
+        if self._token is None:
+            self._token = api_token(self.base_url, ADMIN_EMAIL, ADMIN_PASSWORD)
+        status, body = api_call(self.base_url, method, path, payload, self._token)
+        assert 200 <= status < 300, f"{method} {path}: {status} {body}"
+        return body
 
     def send(self, **payload: Any) -> dict:
         """Send through the API and wait until every recipient has an outcome (so sends never overlap deliveries)."""
@@ -100,15 +72,6 @@ class AdminTab:
             if time.monotonic() > deadline:
                 pytest.fail(f"email {email_id} did not settle: {email}")
             time.sleep(0.2)
-
-    def reload_until(self, locator: Any, text: str) -> None:
-        """Reload the page until `locator` shows `text`: the page is rendered once, delivery goes on behind it."""
-        deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
-        while not any(text in item for item in locator.all_inner_texts()):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the page never showed {text!r}; it shows {locator.all_inner_texts()}")
-            time.sleep(0.3)
-            self.page.reload()
 
     def timeline(self) -> list[tuple[str, str, str, str]]:
         """The timeline's rows as shown: (time, step, recipients, detail)."""
@@ -134,15 +97,10 @@ def dev_server_env(sendgrid_fake) -> dict[str, str]:
 
 @pytest.fixture
 def tab(request, dev_server, tmp_path) -> Iterator[AdminTab]:
-    """Headless Chromium at 1280x900; a journey that stops early leaves a screenshot of where."""
-    base_url, _workdir = dev_server
-    artifacts = artifacts_dir(tmp_path)
+    """Headless Chromium at 1280x900 (browser.chromium_walk), its screenshots named after the journey."""
     journey = request.node.name.removeprefix("test_")[:60]
-    with chromium_page() as page:
-        admin_tab = AdminTab(page, base_url, artifacts, journey)
+    with chromium_walk(dev_server[0], artifacts_dir(tmp_path), kind=AdminTab, journey=journey) as admin_tab:
         yield admin_tab
-        if not admin_tab.finished:
-            admin_tab.screenshot("where-it-stopped")
 
 
 def assert_fits_the_window(page: Any) -> None:
@@ -303,7 +261,7 @@ def test_an_admin_requeues_a_failed_recipient_from_the_emails_page(tab, sendgrid
 
     # Delivery goes on behind the page: reload until the recipient shows as sent. The recipients
     # are read before the timeline, and the attempt is recorded in the same transaction as the status.
-    tab.reload_until(page.locator("#deliveries-group td.field-status"), "Sent")
+    tab.reload_until(page.locator("#deliveries-group td.field-status"), "Sent", seconds=DELIVERY_WAIT_SECONDS)
     steps = [step for _time, step, _recipients, _detail in tab.timeline()]
     assert steps == [
         "Accepted",

@@ -9,8 +9,8 @@ and the batch's delete re-publishes that batch (docs/delivery/crash-windows.md).
 
 When the delete fails because the database is unreachable, the thread keeps the published
 ids and retries the delete every DELETE_RETRY_SECONDS, so an outage shorter than
-RELAY_GRACE re-publishes nothing (`make chaos`, database_down, found the relay sending such
-rows a second time).
+RELAY_GRACE re-publishes nothing; without the retry the relay sends such rows a second time
+(`make chaos`, database_down, checks it).
 """
 
 import atexit

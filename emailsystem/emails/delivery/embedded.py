@@ -15,10 +15,11 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from emailsender.clients import Client
-from emailsender.handler import Outcome, OutcomeKind, handle, results_for, unexpected_error
+from emailsender.handler import handle, unexpected_error
 from emailsender.logs import request_id_bound
-from emailsender.messages import result_message
+from emailsender.outcomes import Outcome, OutcomeKind, results_for
 from emailsender.providers import providers_from_settings
+from emailsender.result_messages import result_message
 from emailsender.settings import Settings
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.history import history_insert, taken_row

@@ -8,6 +8,7 @@ import datetime
 
 from django.db import transaction
 
+from emailsender.options import Attachment
 from emailsystem.emails.delivery import outbox
 from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.embedded import wake_embedded_worker
@@ -21,12 +22,14 @@ def outbox_enqueue(
     delivery_ids: list[int] | None = None,
     deliveries: list[tuple[int, str]] | None = None,
     send_at: datetime.datetime | None = None,
+    attachments: tuple[Attachment, ...] | None = None,
 ) -> OutboxMessage:
     """Record that these deliveries must reach the sender, and dispatch them once the transaction commits.
 
     Call inside the transaction that created (or requeued) the deliveries. `delivery_ids`
     None means every queued delivery of the email. `deliveries` ((id, address) pairs), when
-    the caller has them in memory, spare the dispatch a query. With `send_at` nothing is
+    the caller has them in memory, spare the dispatch a query, and so do `attachments` (the
+    email's, as the sender takes them; None reads them from the database). With `send_at` nothing is
     dispatched now: the row becomes available then, and the relay (broker mode) or the
     embedded worker's poll hands it on (delivery/schedule.py).
     """
@@ -40,7 +43,7 @@ def outbox_enqueue(
         sent_email=sent_email, delivery_ids=delivery_ids, published_by_request=publish_from_memory
     )
     if publish_from_memory and deliveries is not None:
-        body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries))
+        body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries, attachments=attachments))
         message_id, request_id = message_id_for(row.pk, sent_email.pk), row.request_id
         transaction.on_commit(lambda: dispatcher().submit(row.pk, message_id, body, request_id))
     elif broker_mode:

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from emailsender.logs import current_request_id
+from emailsender.options import Attachment
 from emailsystem.core.plain_sql import rows_insert
 from emailsystem.emails.delivery import outbox
 from emailsystem.emails.delivery.dispatcher import dispatcher
@@ -14,12 +15,18 @@ from emailsystem.emails.delivery.work import encode, message_id_for, work_messag
 from emailsystem.emails.models import OutboxMessage, SentEmail
 
 
-def outbox_enqueue_many(*, sends: list[tuple[SentEmail, list[tuple[int, str]]]]) -> list[int]:
+def outbox_enqueue_many(
+    *, sends: list[tuple[SentEmail, list[tuple[int, str]], tuple[Attachment, ...] | None]]
+) -> list[int]:
     """Record that each email's deliveries ((id, address) pairs) must reach the sender, and
     dispatch them once the transaction commits. Their outbox rows' ids, in order.
 
-    Call inside the transaction that created the deliveries. One INSERT for every row: a row
-    per email costs a round trip each (bench/profiles/README.md, batch sends).
+    Each email's attachments, as the sender takes them, come with it (None: read from the
+    database, a query per email).
+
+    Call inside the transaction that created the deliveries. One INSERT for every row, not a
+    round trip per email: a batch of any size writes its emails, deliveries and outbox rows
+    with one INSERT each (plain_sql.rows_insert splits one only past MAX_PARAMETERS values).
     """
     if not sends:
         return []
@@ -37,15 +44,19 @@ def outbox_enqueue_many(*, sends: list[tuple[SentEmail, list[tuple[int, str]]]])
                 "available_at": available_at,
                 "request_id": request_id,
             }
-            for sent_email, _deliveries in sends
+            for sent_email, _deliveries, _attachments in sends
         ],
     )
     if not broker_mode:
         transaction.on_commit(wake_embedded_worker)
         return row_ids
     messages = [
-        (row_id, message_id_for(row_id, email.pk), encode(work_message_build(sent_email=email, deliveries=deliveries)))
-        for row_id, (email, deliveries) in zip(row_ids, sends, strict=True)
+        (
+            row_id,
+            message_id_for(row_id, email.pk),
+            encode(work_message_build(sent_email=email, deliveries=deliveries, attachments=attachments)),
+        )
+        for row_id, (email, deliveries, attachments) in zip(row_ids, sends, strict=True)
     ]
 
     def submit() -> None:

@@ -9,7 +9,7 @@ import datetime
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from emailsender.messages import ResultMessage
+from emailsender.result_messages import ResultMessage
 from emailsystem.core.plain_sql import rows_insert
 from emailsystem.emails.models import HistoryKind, SentEmailHistory
 

@@ -14,13 +14,13 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from emailsender.logs import current_request_id, request_id_bound
 from emailsender.messages import WorkMessage
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
-from emailsystem.core.plain_sql import field_column, instance_insert
+from emailsystem.core.plain_sql import instance_insert
 from emailsystem.emails.delivery.broker import PublishError, publisher
 from emailsystem.emails.delivery.work import (
     encode,
@@ -28,7 +28,8 @@ from emailsystem.emails.delivery.work import (
     work_message_for_outbox,
     work_messages_for_outbox,
 )
-from emailsystem.emails.models import HistoryKind, OutboxMessage, SentEmail, SentEmailHistory
+from emailsystem.emails.models import OutboxMessage, SentEmail
+from emailsystem.emails.sql import outbox_published_delete
 
 logger = logging.getLogger(__name__)
 
@@ -89,37 +90,9 @@ def outbox_available(*, limit: int) -> list[int]:
 
 
 def outbox_delete(*, outbox_ids: list[int]) -> None:
-    """Delete published rows with plain SQL, recording each as `published` in its email's history.
-
-    Runs once per dispatched batch, often a batch of one; Django's QuerySet.delete() (its
-    collector and transaction) took about 12% of a send's CPU, several times the statement.
-    On PostgreSQL the history rows come from the DELETE's RETURNING in the same statement (a
-    data-modifying CTE), so recording the publish costs no extra round trip; elsewhere (SQLite
-    has no such CTE) it is an INSERT ... SELECT before the DELETE, in one transaction.
-    """
-    quote = connection.ops.quote_name
-    outbox_table = quote(OutboxMessage._meta.db_table)
-    ids = ", ".join(["%s"] * len(outbox_ids))  # placeholders only; the ids travel as parameters
-    delete = f"DELETE FROM {outbox_table} WHERE id IN ({ids})"  # noqa: S608
-    columns = ", ".join(quote(field_column(SentEmailHistory._meta.get_field(name))) for name in _PUBLISHED_COLUMNS)
-    insert = f"INSERT INTO {quote(SentEmailHistory._meta.db_table)} ({columns})"
-    email, deliveries = (
-        quote(field_column(OutboxMessage._meta.get_field(name))) for name in ("sent_email", "delivery_ids")
-    )
-    # The outbox row's email and deliveries, the kind and time as parameters, the attempt's columns empty.
-    selected = f"SELECT {email}, %s, %s, {deliveries}, NULL, '', NULL, ''"
-    published = [HistoryKind.PUBLISHED.value, connection.ops.adapt_datetimefield_value(timezone.now())]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            sql = f"WITH published AS ({delete} RETURNING {email}, {deliveries}) {insert} {selected} FROM published"
-            cursor.execute(sql, [*outbox_ids, *published])
-            return
-        with transaction.atomic():
-            cursor.execute(f"{insert} {selected} FROM {outbox_table} WHERE id IN ({ids})", [*published, *outbox_ids])
-            cursor.execute(delete, outbox_ids)
-
-
-_PUBLISHED_COLUMNS = ("sent_email", "kind", "at", "delivery_ids", "attempt", "outcome", "status_code", "reason")
+    """Delete published rows, recording each as `published` in its email's history (one statement
+    on PostgreSQL: sql.outbox_published_delete)."""
+    outbox_published_delete(outbox_ids=outbox_ids)
 
 
 def relay_one(outbox_id: int, *, claim: bool) -> bool:

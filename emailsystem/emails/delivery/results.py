@@ -6,20 +6,20 @@ SendGrid's events (emails/webhooks/) move recipients further, by the order in st
 derive the email's status with the same functions below.
 """
 
-import datetime
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from emailsender.messages import ResultMessage
+from emailsender.result_messages import ResultMessage
 from emailsystem.emails.delivery.history import attempt_rows, history_insert
-from emailsystem.emails.delivery.statuses import DELIVERED, REACHED, UNREACHED
+from emailsystem.emails.delivery.statuses import DELIVERED, REACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
+from emailsystem.emails.sql import deliveries_mark_sent
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,15 @@ def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequenc
     for result in results:
         if not result.deliveries:
             continue
-        if result.outcome == "sent":  # nearly every result: plain SQL (see _sent_record)
-            changed += _sent_record(result, now)
+        if result.outcome == "sent":  # nearly every result: one plain UPDATE (sql.deliveries_mark_sent)
+            changed += deliveries_mark_sent(
+                email_id=result.email_id,
+                delivery_ids=result.deliveries,
+                at=result.at,
+                attempt=result.attempt,
+                provider=result.provider or "",
+                now=now,
+            )
             continue
         pending = Delivery.objects.filter(
             pk__in=result.deliveries, sent_email_id=result.email_id, status=DeliveryStatus.QUEUED
@@ -124,48 +131,3 @@ def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequenc
     # The timeline's attempts: one multi-row INSERT per batch, inside the batch's transaction.
     history_insert(rows=[*history, *attempt_rows(results)], email_ids=set(existing))
     return changed
-
-
-# SendGrid's events can overtake the sender's result (the webhook is a separate path); a
-# recipient they already moved on still gets its sent_at and attempts, and keeps its status.
-# Plain SQL, one UPDATE per sent email: compiled by the ORM per result, this statement kept the
-# results process at 0.62 cores during a 0 ms drain, plain at 0.13 (the drain: 3,700 -> 5,460
-# recipients/s). In an UPDATE, PostgreSQL and SQLite evaluate every SET expression on the row
-# as it was. A sandbox email's recipients become `sandboxed` instead of `sent` (SendGrid's
-# sandbox mode answers 2xx too); the email's flag is read by primary key in the same statement.
-_SENT_RECORD = (
-    "UPDATE emails_delivery SET"
-    " status = CASE WHEN status = %s THEN"
-    " (SELECT CASE WHEN e.sandbox THEN %s ELSE %s END FROM emails_sentemail e"
-    " WHERE e.id = emails_delivery.sent_email_id)"
-    " ELSE status END,"
-    " reason = CASE WHEN status = %s THEN '' ELSE reason END,"
-    " sent_at = %s, attempts = %s, updated = %s, provider = %s"
-    " WHERE sent_email_id = %s AND id IN ({ids})"
-    " AND (status = %s OR (sent_at IS NULL AND status NOT IN ({moved_on})))"
-)
-_NOT_MOVED_ON = [status.value for status in (*sorted(UNREACHED), DeliveryStatus.SENT, DeliveryStatus.SANDBOXED)]
-
-
-def _sent_record(result: ResultMessage, now: datetime.datetime) -> int:
-    """queued -> sent, with sent_at and the attempt count (one UPDATE); how many rows changed."""
-    queued, sent = DeliveryStatus.QUEUED.value, DeliveryStatus.SENT.value
-    sql = _SENT_RECORD.format(
-        ids=", ".join(["%s"] * len(result.deliveries)), moved_on=", ".join(["%s"] * len(_NOT_MOVED_ON))
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    params = [
-        queued,
-        DeliveryStatus.SANDBOXED.value,
-        sent,
-        queued,
-        adapt(result.at),
-        result.attempt,
-        adapt(now),
-        result.provider or "",
-        result.email_id,
-    ]
-    params += [*result.deliveries, queued, *_NOT_MOVED_ON]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)

@@ -11,7 +11,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
 
 from emailsender import brokers, routing, topology
-from emailsender.messages import InvalidMessage, ResultMessage, parse_result
+from emailsender.messages import InvalidMessage
+from emailsender.result_messages import ResultMessage, parse_result
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.results import delivery_results_apply
 

@@ -4,13 +4,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from emailsender.messages import WorkMessage, WorkRecipient, encode_work
-from emailsender.options import Options
+from emailsender.options import Attachment, Options
 from emailsystem.emails.attachments import attachments_for_work
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 
 
-def work_message_build(*, sent_email: SentEmail, deliveries: Iterable[tuple[int, str]]) -> WorkMessage:
-    """The message for `deliveries` ((delivery id, address) pairs) of one email."""
+def work_message_build(
+    *,
+    sent_email: SentEmail,
+    deliveries: Iterable[tuple[int, str]],
+    attachments: tuple[Attachment, ...] | None = None,
+) -> WorkMessage:
+    """The message for `deliveries` ((delivery id, address) pairs) of one email.
+
+    `attachments`: the email's, when the caller has them in memory (the send that stored
+    them); None reads them from the database.
+    """
     return WorkMessage(
         email_id=sent_email.pk,
         from_email=sent_email.from_email,
@@ -19,16 +28,13 @@ def work_message_build(*, sent_email: SentEmail, deliveries: Iterable[tuple[int,
         text=sent_email.body,
         html=sent_email.html_body or None,
         deliveries=tuple(WorkRecipient(id=delivery_id, to=address) for delivery_id, address in deliveries),
-        options=work_options(sent_email),
+        options=work_options(sent_email, attachments=attachments),
     )
 
 
-def work_options(sent_email: SentEmail) -> Options:
-    """The email's tags, metadata, sandbox flag and attachments as the sender takes them.
-
-    The attachments come from the send itself when it is still in memory, else from the database.
-    """
-    attachments = getattr(sent_email, "created_attachments", None)
+def work_options(sent_email: SentEmail, *, attachments: tuple[Attachment, ...] | None = None) -> Options:
+    """The email's tags, metadata, sandbox flag and attachments (`attachments`, or None: read from
+    the database) as the sender takes them."""
     if attachments is None:
         attachments = attachments_for_work(sent_email_id=sent_email.pk)
     return Options(

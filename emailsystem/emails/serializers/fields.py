@@ -12,11 +12,8 @@ from rest_framework.utils.serializer_helpers import BoundField
 from emailsender.addresses import LINE_BREAK, address_problem
 from emailsystem.core.fields import StrictCharField
 from emailsystem.core.plain_sql import instance_get
-from emailsystem.emails.models import (
-    SUBJECT_MAX_LENGTH,
-    EmailTemplate,
-)
-from emailsystem.emails.rendering import validate_no_line_breaks
+from emailsystem.emails.models import EmailTemplate
+from emailsystem.emails.rendering import SUBJECT_MAX_LENGTH, validate_no_line_breaks
 from emailsystem.users.models import normalize_email_address
 
 

@@ -3,8 +3,7 @@
 from rest_framework import serializers
 
 from emailsystem.core.fields import StrictCharField
-from emailsystem.emails.models import SUBJECT_MAX_LENGTH
-from emailsystem.emails.rendering import validate_no_line_breaks
+from emailsystem.emails.rendering import SUBJECT_MAX_LENGTH, validate_no_line_breaks
 from emailsystem.emails.serializers.fields import ContextField
 from emailsystem.emails.serializers.sending import SentEmailCreateSerializer
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from emailsender.clients import EmlFolderClient, SendGridClient
-from emailsender.messages import ResultMessage
+from emailsender.result_messages import ResultMessage
 from emailsender.testing.fake_events import EventEmitter
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.embedded import outbox_process

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from emailsender.messages import build_result, encode_result, parse_result
+from emailsender.result_messages import build_result, encode_result, parse_result
 from emailsystem.emails.delivery.results import delivery_results_apply
 from emailsystem.emails.serializers.log import DeliverySerializer
 from emailsystem.emails.tests.factories import sent_email

@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from emailsender.messages import ResultMessage
+from emailsender.result_messages import ResultMessage
 from emailsystem.core.exceptions import ApplicationError
 from emailsystem.emails.delivery.requeue import deliveries_requeue
 from emailsystem.emails.delivery.results import delivery_results_apply, sent_email_status_derive

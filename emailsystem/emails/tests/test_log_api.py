@@ -165,7 +165,7 @@ def test_a_page_out_of_range_is_404(user_client, log, page):
 
 
 def test_the_list_page_built_from_rows_matches_the_serializer(user, log):
-    from emailsender.messages import ResultMessage
+    from emailsender.result_messages import ResultMessage
     from emailsystem.emails.delivery.results import delivery_results_apply
     from emailsystem.emails.selectors import LOG_FIELDS, deliveries_by_email, sent_email_list, sent_email_log_rows
     from emailsystem.emails.serializers import SentEmailListSerializer, sent_email_log_page

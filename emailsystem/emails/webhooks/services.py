@@ -7,14 +7,15 @@ each bulk write, whatever the batch size (tests/test_webhook_bulk.py counts them
 import datetime
 import logging
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TypedDict
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from emailsystem.emails.delivery.results import sent_email_status_refresh
 from emailsystem.emails.delivery.statuses import status_later
 from emailsystem.emails.models import Delivery, DeliveryStatus, Suppression
+from emailsystem.emails.sql import delivery_events_insert
 from emailsystem.emails.webhooks.parsing import ParsedBatch, ParsedEvent
 
 logger = logging.getLogger(__name__)
@@ -92,23 +93,11 @@ def _belongs(event: ParsedEvent, deliveries: dict[int, _DeliveryRow]) -> bool:
 
 
 def _events_insert(events: list[ParsedEvent]) -> set[str]:
-    """Insert the events' history rows, skipping ids already stored; the ids actually inserted."""
+    """Insert the events' history rows, BULK_ROWS per statement, skipping ids already stored; the ids inserted."""
     inserted: set[str] = set()
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = timezone.now()
     for start in range(0, len(events), BULK_ROWS):
-        chunk = events[start : start + BULK_ROWS]
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))  # placeholders only
-        sql = (
-            "INSERT INTO emails_deliveryevent (sg_event_id, delivery_id, event, occurred_at, received_at, detail)"  # noqa: S608
-            f" VALUES {values} ON CONFLICT (sg_event_id) DO NOTHING RETURNING sg_event_id"
-        )
-        params: list[Any] = []
-        for event in chunk:
-            occurred = connection.ops.adapt_datetimefield_value(event.occurred_at)
-            params += [event.sg_event_id, event.delivery_id, event.event, occurred, now, event.detail]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            inserted.update(row[0] for row in cursor.fetchall())
+        inserted |= delivery_events_insert(events=events[start : start + BULK_ROWS], received_at=now)
     return inserted
 
 

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from emailsystem.settings import env_rate
+from emailsystem.env import env_rate
 from emailsystem.users.models import AttemptCounter
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 

@@ -1,0 +1,167 @@
+"""The sender's jobs: each work message from its delivery to its ack, where it stands, and the
+log line of its outcome.
+
+A job is held from delivery until acked (or the connection is gone), pending until a worker is
+free, running on a worker thread, then finished: its outcome waits on a queue for the
+connection thread. Only the connection thread (consumer.Sender) reads or changes this
+bookkeeping; worker threads only call `Jobs.finish`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from emailsender import routing
+from emailsender.outcomes import Outcome, OutcomeKind
+from emailsender.settings import Settings
+
+log = logging.getLogger("emailsender")
+
+
+@dataclass
+class Job:
+    delivery_tag: int
+    generation: int  # which connection delivered it; tags are meaningless on any other
+    body: bytes
+    headers: dict[str, Any]
+    message_id: str | None
+    attempt: int
+    request_id: str | None = None  # the API request the send came from (x-request-id header), for logs
+    started: float = 0.0
+    outcome: Outcome | None = None
+
+
+class Jobs:
+    """Held, pending, running and finished jobs of one sender process, across its connections."""
+
+    def __init__(self) -> None:
+        self.generation = 0  # the current connection's number
+        self.held: dict[int, Job] = {}  # unacked jobs of the current connection, by delivery tag
+        self.pending: deque[Job] = deque()  # received, waiting for a free worker or the end of a pause
+        self.running = 0  # jobs started (or finished at once) and not yet taken back, any connection
+        self._finished: queue.SimpleQueue[Job] = queue.SimpleQueue()
+
+    def connected(self) -> int:
+        """A new connection: its generation."""
+        self.generation += 1
+        return self.generation
+
+    def disconnected(self) -> None:
+        """The connection is gone: the broker redelivers everything it had given us."""
+        self.held.clear()
+        self.pending.clear()
+
+    def receive(self, delivery_tag: int, properties: Any, body: bytes) -> Job:
+        """The job of a delivered message (pika's BasicProperties), held until it is acked or nacked."""
+        headers = dict(properties.headers or {})
+        job = Job(
+            delivery_tag=delivery_tag,
+            generation=self.generation,
+            body=body,
+            headers=headers,
+            message_id=properties.message_id,
+            attempt=routing.attempt_from_headers(headers),
+            request_id=routing.request_id_from_headers(headers),
+        )
+        self.held[delivery_tag] = job
+        return job
+
+    def start_next(self, *, limit: int) -> Job | None:
+        """The next pending job to hand to a worker, while fewer than `limit` run; None otherwise."""
+        if not self.pending or self.running >= limit:
+            return None
+        job = self.pending.popleft()
+        job.started = time.monotonic()
+        self.running += 1
+        return job
+
+    def finish(self, job: Job) -> None:
+        """A job's outcome is known (safe from any thread)."""
+        self._finished.put(job)
+
+    def finish_now(self, job: Job, outcome: Outcome) -> None:
+        """Finish a job without running it (its outcome is already known)."""
+        job.outcome = outcome
+        self.running += 1
+        self._finished.put(job)
+
+    def take_finished(self, *, connected: bool) -> tuple[list[Job], list[Job]]:
+        """Every job finished so far: (those to record on the current connection, those whose
+        connection is gone and cannot be acked)."""
+        current: list[Job] = []
+        stale: list[Job] = []
+        while True:
+            try:
+                job = self._finished.get_nowait()
+            except queue.Empty:
+                return current, stale
+            self.running -= 1
+            if not connected or job.generation != self.generation or job.delivery_tag not in self.held:
+                stale.append(job)
+            else:
+                current.append(job)
+
+    def release(self, job: Job) -> None:
+        """The job is acked: no longer held."""
+        del self.held[job.delivery_tag]
+
+    def take_pending(self) -> list[Job]:
+        """The jobs not started yet, no longer held or pending (the caller nacks them back to the broker)."""
+        taken = list(self.pending)
+        self.pending.clear()
+        for job in taken:
+            del self.held[job.delivery_tag]
+        return taken
+
+
+def job_publishes(job: Job, settings: Settings) -> list[routing.Publish]:
+    """What to publish for a finished job's outcome (routing.plan)."""
+    assert job.outcome is not None
+    return routing.plan(job.outcome, body=job.body, headers=job.headers, message_id=job.message_id, settings=settings)
+
+
+def job_fields(job: Job) -> dict[str, Any]:
+    """The log fields that identify a job."""
+    return {
+        "message_id": job.message_id,
+        "request_id": job.request_id,
+        "delivery_tag": job.delivery_tag,
+        "x_attempt": job.attempt,
+    }
+
+
+def log_recorded(job: Job) -> None:
+    """The log line of a job whose outcome is published and acked."""
+    outcome = job.outcome
+    assert outcome is not None
+    fields = {
+        **job_fields(job),
+        "email_id": outcome.email_id,
+        "outcome": outcome.kind.value,
+        "attempt": outcome.attempt,
+        "status_code": outcome.status_code,
+        "deliveries": len(outcome.delivery_ids),
+        "duration_ms": round((time.monotonic() - job.started) * 1000) if job.started else 0,
+    }
+    if outcome.kind is OutcomeKind.SENT:
+        log.info("sent", extra={**fields, "provider": outcome.provider})
+    elif outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
+        log.warning(
+            "will retry", extra={**fields, "reason": outcome.reason, "delay_s": round(outcome.delay_seconds, 2)}
+        )
+    else:
+        log.error("dead-lettered", extra={**fields, "reason": outcome.reason})
+
+
+def log_dropped(job: Job) -> None:
+    """The log line of a job whose connection is gone, so it cannot be acked; the broker redelivers it."""
+    outcome = job.outcome
+    log.warning(
+        "outcome from a closed connection dropped; the message will be redelivered",
+        extra={**job_fields(job), "outcome": outcome.kind.value if outcome else None},
+    )
