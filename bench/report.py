@@ -14,6 +14,7 @@ TARGETS = [
     ("api_send_p50_ms", None, None, "ms", 135),
     ("api_send_p99_ms", 100, "max", "ms", 195),
     ("api_send_rps_with_pipeline", None, None, "req/s", None),
+    ("api_send_rps_bearer", None, None, "req/s", None),
     ("api_hello_rps", None, None, "req/s", None),
     ("api_list_p99_ms_1m", 50, "max", "ms", None),
     ("api_list_p99_ms_1m_8_clients", None, None, "ms", None),

@@ -167,6 +167,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous write gets 401 with a WWW-Authenticate header, not 403.
         "emailsystem.users.authentication.ExpiringTokenAuthentication",
+        "emailsystem.users.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -210,7 +211,10 @@ SPECTACULAR_SETTINGS = {
         "EmailStatusEnum": "emailsystem.emails.models.EmailStatus",
         "DeliveryStatusEnum": "emailsystem.emails.models.DeliveryStatus",
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "emailsystem.users.schema.api_key_scope_refusals",
+    ],
 }
 
 # Log-in throttles (docs/sending/login.md). Every password check, on any

@@ -28,31 +28,38 @@ def api_send(bench, context: dict[str, Any]) -> None:
     `api_send_*` measures the API alone: the senders are paused and drain the backlog after
     each run, so the figure is the web's capacity, not how two cores are shared between the
     web and the pipeline. `api_send_rps_with_pipeline` is the same load with a sender running.
+    `api_send_rps_bearer` is the API alone again, authenticated with a send-scope API key
+    instead of the login token.
     """
 
-    def load() -> loads.WrkResult:
+    def load(authorization: str) -> loads.WrkResult:
         result = loads.wrk(
             f"{context['web']}/api/v1/emails/sent-email/",
             seconds=bench.seconds(20),
             method="POST",
             body=json.dumps(send_payload(context)),
-            headers={"Authorization": f"Token {context['token']}", "Content-Type": "application/json"},
+            headers={"Authorization": authorization, "Content-Type": "application/json"},
         )
         if result.errors:
             bench.notes.append(f"api_send: {result.errors} of {result.requests} requests failed")
         return result
 
-    def once() -> None:
+    def alone(authorization: str) -> loads.WrkResult:
         context["stack"].stop("sender")
-        alone = load()
+        result = load(authorization)
         context["stack"].start("sender")
         settle(context)
-        bench.record("api_send_rps", alone.rps)
-        bench.record("api_send_p50_ms", alone.p50_ms)
-        bench.record("api_send_p99_ms", alone.p99_ms)
-        shared = load()
+        return result
+
+    def once() -> None:
+        by_token = alone(f"Token {context['token']}")
+        bench.record("api_send_rps", by_token.rps)
+        bench.record("api_send_p50_ms", by_token.p50_ms)
+        bench.record("api_send_p99_ms", by_token.p99_ms)
+        shared = load(f"Token {context['token']}")
         settle(context)
         bench.record("api_send_rps_with_pipeline", shared.rps)
+        bench.record("api_send_rps_bearer", alone(f"Bearer {context['api_key']}").rps)
 
     bench.repeat("api_send", once)
 

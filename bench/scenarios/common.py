@@ -12,7 +12,8 @@ from rest_framework.authtoken.models import Token
 from bench.seed import seed_log
 from emailsender import topology
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailTemplate
-from emailsystem.users.models import User
+from emailsystem.users.api_keys import api_key_create
+from emailsystem.users.models import ApiKeyScope, User
 from emailsystem.users.services import user_email_verified_set
 
 # How long the queues may take to empty between scenarios before the run is declared stuck.
@@ -52,6 +53,8 @@ def prepare(*, seed: bool = True) -> dict[str, Any]:
         "first_delivery_id": last + 1,
         "token": Token.objects.get_or_create(user=sender)[0].key,
         "seeded_token": Token.objects.get_or_create(user=seeded)[0].key,
+        # A new key per run: only its digest is stored, so an earlier run's cannot be read back.
+        "api_key": api_key_create(user=sender, name="bench", scope=ApiKeyScope.SEND).key,
         "user": sender,
         "template_id": template.pk,
     }

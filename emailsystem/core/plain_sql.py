@@ -104,7 +104,22 @@ def instance_get(model: type[_M], pk: Any) -> _M | None:
         low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
         if not low <= value <= high:
             return None  # no such row can exist (and PostgreSQL would refuse the comparison)
-    reader = _reader(model, connection.ops)
+    return _fetch(model, pk_field.name, value)
+
+
+def instance_get_by(model: type[_M], *, field: str, value: str) -> _M | None:
+    """The row whose unique text `field` equals `value` as a model instance, or None.
+
+    ValueError for a field without a unique constraint of its own: more than one row could match.
+    """
+    model_field = model._meta.get_field(field)
+    if not isinstance(model_field, Field) or not model_field.unique:
+        raise ValueError(f"{model.__name__}.{field} is not unique")
+    return _fetch(model, field, value)
+
+
+def _fetch(model: type[_M], field: str, value: Any) -> _M | None:
+    reader = _reader(model, connection.ops, field)
     with connection.cursor() as cursor:
         cursor.execute(reader.sql, [value])
         row = cursor.fetchone()
@@ -115,8 +130,9 @@ def instance_get(model: type[_M], pk: Any) -> _M | None:
 
 @dataclass(frozen=True)
 class _Reader:
-    """How to read one model's row by primary key: built once per model and backend, since the
-    statement and the ORM's value converters never change (instance_get runs on every request)."""
+    """How to read one model's row by one unique column: built once per model, column and backend,
+    since the statement and the ORM's value converters never change (the authentication classes
+    run instance_get and instance_get_by on every request)."""
 
     sql: str
     attnames: list[str]
@@ -133,17 +149,17 @@ class _Reader:
 
 
 @lru_cache(maxsize=64)
-def _reader(model: type[Model], ops: Any) -> _Reader:
+def _reader(model: type[Model], ops: Any, key: str) -> _Reader:
     fields = model._meta.concrete_fields
     quote = ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    table, pk_column = quote(model._meta.db_table), quote(model._meta.pk.column)
+    table, key_column = quote(model._meta.db_table), quote(field_column(model._meta.get_field(key)))
     converted = []
     for field in fields:
         column = field.get_col(model._meta.db_table)
         converted.append((column, ops.get_db_converters(column) + column.get_db_converters(ops.connection)))
     return _Reader(
-        sql=f"SELECT {columns} FROM {table} WHERE {pk_column} = %s",  # noqa: S608 -- names from the model
+        sql=f"SELECT {columns} FROM {table} WHERE {key_column} = %s",  # noqa: S608 -- names from the model
         attnames=[field.attname for field in fields],
         columns=converted,
     )

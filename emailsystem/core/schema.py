@@ -35,8 +35,9 @@ VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _ERROR_DESCRIPTIONS = {
-    401: "Not logged in, or the token is unknown or revoked.",
-    403: "Logged in without the permission (or a browser session without its CSRF token).",
+    401: "Not logged in, or the token or API key is unknown or revoked.",
+    403: "Logged in without the permission, or with an API key whose scope leaves this out "
+    "(or a browser session without its CSRF token).",
     404: "Not found (or not yours), or a page past the end.",
     409: "The Idempotency-Key was used before with a different request body.",
     413: "The request body is larger than REQUEST_MAX_BYTES.",

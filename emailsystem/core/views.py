@@ -61,7 +61,16 @@ class ApiRootView(APIView):
             "ApiRoot",
             {
                 name: serializers.URLField()
-                for name in ("register", "login", "logout", "me", "verify-email", "email-template", "sent-email")
+                for name in (
+                    "register",
+                    "login",
+                    "logout",
+                    "me",
+                    "verify-email",
+                    "api-keys",
+                    "email-template",
+                    "sent-email",
+                )
             },
         ),
     )
@@ -76,6 +85,7 @@ class ApiRootView(APIView):
                 "logout": link("users:logout"),
                 "me": link("users:me"),
                 "verify-email": link("users:verify-email"),
+                "api-keys": link("users:api-key-list"),
                 "email-template": link("emails:email-template-list"),
                 "sent-email": link("emails:sent-email-list"),
                 "suppressions": link("emails:suppression-list"),

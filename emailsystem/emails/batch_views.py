@@ -31,6 +31,8 @@ class BatchSendView(generics.GenericAPIView):
     """
 
     serializer_class = BatchSendSerializer
+    # What an API key with the send scope may call here (users.authentication.send_key_allows).
+    send_key_actions = frozenset({"post"})
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY_PARAMETER],

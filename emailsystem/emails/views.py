@@ -52,7 +52,7 @@ _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, descriptio
 # Reads need no login (a token, if sent, must be valid: an unknown one is 401).
 # Typed Any: drf-spectacular annotates `auth` as Sequence[str], but it takes (and AutoSchema.get_auth
 # returns) security requirement objects like these.
-_ANYONE: Any = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
+_ANYONE: Any = [{"tokenAuth": []}, {"bearerAuth": []}, {"cookieAuth": []}, {}]
 
 
 @extend_schema_view(
@@ -82,6 +82,8 @@ class EmailTemplateViewSet(TemplateToolsMixin, viewsets.ModelViewSet):
     queryset = email_template_list()
     serializer_class = EmailTemplateSerializer
     permission_classes = [StaffModelPermissionsOrReadOnly]
+    # What an API key with the send scope may call here (users.authentication.send_key_allows).
+    send_key_actions = frozenset({"preview"})
     lookup_value_regex = ANY_ID
 
 
@@ -162,6 +164,8 @@ class SentEmailViewSet(
 
     filterset_class = SentEmailFilter
     lookup_value_regex = ANY_ID
+    # What an API key with the send scope may call here (users.authentication.send_key_allows): not cancel.
+    send_key_actions = frozenset({"create", "list", "retrieve"})
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user

@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from emailsystem.core.links import public_base_url
-from emailsystem.users.models import User
+from emailsystem.users.api_keys import api_keys_revoke
+from emailsystem.users.models import ApiKey, User
 from emailsystem.users.services import (
     email_verification_send,
     login_attempts_clear,
@@ -131,3 +132,49 @@ class UserAdmin(DjangoUserAdmin):
         if db_field.name == "email":
             kwargs["widget"] = forms.EmailInput(attrs={"autocomplete": "email"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class RevokedFilter(admin.SimpleListFilter):
+    title = "revoked"
+    parameter_name = "revoked"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        return queryset
+
+
+# Every field, all read-only: nothing about a key is edited after it is issued (revoke it instead).
+API_KEY_FIELDS = ("user", "name", "scope", "prefix", "created", "last_used", "revoked_at")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Every user's API keys: whose, what scope, when last used; revoke them here.
+
+    Keys are issued through the API only (users/api-keys/), which shows the key to its owner once:
+    nothing here shows a key or its digest, and there is no add form that could.
+    """
+
+    list_display = ["prefix", "name", "user", "scope", "created", "last_used", "is_revoked"]
+    list_filter = ["scope", RevokedFilter, "created"]
+    list_select_related = ["user"]
+    search_fields = ["prefix", "name", "user__email", "user__username"]
+    ordering = ["-created", "-pk"]
+    actions = ["revoke"]
+    fields = readonly_fields = API_KEY_FIELDS
+
+    @admin.display(boolean=True, description="revoked", ordering="revoked_at")
+    def is_revoked(self, api_key: ApiKey) -> bool:
+        return api_key.revoked
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected API keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = api_keys_revoke(api_keys=queryset)
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)

@@ -1,5 +1,8 @@
+import hashlib
+import secrets
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
@@ -78,3 +81,61 @@ class AttemptCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ApiKeyScope(models.TextChoices):
+    """What a request authenticated with a key may do (users.authentication.ApiKeyAuthentication)."""
+
+    SEND = "send", "send: send email and read the emails sent"
+    FULL = "full", "full: everything its user may do"
+
+
+# 32 random bytes, 256 bits: a key cannot be guessed, and a fast hash stores it safely.
+API_KEY_RANDOM_BYTES = 32
+# Shown to its owner to tell keys apart: "es_s_" and 7 random characters (42 of the key's bits;
+# 214 stay secret).
+API_KEY_PREFIX_LENGTH = 12
+
+
+def api_key_generate(scope: str) -> str:
+    """A new key: `es_<s or f>_<43 URL-safe characters>`, so that a key found in a log or a
+    repository says what it is and what it may do."""
+    return f"es_{scope[0]}_{secrets.token_urlsafe(API_KEY_RANDOM_BYTES)}"
+
+
+def api_key_digest(key: str) -> str:
+    """The SHA-256 of a key, as stored. A key holds 256 random bits, so no one can search a list of
+    likely keys against a stolen digest: a slow password hash (PBKDF2, Argon2) would protect nothing
+    more, and would cost milliseconds on every request."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A secret an application authenticates with (`Authorization: Bearer <key>`) in place of its
+    user's login token. It acts as its user: quota, suppressions and the log are the user's.
+
+    Only the key's digest is stored; the key itself is shown once, when it is issued
+    (users.api_keys.api_key_create). A revoked key stays, for the admin's record, and never
+    authenticates again.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="What the key is for, for its owner: billing-app.")
+    scope = models.CharField(max_length=4, choices=ApiKeyScope.choices)
+    prefix = models.CharField(max_length=API_KEY_PREFIX_LENGTH, unique=True, editable=False)
+    # The lookup of every request authenticated with a key: unique, so one indexed read.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    # At most a minute old (users.api_keys.api_key_use_record); empty until the first use.
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}... ({self.name})"
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from emailsystem.core.fields import StrictCharField, StrictEmailField
-from emailsystem.users.models import User, normalize_email_address
+from emailsystem.users.models import ApiKey, ApiKeyScope, User, normalize_email_address
 
 LOGIN_FAILED = "Unable to log in with the provided credentials."
 # The browsable API's password input: never refilled with what was typed (core/forms/password.html).
@@ -95,3 +95,39 @@ class VerificationAnswerSerializer(serializers.Serializer):
     message = serializers.CharField()
     email = serializers.EmailField()
     email_verified = serializers.BooleanField()
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=100, help_text="What the key is for: billing-app.")
+    scope = serializers.ChoiceField(
+        choices=ApiKeyScope.choices,
+        default=ApiKeyScope.SEND,
+        help_text="`send` (the default): send email and read the emails sent, nothing else. "
+        "`full`: everything you may do yourself.",
+    )
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    """A key as its owner lists it: never the key itself, which only its creation answer shows."""
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "scope", "prefix", "created", "last_used"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "prefix": {"help_text": "The key's first characters, to tell it apart."},
+            "last_used": {"help_text": "When it last authenticated a request, to the minute; null if never."},
+        }
+
+
+class ApiKeyIssuedSerializer(serializers.Serializer):
+    """A new key (users.api_keys.IssuedApiKey), the one time it is shown: only its digest is stored."""
+
+    id = serializers.IntegerField(source="api_key.id")
+    name = serializers.CharField(source="api_key.name")
+    scope = serializers.ChoiceField(choices=ApiKeyScope.choices, source="api_key.scope")
+    prefix = serializers.CharField(source="api_key.prefix")
+    key = serializers.CharField(
+        help_text="The key, shown this once: send it in the Authorization header, after `Bearer `."
+    )
+    created = serializers.DateTimeField(source="api_key.created")

@@ -13,8 +13,11 @@ Roles, as a client would present itself:
   admin lets them change nothing, and neither does the API where a write needs a model
   permission (templates);
 - inactive: a deactivated user presenting the token it had before;
-- revoked: the owner after logging out, presenting the revoked token.
-Admin pages are browser pages: there the same roles hold a session instead of a token.
+- revoked: the owner after logging out, presenting the revoked token;
+- send_key, full_key: the owner's API keys (`Bearer`), with the send and the full scope;
+- revoked_key: an API key of the owner's that revoked itself.
+Admin pages are browser pages: there the same roles hold a session instead of a token (keys
+have no session: they present the key, which the admin ignores).
 """
 
 from collections.abc import Callable
@@ -29,18 +32,36 @@ from rest_framework.test import APIClient
 
 from emailsystem.emails.models import EmailTemplate, SentEmail, Suppression, SuppressionReason
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
+from emailsystem.users.models import ApiKey, ApiKeyScope
 from emailsystem.users.services import email_verification_link
-from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
+from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory, api_key_issue
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "user", "other", "staff", "clerk", "inactive", "revoked")
+KEY_ROLES = ("send_key", "full_key", "revoked_key")
+ROLES = ("anonymous", "user", "other", "staff", "clerk", "inactive", "revoked", *KEY_ROLES)
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def codes(anonymous: int, user: int, other: int, staff: int, clerk: int, inactive: int, revoked: int) -> dict[str, int]:
-    """Expected status per role, in ROLES order."""
-    return dict(zip(ROLES, (anonymous, user, other, staff, clerk, inactive, revoked), strict=True))
+def codes(
+    anonymous: int,
+    user: int,
+    other: int,
+    staff: int,
+    clerk: int,
+    inactive: int,
+    revoked: int,
+    *,
+    send_key: int = 403,
+    full_key: int | None = None,
+    revoked_key: int | None = None,
+) -> dict[str, int]:
+    """Expected status per role. The owner's keys: a send key is refused (403) where the row does
+    not say otherwise; a full key gets what its owner gets; a revoked key what a revoked token gets."""
+    full_key = user if full_key is None else full_key
+    revoked_key = revoked if revoked_key is None else revoked_key
+    values = (anonymous, user, other, staff, clerk, inactive, revoked, send_key, full_key, revoked_key)
+    return dict(zip(ROLES, values, strict=True))
 
 
 def everyone(code: int) -> dict[str, int]:
@@ -54,8 +75,8 @@ SIGNED_IN_MISSING = codes(401, 405, 405, 405, 405, 401, 401)  # a signed-in rout
 # A template route without the method: the method's permission is checked first, so a clerk gets 403.
 STAFF_ONLY_MISSING = codes(401, 403, 403, 405, 403, 401, 401)
 SESSION_ONLY_MISSING = everyone(405)  # register/login ignore tokens: any caller gets 405
-ADMIN_PAGE = codes(302, 302, 302, 200, 403, 302, 302)  # others are sent to the admin's login page
-ADMIN_INDEX = codes(302, 302, 302, 200, 200, 302, 302)  # a clerk's index lists nothing
+ADMIN_PAGE = codes(302, 302, 302, 200, 403, 302, 302, send_key=302)  # others are sent to the admin's login page
+ADMIN_INDEX = codes(302, 302, 302, 200, 200, 302, 302, send_key=302)  # a clerk's index lists nothing
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,7 @@ class World:
     template: EmailTemplate
     email: SentEmail
     suppression: Suppression
+    api_key: ApiKey  # the owner's, for revoking; the key roles present keys of their own
 
 
 @dataclass(frozen=True)
@@ -117,6 +139,17 @@ def suppression_detail(world: World) -> str:
 
 
 ME = fixed("/api/v1/users/me/")
+API_KEYS = fixed("/api/v1/users/api-keys/")
+
+
+def api_key_detail(world: World) -> str:
+    return f"/api/v1/users/api-keys/{world.api_key.pk}/"
+
+
+def a_key(world: World, role: str) -> dict:
+    return {"name": f"made-by-{role}", "scope": "send"}
+
+
 VERIFY_EMAIL = fixed("/api/v1/users/verify-email/")
 
 
@@ -130,8 +163,8 @@ def new_account(world: World, role: str) -> dict:
 
 
 def own_credentials(world: World, role: str) -> dict:
-    """Each role logs in as itself; anonymous uses the owner's email and password."""
-    email = world.user.email if role in {"anonymous", "revoked"} else f"{role}@example.com"
+    """Each role logs in as itself; anonymous and the owner's keys use the owner's email and password."""
+    email = world.user.email if role in {"anonymous", "revoked", *KEY_ROLES} else f"{role}@example.com"
     return {"username": email, "password": DEFAULT_PASSWORD}
 
 
@@ -154,8 +187,13 @@ ROWS = [
     # users
     Row("users:register", "post", fixed("/api/v1/users/register/"), everyone(201), new_account),
     *[Row("users:register", m, fixed("/api/v1/users/register/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
+    # Logging in ignores any Authorization header: a key logs nobody in, and refuses nothing here.
     Row(
-        "users:login", "post", fixed("/api/v1/users/login/"), codes(200, 200, 200, 200, 200, 400, 200), own_credentials
+        "users:login",
+        "post",
+        fixed("/api/v1/users/login/"),
+        codes(200, 200, 200, 200, 200, 400, 200, send_key=200),
+        own_credentials,
     ),
     *[Row("users:login", m, fixed("/api/v1/users/login/"), SESSION_ONLY_MISSING) for m in METHODS if m != "post"],
     Row("users:logout", "post", fixed("/api/v1/users/logout/"), codes(401, 200, 200, 200, 200, 401, 401)),
@@ -166,6 +204,15 @@ ROWS = [
     Row("users:verify-email", "get", verification_link, codes(200, 200, 200, 200, 200, 401, 401)),
     Row("users:verify-email", "post", VERIFY_EMAIL, codes(401, 200, 200, 200, 200, 401, 401)),
     *[Row("users:verify-email", m, VERIFY_EMAIL, SIGNED_IN_MISSING) for m in ("put", "patch", "delete")],
+    # API keys: one's own only; managing them is outside a send key's scope.
+    Row("users:api-key-list", "get", API_KEYS, codes(401, 200, 200, 200, 200, 401, 401)),
+    Row("users:api-key-list", "post", API_KEYS, codes(401, 201, 201, 201, 201, 401, 401), a_key),
+    *[Row("users:api-key-list", m, API_KEYS, SIGNED_IN_MISSING, a_key) for m in ("put", "patch", "delete")],
+    Row("users:api-key-detail", "delete", api_key_detail, codes(401, 204, 404, 404, 404, 401, 401)),
+    *[
+        Row("users:api-key-detail", m, api_key_detail, SIGNED_IN_MISSING, a_key)
+        for m in ("get", "post", "put", "patch")
+    ],
     # email templates: anyone reads, staff writes
     Row("emails:email-template-list", "get", TEMPLATES, PUBLIC_READ),
     Row("emails:email-template-list", "post", TEMPLATES, codes(401, 403, 403, 201, 403, 401, 401), a_template),
@@ -177,7 +224,13 @@ ROWS = [
     Row("emails:email-template-detail", "put", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
     Row("emails:email-template-detail", "patch", template_detail, codes(401, 403, 403, 200, 403, 401, 401), a_template),
     Row("emails:email-template-detail", "delete", template_detail, codes(401, 403, 403, 204, 403, 401, 401)),
-    Row("emails:email-template-preview", "post", template_preview, codes(401, 200, 200, 200, 200, 401, 401), a_context),
+    Row(
+        "emails:email-template-preview",
+        "post",
+        template_preview,
+        codes(401, 200, 200, 200, 200, 401, 401, send_key=200),
+        a_context,
+    ),
     *[
         Row("emails:email-template-preview", m, template_preview, SIGNED_IN_MISSING, a_context)
         for m in METHODS
@@ -189,13 +242,13 @@ ROWS = [
         for m in METHODS
         if m != "post"
     ],
-    # the log: one's own only
-    Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 200, 401, 401)),
-    Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 202, 401, 401), a_send),
-    Row("emails:batch", "post", BATCH, codes(401, 202, 202, 202, 202, 401, 401), a_batch),
+    # the log: one's own only; sending and reading the log are what a send key may do
+    Row("emails:sent-email-list", "get", SENT, codes(401, 200, 200, 200, 200, 401, 401, send_key=200)),
+    Row("emails:sent-email-list", "post", SENT, codes(401, 202, 202, 202, 202, 401, 401, send_key=202), a_send),
+    Row("emails:batch", "post", BATCH, codes(401, 202, 202, 202, 202, 401, 401, send_key=202), a_batch),
     *[Row("emails:batch", m, BATCH, SIGNED_IN_MISSING, a_batch) for m in METHODS if m != "post"],
     *[Row("emails:sent-email-list", m, SENT, SIGNED_IN_MISSING, a_send) for m in ("put", "patch", "delete")],
-    Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 404, 401, 401)),
+    Row("emails:sent-email-detail", "get", sent_detail, codes(401, 200, 404, 404, 404, 401, 401, send_key=200)),
     *[
         Row("emails:sent-email-detail", m, sent_detail, SIGNED_IN_MISSING, a_send)
         for m in ("post", "put", "patch", "delete")
@@ -241,13 +294,26 @@ def world() -> World:
     suppression = Suppression.objects.create(
         user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
     )
-    return World(user=user, template=EmailTemplateFactory.create(), email=email, suppression=suppression)
+    return World(
+        user=user,
+        template=EmailTemplateFactory.create(),
+        email=email,
+        suppression=suppression,
+        api_key=api_key_issue(user, name="revocable").api_key,
+    )
 
 
 def client_for(role: str, world: World, *, session: bool) -> APIClient:
     """A client presenting `role`'s credentials: a token, or for browser pages a session."""
     client = APIClient()
     if role == "anonymous":
+        return client
+    if role in KEY_ROLES:
+        scope = ApiKeyScope.SEND if role == "send_key" else ApiKeyScope.FULL
+        issued = api_key_issue(world.user, scope, name=role)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.key}")
+        if role == "revoked_key":  # revokes itself as a client would
+            assert client.delete(f"/api/v1/users/api-keys/{issued.api_key.pk}/").status_code == 204
         return client
     people = {
         "user": lambda: world.user,
@@ -281,6 +347,8 @@ def stored_state() -> tuple:
         list(SentEmail.objects.order_by("pk").values_list("pk", "sender_id", "subject")),
         list(get_user_model().objects.order_by("pk").values_list("pk", "is_active", "is_staff", "verified_email")),
         list(Suppression.objects.order_by("pk").values_list("pk", "user_id", "recipient_id")),
+        # Not last_used: a request that authenticates and is then refused was still a use of the key.
+        list(ApiKey.objects.order_by("pk").values_list("pk", "user_id", "scope", "revoked_at")),
     )
 
 

@@ -37,6 +37,7 @@ def test_readme_browser_walkthrough(dev_server, walk):
         "logout",
         "me",
         "verify-email",
+        "api-keys",
         "email-template",
         "sent-email",
         "suppressions",

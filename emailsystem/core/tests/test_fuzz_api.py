@@ -2,12 +2,13 @@
 
 Every operation is called with data that fits the schema and with data that does not,
 anonymously, as a normal user and (templates) as an admin, through the whole WSGI stack
-against the test PostgreSQL database. Each answer must:
+against the test PostgreSQL database; and with a send-scope API key. Each answer must:
 - never be a 5xx;
 - have a status code, content type and body the schema documents for that operation;
 - refuse what the schema calls invalid with a 4xx (schemathesis' negative_data_rejection);
 - anonymously, refuse every write (other than register and login) with 401 or 403 and change
-  nothing in the database.
+  nothing in the database;
+- with a send key, refuse every operation outside the send scope with 403 and change nothing.
 
 Bounded: derandomized (the same examples every run; any edit to `fuzz` reshuffles them), a
 dozen examples per operation and mode, about 25 s in all. The last tests send by hand the
@@ -45,9 +46,9 @@ from emailsystem.emails.models import (
     SuppressionReason,
 )
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
-from emailsystem.users.models import User
+from emailsystem.users.models import ApiKey, ApiKeyScope, User
 from emailsystem.users.services import email_verification_link
-from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory
+from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory, api_key_issue
 
 # Examples per operation and generation mode: small enough for the suite, enough to reach
 # each field's edge cases (hypothesis starts from the simplest values and empty/odd strings).
@@ -62,6 +63,16 @@ CHECKS = [
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Writes an anonymous client is meant to make.
 ANONYMOUS_WRITES = frozenset({"POST /api/v1/users/register/", "POST /api/v1/users/login/"})
+# What an API key with the send scope may call; everything else answers it 403.
+SEND_KEY_OPERATIONS = frozenset(
+    {
+        "POST /api/v1/emails/sent-email/",
+        "GET /api/v1/emails/sent-email/",
+        "GET /api/v1/emails/sent-email/{id}/",
+        "POST /api/v1/emails/batch/",
+        "POST /api/v1/emails/email-template/{id}/preview/",
+    }
+)
 
 
 @functools.cache
@@ -110,7 +121,7 @@ def unthrottled(settings) -> None:
 
 
 def database_counts() -> dict[str, int]:
-    models = (User, EmailTemplate, SentEmail, OutboxMessage, IdempotencyRecord, Token, Suppression)
+    models = (User, EmailTemplate, SentEmail, OutboxMessage, IdempotencyRecord, Token, Suppression, ApiKey)
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -153,8 +164,8 @@ def fuzz(
 
 @pytest.fixture
 def ids(user) -> dict[str, int]:
-    """Existing objects for the `{id}` operations: a template, an email the user sent, and an
-    address on the user's suppression list."""
+    """Existing objects for the `{id}` operations: a template, an email the user sent, an
+    address on the user's suppression list, and an API key of the user's."""
     email = sent_email(user=user)
     suppression = Suppression.objects.create(
         user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
@@ -163,6 +174,7 @@ def ids(user) -> dict[str, int]:
         "/api/v1/emails/email-template/": EmailTemplateFactory.create().pk,
         "/api/v1/emails/sent-email/": email.pk,
         "/api/v1/emails/suppressions/": suppression.pk,
+        "/api/v1/users/api-keys/": api_key_issue(user, name="fuzzed").api_key.pk,
     }
 
 
@@ -190,6 +202,22 @@ def test_anonymous_requests_conform_and_never_write(label, mode, ids):
 @pytest.mark.parametrize(("label", "mode"), fuzz_targets(exclude=frozenset(ANONYMOUS_WRITES)))
 def test_a_logged_in_users_requests_conform(label, mode, user, ids):
     fuzz(label, mode, headers=token_header(user), ids=ids)
+
+
+@pytest.mark.parametrize(("label", "mode"), fuzz_targets(exclude=frozenset(ANONYMOUS_WRITES)))
+def test_a_send_keys_requests_conform_and_stay_in_its_scope(label, mode, user, ids):
+    """Register and login ignore keys; every other operation takes one, and refuses a send key
+    unless it sends or reads the log."""
+    headers = {"Authorization": f"Bearer {api_key_issue(user, ApiKeyScope.SEND).key}"}
+    before = database_counts()
+
+    def refused(case: Any, response: Any) -> None:
+        if label in SEND_KEY_OPERATIONS:
+            return
+        assert response.status_code == 403, f"a send key's {label} answered {response.status_code}"
+        assert database_counts() == before, f"a send key's {label} changed the database"
+
+    fuzz(label, mode, headers=headers, ids=ids, on_response=refused)
 
 
 @pytest.mark.parametrize(("label", "mode"), [target for target in fuzz_targets() if "/email-template/" in target[0]])
@@ -233,6 +261,29 @@ def test_answers_the_fuzzer_rarely_reaches_match_the_schema(user, admin, setting
     assert read.status_code == 200
     assert call_and_validate("POST /api/v1/users/logout/", headers=auth).status_code == 200
     assert call_and_validate("GET /api/v1/emails/sent-email/", headers=auth).status_code == 401
+
+
+def test_the_api_key_answers_match_the_schema(user):
+    """Issue keys, send and read with them, refuse a send key, revoke a key: its next request is 401."""
+    auth = token_header(user)
+    keys = "POST /api/v1/users/api-keys/"
+    send_key = call_and_validate(keys, body={"name": "billing-app", "scope": "send"}, headers=auth)
+    full_key = call_and_validate(keys, body={"name": "ops", "scope": "full"}, headers=auth)
+    assert send_key.status_code == full_key.status_code == 201
+    as_send = {"Authorization": f"Bearer {send_key.json()['key']}"}
+    as_full = {"Authorization": f"Bearer {full_key.json()['key']}"}
+    ad_hoc = {"recipients": ["b@example.com"], "subject": "s", "body": "b"}
+
+    assert call_and_validate("POST /api/v1/emails/sent-email/", body=ad_hoc, headers=as_send).status_code == 202
+    assert call_and_validate("GET /api/v1/emails/sent-email/", headers=as_send).status_code == 200
+    assert call_and_validate("GET /api/v1/users/api-keys/", headers=as_send).status_code == 403
+    listed = call_and_validate("GET /api/v1/users/api-keys/", headers=as_full)
+    assert listed.status_code == 200 and listed.json()["count"] == 2
+    revoke = "DELETE /api/v1/users/api-keys/{id}/"
+    key_id = send_key.json()["id"]
+    assert call_and_validate(revoke, path_parameters={"id": key_id}, headers=as_full).status_code == 204
+    assert call_and_validate(revoke, path_parameters={"id": key_id}, headers=as_full).status_code == 404
+    assert call_and_validate("GET /api/v1/emails/sent-email/", headers=as_send).status_code == 401
 
 
 @pytest.mark.usefixtures("db")

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from emailsystem.core.plain_sql import instance_get, instance_insert, rows_insert
+from emailsystem.core.plain_sql import instance_get, instance_get_by, instance_insert, rows_insert
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailTemplate, Recipient, SentEmail
 from emailsystem.users.tests.factories import UserFactory
 
@@ -89,3 +89,16 @@ def test_instance_get_takes_a_text_primary_key():
 
     assert instance_get(Token, token.key).user_id == token.user_id
     assert instance_get(Token, "x" * 300) is None
+
+
+def test_instance_get_by_reads_a_row_by_a_unique_field():
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=UserFactory())
+    user = UserFactory()
+
+    assert instance_get_by(Token, field="key", value=token.key).user_id == token.user_id
+    assert instance_get_by(type(user), field="email", value=user.email).pk == user.pk
+    assert instance_get_by(type(user), field="email", value="nobody@example.com") is None
+    with pytest.raises(ValueError, match="not unique"):
+        instance_get_by(type(user), field="first_name", value="Ada")

@@ -34,6 +34,9 @@ def test_the_schema_is_public_and_lists_every_api_operation(client):
         ("GET", "/api/v1/users/me/"),
         ("GET", "/api/v1/users/verify-email/"),
         ("POST", "/api/v1/users/verify-email/"),
+        ("GET", "/api/v1/users/api-keys/"),
+        ("POST", "/api/v1/users/api-keys/"),
+        ("DELETE", "/api/v1/users/api-keys/{id}/"),
         ("GET", "/api/v1/emails/email-template/"),
         ("POST", "/api/v1/emails/email-template/"),
         ("GET", "/api/v1/emails/email-template/{id}/"),
@@ -52,7 +55,7 @@ def test_the_schema_is_public_and_lists_every_api_operation(client):
     }
 
 
-def test_the_schema_names_token_and_session_authentication(client):
+def test_the_schema_names_token_bearer_and_session_authentication(client):
     schema = published_schema(client)
 
     schemes = schema["components"]["securitySchemes"]
@@ -63,10 +66,32 @@ def test_the_schema_names_token_and_session_authentication(client):
         "description": 'Token-based authentication with required prefix "Token"',
     }
     assert schemes["cookieAuth"] == {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+    assert schemes["bearerAuth"]["type"] == "http" and schemes["bearerAuth"]["scheme"] == "bearer"
     send = schema["paths"]["/api/v1/emails/sent-email/"]["post"]
-    assert send["security"] == [{"tokenAuth": []}, {"cookieAuth": []}]  # no anonymous entry
+    assert send["security"] == [{"tokenAuth": []}, {"bearerAuth": []}, {"cookieAuth": []}]  # no anonymous entry
     template_list = schema["paths"]["/api/v1/emails/email-template/"]["get"]
-    assert {} in template_list["security"]
+    assert {} in template_list["security"] and {"bearerAuth": []} in template_list["security"]
+    login = schema["paths"]["/api/v1/users/login/"]["post"]
+    assert {"bearerAuth": []} not in login["security"]  # session only: keys are ignored there
+
+
+def test_every_operation_that_takes_an_api_key_documents_the_send_scopes_403(client):
+    schema = published_schema(client)
+
+    operations = [operation for item in schema["paths"].values() for operation in item.values()]
+    keyed = [operation for operation in operations if {"bearerAuth": []} in operation["security"]]
+    assert len(keyed) > 20
+    assert [operation["operationId"] for operation in keyed if "403" not in operation["responses"]] == []
+    issued = schema["paths"]["/api/v1/users/api-keys/"]["post"]["responses"]["201"]["content"]["application/json"]
+    assert issued["schema"] == {"$ref": "#/components/schemas/ApiKeyIssued"}
+    assert set(schema["components"]["schemas"]["ApiKeyIssued"]["required"]) == {
+        "id",
+        "name",
+        "scope",
+        "prefix",
+        "key",
+        "created",
+    }
 
 
 def test_the_send_documents_its_202_answer_and_its_refusals(client):

@@ -1,11 +1,11 @@
 """Secrets never reach a log line or a response body.
 
 Every logger is turned up to DEBUG and every record captured while a user registers, follows
-the verification link mailed to them, fails to log in, logs in, sends, reads the log, uses a
-revoked token, and delivery meets SendGrid errors with a recognisable SENDGRID_API_KEY. Then
-the password, the token key, the verification link's token, the Django secret key and the
-SendGrid key are searched for in every record (message, arguments, extra fields, traceback)
-and in every response body.
+the verification link mailed to them, fails to log in, logs in, sends, reads the log, issues,
+uses and revokes an API key, uses a revoked key and a revoked token, and delivery meets SendGrid
+errors with a recognisable SENDGRID_API_KEY. Then the password, the token key, the API key, the
+verification link's token, the Django secret key and the SendGrid key are searched for in every
+record (message, arguments, extra fields, traceback) and in every response body.
 """
 
 import datetime
@@ -117,6 +117,16 @@ def test_no_secret_in_any_log_record_or_response_body(captured, fake, settings):
     )
     call("post", "/api/v1/emails/sent-email/", {"recipients": ["not-an-address"], "subject": "s", "body": "b"}, **auth)
     call("get", "/api/v1/emails/sent-email/", **auth)
+    issued = call("post", "/api/v1/users/api-keys/", {"name": "billing-app", "scope": "send"}, **auth)
+    api_key = issued.json()["key"]
+    bodies.remove(issued.content.decode())  # the key's one showing; it must be in no other answer
+    by_key = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+    send = {"recipients": ["b@example.com"], "subject": "s", "body": "b"}
+    assert call("post", "/api/v1/emails/sent-email/", send, **by_key).status_code == 202
+    assert call("get", "/api/v1/users/api-keys/", **by_key).status_code == 403
+    call("get", "/api/v1/users/api-keys/", **auth)
+    call("delete", f"/api/v1/users/api-keys/{issued.json()['id']}/", **auth)
+    assert call("get", "/api/v1/emails/sent-email/", **by_key).status_code == 401
 
     # SendGrid's error paths: a server error (retried), then a refusal (failed for good).
     fake.set_mode(status=500, count=1)
@@ -133,6 +143,7 @@ def test_no_secret_in_any_log_record_or_response_body(captured, fake, settings):
     call("get", "/api/v1/emails/sent-email/", **auth)  # the revoked token
 
     secrets = {"password": PASSWORD, "wrong password": WRONG_PASSWORD, "token": token, "verification link": link_token}
+    secrets["API key"] = api_key
     secrets |= {"DJANGO_SECRET_KEY": SECRET_KEY, "SENDGRID_API_KEY": SENDGRID_KEY}
     assert len(captured.records) > 10, "the capture saw too little to mean anything"
     leaks = [
