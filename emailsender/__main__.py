@@ -28,6 +28,8 @@ environment (defaults in brackets):
   LOG_FORMAT                [json] or plain
   SENDER_METRICS_PORT       [unset: no metrics server] Prometheus metrics on this port
   SENDER_METRICS_HOST       [0.0.0.0] the metrics server's address
+  LIVENESS_FILE             [unset: none] the loop touches this file; python -m emailsender.liveness checks it
+  LIVENESS_MAX_AGE_SECONDS  [60] older than this, that check fails: the loop is stuck
 
 exit status: 0 after a clean stop, 2 for configuration or broker errors that a restart with
 the same configuration would not fix, 1 for anything unexpected.

@@ -38,6 +38,7 @@ from emailsender import brokers, metrics, topology
 from emailsender.clients import Client
 from emailsender.handler import handle, unexpected_error
 from emailsender.jobs import Job, Jobs, job_fields, job_publishes, log_dropped, log_recorded
+from emailsender.liveness import LivenessFile
 from emailsender.outcomes import OutcomeKind
 from emailsender.providers import providers_from_settings
 from emailsender.publishing import BatchPublisher
@@ -75,6 +76,7 @@ class Sender:
         self._consumed_since_connect = False
         self._cancelled_by_broker = False
         self._recently_sent = RecentlySent()
+        self._liveness = LivenessFile(settings.liveness_file)
 
     # -- control --------------------------------------------------------------------------
 
@@ -99,6 +101,7 @@ class Sender:
         conflicting queue arguments); 1 for a bug, after logging it.
         """
         backoff = Backoff()
+        self._liveness.touch()
         try:
             while not self._stop_requested:
                 try:
@@ -131,6 +134,7 @@ class Sender:
         deadline = time.monotonic() + seconds
         while not self._stop_requested and time.monotonic() < deadline:
             time.sleep(min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
+            self._liveness.touch()  # waiting to reconnect is retrying, not stuck
             self._drain(None, None)  # no connection: every finished job is discarded (and remembered if sent)
 
     def _lost_connection(self, exc: BaseException) -> None:
@@ -186,6 +190,7 @@ class Sender:
         )
         while not self._stop_requested:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
+            self._liveness.touch()
             self._drain(publisher, consume_channel)
             if self._cancelled_by_broker:
                 # Without a consumer the loop would idle with no error: start over on a new connection.
@@ -284,6 +289,7 @@ class Sender:
         log.info("stopping", extra={"in_flight": len(jobs.held), "requeued": len(requeued)})
         while jobs.held and time.monotonic() < deadline:
             connection.process_data_events(time_limit=min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
+            self._liveness.touch()
             self._drain(publisher, consume_channel)
         for tag in list(jobs.held):
             # Still in an HTTP call: if SendGrid accepts it after this, the redelivery sends it again.

@@ -94,6 +94,13 @@ class Settings:
     metrics_port: int | None = None
     # All interfaces by default, so the cluster's Prometheus reaches the pod; tests bind 127.0.0.1.
     metrics_host: str = "0.0.0.0"  # noqa: S104
+    # The file the process's loop touches on every pass and in every wait (liveness.py); None
+    # touches none. Unset by default so that processes sharing a machine never share one file;
+    # the manifests set it in each pod's own /tmp.
+    liveness_file: str | None = None
+    # The longest wait the loops make without touching it is one broker connect attempt
+    # (pika's 15 s stack timeout per node in RABBITMQ_URL); 60 s covers three nodes.
+    liveness_max_age_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_broker: bool = True) -> Settings:
@@ -199,6 +206,8 @@ class Settings:
             log_format=log_format,
             metrics_port=metrics_port,
             metrics_host=get("SENDER_METRICS_HOST") or cls.metrics_host,
+            liveness_file=get("LIVENESS_FILE"),
+            liveness_max_age_seconds=number("LIVENESS_MAX_AGE_SECONDS", cls.liveness_max_age_seconds, float, 0.001),
         )
         if problems:
             raise SettingsError(problems)

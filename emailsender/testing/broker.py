@@ -123,7 +123,11 @@ class Broker:
 
 def sender_env(settings: Settings) -> dict[str, str]:
     """The environment that makes `python -m emailsender` build `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDGRID_", "SENDER_", "RETRY_", "QUEUE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SENDGRID_", "SENDER_", "RETRY_", "QUEUE_", "LIVENESS_"))
+    }
     env.update(
         RABBITMQ_URL=settings.rabbitmq_url or "",
         QUEUE_PREFIX=settings.queue_prefix,
@@ -135,8 +139,11 @@ def sender_env(settings: Settings) -> dict[str, str]:
         SENDGRID_TIMEOUT_SECONDS=str(settings.sendgrid_timeout_seconds),
         SENDER_SHUTDOWN_SECONDS=str(settings.shutdown_seconds),
         SENDGRID_API_HOST=settings.sendgrid_api_host,
+        LIVENESS_MAX_AGE_SECONDS=str(settings.liveness_max_age_seconds),
         PYTHONUNBUFFERED="1",
     )
+    if settings.liveness_file:
+        env["LIVENESS_FILE"] = settings.liveness_file
     if settings.sendgrid_api_key:
         env["SENDGRID_API_KEY"] = settings.sendgrid_api_key
     return env

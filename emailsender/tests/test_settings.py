@@ -98,3 +98,11 @@ def test_secrets_never_appear_in_repr_or_errors():
 def test_mask_url_password():
     assert mask_url_password("amqp://guest:guest@localhost:5672/%2F") == "amqp://guest:***@localhost:5672/%2F"
     assert mask_url_password("amqp://localhost/") == "amqp://localhost/"
+
+
+def test_the_liveness_file_is_unset_by_default_and_its_age_limit_is_checked():
+    assert (Settings.from_env(BROKER).liveness_file, Settings.from_env(BROKER).liveness_max_age_seconds) == (None, 60)
+    settings = Settings.from_env({**BROKER, "LIVENESS_FILE": "/tmp/liveness", "LIVENESS_MAX_AGE_SECONDS": "2.5"})
+    assert (settings.liveness_file, settings.liveness_max_age_seconds) == ("/tmp/liveness", 2.5)
+    with pytest.raises(SettingsError, match="LIVENESS_MAX_AGE_SECONDS must be a number"):
+        Settings.from_env({**BROKER, "LIVENESS_MAX_AGE_SECONDS": "0"})

@@ -11,6 +11,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
 
 from emailsender import brokers, routing, topology
+from emailsender.liveness import LivenessFile
 from emailsender.messages import InvalidMessage
 from emailsender.result_messages import ResultMessage, parse_result
 from emailsystem.emails.delivery.config import sender_settings
@@ -54,24 +55,27 @@ class ResultsConsumer:
 
     A result that cannot be parsed goes to the dead-letter queue with the reason. When the
     database is down the batch is returned to the queue (nack with requeue) and the consumer
-    backs off, so results wait in RabbitMQ instead of being lost.
+    backs off, so results wait in RabbitMQ instead of being lost. Every pass and every wait
+    touches LIVENESS_FILE, so only a consumer blocked in one call looks stuck (emailsender/liveness.py).
     """
 
     def __init__(self, *, stop: threading.Event | None = None) -> None:
         self.config = sender_settings()
         self.stop = stop or threading.Event()
         self.applied = 0
+        self.liveness = LivenessFile(self.config.liveness_file)
 
     def run(self) -> None:
         """Consume until `stop` is set, reconnecting with a capped backoff."""
         delay = RECONNECT_MIN_SECONDS
         while not self.stop.is_set():
+            self.liveness.touch()
             try:
                 self._consume()
                 delay = RECONNECT_MIN_SECONDS
             except (pika.exceptions.AMQPError, OSError) as error:
                 logger.warning("results: broker connection failed (%s); retrying in %.1fs", error, delay)
-                self.stop.wait(delay)
+                self.liveness.wait(self.stop, delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     def _consume(self) -> None:
@@ -86,6 +90,7 @@ class ResultsConsumer:
             logger.info("results: consuming %s", queue)
             batch: list[Received] = []
             for method, properties, body in channel.consume(queue, inactivity_timeout=BATCH_WAIT_SECONDS):
+                self.liveness.touch()
                 if method is not None:
                     assert properties is not None and body is not None  # consume() yields all three or none
                     batch.append(received(method, properties, body))
@@ -132,7 +137,7 @@ class ResultsConsumer:
             logger.exception("results: database error; returning %d results to the queue", len(batch))
             close_old_connections()
             channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
-            self.stop.wait(RECONNECT_MIN_SECONDS * 4)
+            self.liveness.wait(self.stop, RECONNECT_MIN_SECONDS * 4)
             return
         channel.basic_ack(delivery_tag=last_tag, multiple=True)
         self.applied += len(results)

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
+from emailsender.liveness import LivenessFile
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.outbox import outbox_relay
 from emailsystem.emails.delivery.shutdown import run_until_signalled
@@ -19,7 +20,10 @@ POLL_SECONDS = 1.0
 
 
 def relay_loop(stop: threading.Event) -> None:
+    """Relay until `stop` is set; every pass and wait touches LIVENESS_FILE (emailsender/liveness.py)."""
+    liveness = LivenessFile(sender_settings().liveness_file)
     while not stop.is_set():
+        liveness.touch()
         try:
             busy = outbox_relay()
         except DatabaseError:
@@ -28,7 +32,7 @@ def relay_loop(stop: threading.Event) -> None:
         finally:
             close_old_connections()
         if not busy:
-            stop.wait(POLL_SECONDS)
+            liveness.wait(stop, POLL_SECONDS)
 
 
 class Command(BaseCommand):
