@@ -304,6 +304,36 @@ def test_sender_grace_period_outlasts_its_shutdown(rendering: Rendering) -> None
     assert grace >= shutdown + 5, f"terminationGracePeriodSeconds {grace} leaves no time after {shutdown} s"
 
 
+# The worker processes' exec probe (emailsender/liveness.py); their loops touch LIVENESS_FILE.
+LIVENESS_COMMAND = ["python", "-m", "emailsender.liveness"]
+
+
+@pytest.mark.parametrize("process", ["sender", "results", "relay"])
+def test_worker_processes_probe_their_loops_liveness(rendering: Rendering, process: str) -> None:
+    """A stuck loop restarts its pod, an outage does not, and a slow start is not killed."""
+    [workload] = rendering.component(process)
+    pod = workload["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    liveness, startup = container.get("livenessProbe"), container.get("startupProbe")
+    assert liveness and startup, f"{rendering.name}: {process} needs a startup and a liveness probe"
+    assert liveness["exec"]["command"] == startup["exec"]["command"] == LIVENESS_COMMAND
+    values = provided_values(rendering, container)
+    path = values.get("LIVENESS_FILE", "")
+    mounts = {mount["name"]: mount["mountPath"] for mount in container.get("volumeMounts", [])}
+    writable = [name for name, mount in mounts.items() if path.startswith(mount.rstrip("/") + "/")]
+    volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+    assert writable and "emptyDir" in volumes[writable[0]], (
+        f"{rendering.name}: {process}'s LIVENESS_FILE {path!r} is not on an emptyDir (the root filesystem is read-only)"
+    )
+    max_age = float(values.get("LIVENESS_MAX_AGE_SECONDS", Settings.liveness_max_age_seconds))
+    # The loops' longest wait that touches nothing is one broker connect attempt (pika: 15 s per node).
+    assert max_age >= 30, f"{rendering.name}: LIVENESS_MAX_AGE_SECONDS {max_age} would restart a process that connects"
+    # The check runs a Python start-up; each probe allows it seconds, not the default one.
+    assert liveness["timeoutSeconds"] >= 3 and startup["timeoutSeconds"] >= 3
+    # Django's start-up comes before the loop's first touch: allow it a minute at least.
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
+
+
 def provided_values(rendering: Rendering, container: dict[str, Any]) -> dict[str, str]:
     """Literal values from env and from envFrom ConfigMaps (not Secrets)."""
     values: dict[str, str] = {}
