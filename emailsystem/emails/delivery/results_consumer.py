@@ -105,31 +105,22 @@ class ResultsConsumer:
                 connection.close()
 
     def _flush(self, channel: BlockingChannel, batch: list[Received]) -> None:
+        """Apply the batch's results in one transaction, dead-letter its unreadable ones, then ack it all.
+
+        The dead letters go out only after the commit: a batch the database refuses goes back to
+        the queue whole, and its unreadable results must not reach the dead-letter queue once per retry.
+        """
         results: list[ResultMessage] = []
         readable: list[tuple[Received, ResultMessage]] = []
+        unreadable: list[tuple[Received, str]] = []
         for item in batch:
-            message_id, body = item.message_id, item.body
             try:
-                result = parse_result(body)
-                results.append(result)
-                readable.append((item, result))
+                result = parse_result(item.body)
             except InvalidMessage as error:
-                logger.error(
-                    "results: dead-lettering unreadable result %s: %s",
-                    message_id,
-                    error.reason,
-                    extra={"message_id": item.work_message_id, "request_id": item.request_id},
-                )
-                channel.basic_publish(
-                    exchange=topology.exchange_name(self.config.queue_prefix),
-                    routing_key=topology.DEAD_KEY,
-                    body=body,
-                    properties=pika.BasicProperties(
-                        delivery_mode=topology.PERSISTENT,
-                        message_id=message_id,
-                        headers={topology.DEATH_REASON_HEADER: f"unreadable result: {error.reason}"},
-                    ),
-                )
+                unreadable.append((item, error.reason))
+                continue
+            results.append(result)
+            readable.append((item, result))
         last_tag = batch[-1].delivery_tag
         try:
             changed = delivery_results_apply(results=results)
@@ -139,6 +130,8 @@ class ResultsConsumer:
             channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
             self.liveness.wait(self.stop, RECONNECT_MIN_SECONDS * 4)
             return
+        for item, reason in unreadable:
+            self._dead_letter(channel, item, reason)
         channel.basic_ack(delivery_tag=last_tag, multiple=True)
         self.applied += len(results)
         for item, result in readable:
@@ -153,3 +146,21 @@ class ResultsConsumer:
                 },
             )
         logger.info("results: applied %d results (%d recipients changed)", len(results), changed)
+
+    def _dead_letter(self, channel: BlockingChannel, item: Received, reason: str) -> None:
+        logger.error(
+            "results: dead-lettering unreadable result %s: %s",
+            item.message_id,
+            reason,
+            extra={"message_id": item.work_message_id, "request_id": item.request_id},
+        )
+        channel.basic_publish(
+            exchange=topology.exchange_name(self.config.queue_prefix),
+            routing_key=topology.DEAD_KEY,
+            body=item.body,
+            properties=pika.BasicProperties(
+                delivery_mode=topology.PERSISTENT,
+                message_id=item.message_id,
+                headers={topology.DEATH_REASON_HEADER: f"unreadable result: {reason}"},
+            ),
+        )
