@@ -16,9 +16,9 @@ URL_MAX_LENGTH = 900
 # (angle brackets, commas, quotes; RFC 2369).
 _URL = re.compile(r"https?://[!#-+\--;=?-~]+")
 
-LIST_UNSUBSCRIBE = "List-Unsubscribe"
-LIST_UNSUBSCRIBE_POST = "List-Unsubscribe-Post"
-ONE_CLICK = "List-Unsubscribe=One-Click"
+# The body of a one-click POST (RFC 8058 section 3.1) is this one form field: its name and value.
+ONE_CLICK_FIELD = "List-Unsubscribe"
+ONE_CLICK_VALUE = "One-Click"
 
 
 def is_unsubscribe_url(value: object) -> bool:
@@ -28,4 +28,4 @@ def is_unsubscribe_url(value: object) -> bool:
 
 def unsubscribe_headers(url: str) -> dict[str, str]:
     """The two headers of RFC 8058's one-click unsubscribe: where to POST, and that one POST does it."""
-    return {LIST_UNSUBSCRIBE: f"<{url}>", LIST_UNSUBSCRIBE_POST: ONE_CLICK}
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": f"{ONE_CLICK_FIELD}={ONE_CLICK_VALUE}"}
