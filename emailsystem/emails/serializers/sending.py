@@ -101,7 +101,7 @@ class SentEmailCreateSerializer(serializers.Serializer):
     unsubscribe = TemplateDefaultBooleanField(
         required=False,
         help_text="Give each recipient a one-click unsubscribe link (List-Unsubscribe and List-Unsubscribe-Post "
-        "headers, RFC 8058); using it adds them to your suppression list. Absent or null: the template's "
+        "headers, RFC 8058); a recipient who uses it joins your suppression list. Absent or null: the template's "
         "setting (no link for ad hoc content). Needs the service's PUBLIC_BASE_URL.",
     )
 
