@@ -10,7 +10,7 @@ from emailsender.messages import WorkMessage, WorkRecipient, encode_work
 from emailsender.options import Attachment, Options
 from emailsystem.emails.attachments import attachments_for_work
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
-from emailsystem.emails.unsubscribe.links import UnsubscribeLink, unsubscribe_url
+from emailsystem.emails.unsubscribe.links import UnsubscribeLink, unsubscribe_urls
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +71,9 @@ def _unsubscribe_urls(
         return {}
     if recipient_ids is None:
         recipient_ids = recipient_ids_for(delivery_ids=delivery_ids)
-    return {
-        delivery_id: unsubscribe_url(
-            base_url=base_url,
-            link=UnsubscribeLink(
-                user_id=sent_email.sender_id, recipient_id=recipient_ids[delivery_id], delivery_id=delivery_id
-            ),
-        )
-        for delivery_id in delivery_ids
-        if delivery_id in recipient_ids
-    }
+    linked = [delivery_id for delivery_id in delivery_ids if delivery_id in recipient_ids]
+    links = (UnsubscribeLink(sent_email.sender_id, recipient_ids[delivery_id], delivery_id) for delivery_id in linked)
+    return dict(zip(linked, unsubscribe_urls(base_url=base_url, links=links), strict=True))
 
 
 def work_options(sent_email: SentEmail, *, attachments: tuple[Attachment, ...] | None = None) -> Options:
