@@ -16,10 +16,11 @@ from typing import Any, TypedDict
 
 from emailsender.clients import Client, Response, TransportError
 from emailsender.delays import backoff_seconds, rate_limit_wait
-from emailsender.messages import InvalidMessage, Rejected, WorkMessage, parse_work
+from emailsender.messages import InvalidMessage, Rejected, WorkMessage, WorkRecipient, parse_work
 from emailsender.options import payload_add_options
 from emailsender.outcomes import Outcome, OutcomeKind
 from emailsender.settings import Settings
+from emailsender.unsubscribe import unsubscribe_headers
 
 
 class _MessageIds(TypedDict):
@@ -53,16 +54,11 @@ def build_payload(message: WorkMessage) -> dict[str, Any]:
     """One SendGrid v3 mail/send request with one personalization per delivery.
 
     Separate personalizations keep recipients from seeing each other; custom_args carry our
-    ids back in SendGrid's event webhook.
+    ids back in SendGrid's event webhook; a recipient's one-click unsubscribe headers are its
+    personalization's `headers`, since each recipient's link is their own.
     """
     payload: dict[str, Any] = {
-        "personalizations": [
-            {
-                "to": [{"email": delivery.to}],
-                "custom_args": {"delivery_id": str(delivery.id), "email_id": str(message.email_id)},
-            }
-            for delivery in message.deliveries
-        ],
+        "personalizations": [_personalization(message, delivery) for delivery in message.deliveries],
         "from": {"email": message.from_email},
         "subject": message.subject,
         "content": [],
@@ -76,6 +72,16 @@ def build_payload(message: WorkMessage) -> dict[str, Any]:
         payload["reply_to"] = {"email": message.reply_to}
     payload_add_options(payload, message.options)
     return payload
+
+
+def _personalization(message: WorkMessage, delivery: WorkRecipient) -> dict[str, Any]:
+    personalization: dict[str, Any] = {
+        "to": [{"email": delivery.to}],
+        "custom_args": {"delivery_id": str(delivery.id), "email_id": str(message.email_id)},
+    }
+    if delivery.unsubscribe:
+        personalization["headers"] = unsubscribe_headers(delivery.unsubscribe)
+    return personalization
 
 
 def error_text(body: bytes) -> str:

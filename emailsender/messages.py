@@ -5,7 +5,9 @@ Work (routing key `send`):
      "subject": "...", "text": "...", "html": null | "...",
      "deliveries": [{"id": 456, "to": "..."}, ...]}          # 1..1000 deliveries
 
-Optional keys `tags`, `metadata`, `sandbox` and `attachments` are described in options.py.
+Optional keys `tags`, `metadata`, `sandbox` and `attachments` are described in options.py. A
+delivery may carry `"unsubscribe": "https://..."`, its one-click unsubscribe URL (unsubscribe.py);
+absent, its message has no List-Unsubscribe headers.
 
 A delivery whose address cannot be used (addresses.address_problem) does not make the message
 invalid: it is set aside in `WorkMessage.rejected`, to be failed alone while the others are sent.
@@ -29,6 +31,7 @@ from typing import Any
 from emailsender.addresses import address_problem
 from emailsender.headers import neutralise_encoded_words
 from emailsender.options import NO_OPTIONS, Options, parse_options
+from emailsender.unsubscribe import is_unsubscribe_url
 
 VERSION = 1
 MAX_DELIVERIES = 1000  # SendGrid's limit of personalizations per mail/send request
@@ -50,10 +53,18 @@ class InvalidMessage(ValueError):
 
 @dataclass(frozen=True)
 class WorkRecipient:
-    """One recipient to send to: the web's Delivery id (the wire's `deliveries[].id`) and the address."""
+    """One recipient to send to: the web's Delivery id (the wire's `deliveries[].id`), the address
+    and, when the email offers one, the recipient's one-click unsubscribe URL."""
 
     id: int
     to: str
+    unsubscribe: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "to": self.to}
+        if self.unsubscribe is not None:
+            data["unsubscribe"] = self.unsubscribe
+        return data
 
 
 @dataclass(frozen=True)
@@ -90,8 +101,7 @@ class WorkMessage:
             "subject": self.subject,
             "text": self.text,
             "html": self.html,
-            "deliveries": [{"id": d.id, "to": d.to} for d in self.deliveries]
-            + [{"id": r.id, "to": r.to} for r in self.rejected],
+            "deliveries": [d.to_dict() for d in self.deliveries] + [{"id": r.id, "to": r.to} for r in self.rejected],
             **self.options.to_dict(),
         }
 
@@ -179,8 +189,11 @@ def parse_work(body: bytes) -> WorkMessage:
     for index, item in enumerate(raw_deliveries):
         if not isinstance(item, dict) or not is_id(item.get("id")):
             raise invalid(f"deliveries[{index}].id must be a positive integer")
+        unsubscribe = item.get("unsubscribe")
+        if unsubscribe is not None and not is_unsubscribe_url(unsubscribe):
+            raise invalid(f"deliveries[{index}].unsubscribe must be an http(s) URL a header can carry")
         if address_problem(item.get("to")) is None:
-            deliveries.append(WorkRecipient(id=item["id"], to=item["to"]))
+            deliveries.append(WorkRecipient(id=item["id"], to=item["to"], unsubscribe=unsubscribe))
         else:
             to = _reportable(item.get("to"))
             rejected.append(Rejected(id=item["id"], to=to, reason=f"unusable address: {address_problem(to)}"))

@@ -165,7 +165,8 @@ def payload_mime(
 ) -> bytes:
     """The message one personalization of a SendGrid v3 payload (one recipient) receives, as the
     .eml folder writes it and the SMTP provider sends it. `domain` ends the Message-ID;
-    `attachments`, already decoded, spare decoding the payload's once per recipient."""
+    `attachments`, already decoded, spare decoding the payload's once per recipient. The
+    personalization's `headers` (its one-click unsubscribe headers) follow the service's own."""
     if attachments is None:
         attachments = attachments_from_payload(payload)
     args = personalization.get("custom_args", {})
@@ -182,6 +183,7 @@ def payload_mime(
             ("Message-ID", make_msgid(domain=domain)),
             ("X-Email-Id", str(args.get("email_id", ""))),
             ("X-Delivery-Id", str(args.get("delivery_id", ""))),
+            *((str(name), str(value)) for name, value in personalization.get("headers", {}).items()),
         ],
         attachments=attachments,
     )

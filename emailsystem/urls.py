@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from emailsystem.core import views as core_views
 from emailsystem.emails.admin_dashboard import dashboard_view
+from emailsystem.emails.unsubscribe.links import PATH_PREFIX as UNSUBSCRIBE_PREFIX
+from emailsystem.emails.unsubscribe.views import unsubscribe_view
 
 # The admin's navigation sidebar repeats the index and breadcrumbs, and its 276 pixels would
 # cut off every change list's table on a 1280-pixel screen.
@@ -27,6 +29,8 @@ urlpatterns = [
     path("api/v1/users/", include("emailsystem.users.urls")),
     path("api/v1/emails/", include("emailsystem.emails.urls")),
     path("api/v1/webhooks/", include("emailsystem.emails.webhooks.urls")),
+    # One-click unsubscribe links mailed to recipients (RFC 8058): short, and outside the API.
+    path(f"{UNSUBSCRIBE_PREFIX}<str:token>", unsubscribe_view, name="unsubscribe"),
 ]
 
 # JSON, not Django's HTML page, for a URL under /api/ that matches no route (a non-numeric id).

@@ -8,6 +8,23 @@ import json
 from typing import Any
 
 MAX_PERSONALIZATIONS = 1000
+# Headers SendGrid sets itself and refuses in a request's `headers` (lower-cased).
+RESERVED_HEADERS = frozenset(
+    {
+        "x-sg-id",
+        "x-sg-eid",
+        "received",
+        "dkim-signature",
+        "content-type",
+        "content-transfer-encoding",
+        "to",
+        "from",
+        "subject",
+        "reply-to",
+        "cc",
+        "bcc",
+    }
+)
 
 # SendGrid's own wording, so error handling is tested against realistic bodies.
 TO_REQUIRED = (
@@ -55,6 +72,11 @@ def validate(payload: Any) -> list[dict[str, Any]]:
         args = item.get("custom_args", {}) if isinstance(item, dict) else {}
         if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
             error("Custom args must be string values.", f"personalizations.{i}.custom_args")
+        headers = item.get("headers", {}) if isinstance(item, dict) else {}
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            error("Headers must be string values.", f"personalizations.{i}.headers")
+        elif RESERVED_HEADERS & {str(name).lower() for name in headers}:
+            error("Some headers cannot be set by you.", f"personalizations.{i}.headers")
     sender = payload.get("from")
     if not isinstance(sender, dict) or "@" not in str(sender.get("email", "")):
         error(

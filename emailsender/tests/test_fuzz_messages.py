@@ -86,7 +86,9 @@ def near_valid_bodies(draw: Any) -> bytes:
         else:
             del message[key]
     if draw(st.booleans()):
-        message["deliveries"] = draw(st.lists(st.dictionaries(st.sampled_from(["id", "to"]), json_values), max_size=3))
+        message["deliveries"] = draw(
+            st.lists(st.dictionaries(st.sampled_from(["id", "to", "unsubscribe"]), json_values), max_size=3)
+        )
     return json.dumps(message).encode()
 
 

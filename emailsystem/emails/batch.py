@@ -61,6 +61,7 @@ def sent_email_batch_create(*, user: User, messages: list[dict[str, Any]]) -> li
                 tags=message.get("tags") or [],
                 metadata=message.get("metadata") or {},
                 sandbox=bool(message.get("sandbox")),
+                unsubscribe=bool(message.get("unsubscribe")),
             )
         )
     if errors:

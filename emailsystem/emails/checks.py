@@ -1,9 +1,11 @@
 """System checks for the emails app (shown by `manage.py check`, `runserver` and `migrate`)."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.http.request import validate_host
 
 from emailsystem.emails.verification import LOCAL_SYSTEM_FROM_ADDRESS, system_from_address
 from emailsystem.emails.webhooks.signature import PublicKeyError, public_key_load
@@ -48,3 +50,31 @@ def system_from_address_check(app_configs: Any = None, **kwargs: Any) -> list[Wa
             )
         ]
     return []
+
+
+@register()
+def public_base_url_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """PUBLIC_BASE_URL is where the links mailed to people point (verification, one-click unsubscribe)."""
+    if not settings.PUBLIC_BASE_URL:
+        return []
+    found = []
+    host = urlsplit(settings.PUBLIC_BASE_URL).hostname or ""
+    if not validate_host(host, settings.ALLOWED_HOSTS):
+        found.append(
+            Warning(
+                f"PUBLIC_BASE_URL's host {host!r} is not in DJANGO_ALLOWED_HOSTS: every link mailed to people "
+                "(verification, unsubscribe) is answered 400.",
+                hint="Add the host to DJANGO_ALLOWED_HOSTS.",
+                id="emails.W003",
+            )
+        )
+    if settings.PUBLIC_BASE_URL.startswith("http://") and not settings.DEBUG:
+        found.append(
+            Warning(
+                "PUBLIC_BASE_URL is http://: mailbox providers offer one-click unsubscribe only for an https:// "
+                "List-Unsubscribe link (RFC 8058), so recipients of sends with `unsubscribe` do not get the button.",
+                hint="Serve the service over HTTPS and set PUBLIC_BASE_URL to its https:// address.",
+                id="emails.W004",
+            )
+        )
+    return found

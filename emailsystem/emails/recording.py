@@ -47,6 +47,7 @@ class EmailToRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     sandbox: bool = False
     send_at: datetime.datetime | None = None
+    unsubscribe: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def sent_emails_record(
             tags=email.tags,
             metadata=email.metadata,
             sandbox=email.sandbox,
+            unsubscribe=email.unsubscribe,
         )
         for email, email_statuses in zip(emails, statuses, strict=True)
     ]

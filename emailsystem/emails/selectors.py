@@ -69,6 +69,7 @@ LOG_FIELDS = (
     "tags",
     "metadata",
     "sandbox",
+    "unsubscribe",
 )
 LOG_DELIVERY_FIELDS = (
     "sent_email_id",

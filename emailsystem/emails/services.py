@@ -79,6 +79,7 @@ def sent_email_create(
     metadata: dict[str, str] | None = None,
     sandbox: bool = False,
     attachments: list[dict[str, Any]] | None = None,
+    unsubscribe: bool = False,
 ) -> SendReceipt:
     """Record a send: render it, charge the quota, store the email and one queued delivery per recipient.
 
@@ -95,10 +96,11 @@ def sent_email_create(
     `sandbox` send goes all the way to SendGrid in its sandbox mode (which delivers nothing),
     and does not count against the quota. `attachments` (validated dicts: filename, type,
     disposition, content_id, content as bytes) are stored with the email and sent to every
-    recipient. Raises ForbiddenError (403) when the user may not send (sender_addresses),
-    ApplicationError (400) when rendering fails and QuotaExceededError (429) past the daily
-    quota; in each case nothing is written. Returns the email's receipt, its recipients in the
-    request's order.
+    recipient. With `unsubscribe`, each recipient gets a one-click unsubscribe link (the API
+    resolves an absent value to the template's; docs/sending/unsubscribe.md). Raises
+    ForbiddenError (403) when the user may not send (sender_addresses), ApplicationError (400)
+    when rendering fails and QuotaExceededError (429) past the daily quota; in each case
+    nothing is written. Returns the email's receipt, its recipients in the request's order.
     """
     from_email, reply_to = sender_addresses(user=user)
     context = context or {}
@@ -120,6 +122,7 @@ def sent_email_create(
         metadata=metadata or {},
         sandbox=sandbox,
         send_at=send_at,
+        unsubscribe=unsubscribe,
     )
     [recorded] = sent_emails_record(
         sender=user, from_email=from_email, reply_to=reply_to, emails=[email], resolved=resolved

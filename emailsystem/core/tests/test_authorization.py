@@ -32,6 +32,7 @@ from rest_framework.test import APIClient
 
 from emailsystem.emails.models import EmailTemplate, SentEmail, Suppression, SuppressionReason
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
+from emailsystem.emails.unsubscribe.links import UnsubscribeLink, unsubscribe_url
 from emailsystem.users.models import ApiKey, ApiKeyScope
 from emailsystem.users.services import email_verification_link
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory, api_key_issue
@@ -176,6 +177,12 @@ def a_send(world: World, role: str) -> dict:
     return {"recipients": ["carol@example.com"], "subject": "Hello", "body": "Hi"}
 
 
+def unsubscribe_link(world: World) -> str:
+    """The one-click link of the owner's email's recipient, as mailed: whoever holds it may use it."""
+    delivery = world.email.deliveries.get()
+    return unsubscribe_url(base_url="", link=UnsubscribeLink(world.user.pk, delivery.recipient_id, delivery.pk))
+
+
 BATCH = fixed("/api/v1/emails/batch/")
 
 
@@ -268,6 +275,11 @@ ROWS = [
     # SendGrid's Event Webhook: no credentials count, only the signature (none here, so 403).
     Row("webhooks:sendgrid", "post", fixed("/api/v1/webhooks/sendgrid/"), everyone(403), a_send),
     *[Row("webhooks:sendgrid", m, fixed("/api/v1/webhooks/sendgrid/"), everyone(405)) for m in METHODS if m != "post"],
+    # One-click unsubscribe (RFC 8058): the signed link is the only authority; credentials count for
+    # nothing. A GET changes nothing; the one-click POST is a form field, so this JSON body is 400.
+    Row("unsubscribe", "get", unsubscribe_link, everyone(200)),
+    Row("unsubscribe", "post", unsubscribe_link, everyone(400), a_send),
+    *[Row("unsubscribe", m, unsubscribe_link, everyone(405)) for m in ("put", "patch", "delete")],
     # The OpenAPI schema and Swagger UI: public documents that read no credentials at all.
     Row("schema", "get", fixed("/api/schema/"), everyone(200)),
     *[Row("schema", m, fixed("/api/schema/"), everyone(405)) for m in METHODS if m != "get"],

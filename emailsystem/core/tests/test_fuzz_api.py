@@ -12,7 +12,8 @@ against the test PostgreSQL database; and with a send-scope API key. Each answer
 
 Bounded: derandomized (the same examples every run; any edit to `fuzz` reshuffles them), a
 dozen examples per operation and mode, about 25 s in all. The last tests send by hand the
-requests random data rarely gets right (a login, a replay, the quota) through the same checks.
+requests random data rarely gets right (a login, a replay, the quota, unsubscribe links) through
+the same checks.
 """
 
 import functools
@@ -120,6 +121,12 @@ def unthrottled(settings) -> None:
     settings.THROTTLE_LOGIN_ACCOUNT = (100_000, 60)
 
 
+@pytest.fixture
+def public_base_url(settings) -> None:
+    """Sends with `unsubscribe: true` are refused while PUBLIC_BASE_URL is unset; set, they go through."""
+    settings.PUBLIC_BASE_URL = "https://mail.example.com"
+
+
 def database_counts() -> dict[str, int]:
     models = (User, EmailTemplate, SentEmail, OutboxMessage, IdempotencyRecord, Token, Suppression, ApiKey)
     return {model.__name__: model.objects.count() for model in models}
@@ -183,7 +190,7 @@ def token_header(user: User) -> dict[str, str]:
     return {"Authorization": f"Token {token.key}"}
 
 
-pytestmark = pytest.mark.usefixtures("wsgi_requests_in_test_transaction", "unthrottled")
+pytestmark = pytest.mark.usefixtures("wsgi_requests_in_test_transaction", "unthrottled", "public_base_url")
 
 
 @pytest.mark.parametrize(("label", "mode"), fuzz_targets())
@@ -293,6 +300,30 @@ def test_a_throttled_login_matches_the_schema(settings):
 
     assert call_and_validate("POST /api/v1/users/login/", body=wrong).status_code == 400
     assert call_and_validate("POST /api/v1/users/login/", body=wrong).status_code == 429
+
+
+def test_the_unsubscribe_answers_match_the_schema(user, admin, settings):
+    """A template offering the link, a send from it, one declining it, and the refusal without PUBLIC_BASE_URL."""
+    template = call_and_validate(
+        "POST /api/v1/emails/email-template/",
+        body={"name": "newsletter", "subject": "News", "body": "Hello", "unsubscribe": True},
+        headers=token_header(admin),
+    )
+    assert template.status_code == 201 and template.json()["unsubscribe"] is True
+    send = "POST /api/v1/emails/sent-email/"
+    auth = token_header(user)
+    offered = {"recipients": ["a@example.com"], "template": template.json()["id"]}
+
+    accepted = call_and_validate(send, body=offered, headers=auth)
+    assert accepted.status_code == 202
+    read = call_and_validate(
+        "GET /api/v1/emails/sent-email/{id}/", path_parameters={"id": accepted.json()["id"]}, headers=auth
+    )
+    assert read.json()["unsubscribe"] is True
+    settings.PUBLIC_BASE_URL = ""
+    assert call_and_validate(send, body=offered, headers=auth).status_code == 400
+    assert call_and_validate(send, body={**offered, "unsubscribe": False}, headers=auth).status_code == 202
+    assert call_and_validate(send, body={**offered, "unsubscribe": None}, headers=auth).status_code == 400
 
 
 @pytest.mark.usefixtures("db")

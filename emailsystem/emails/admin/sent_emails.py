@@ -74,7 +74,7 @@ class SentEmailAdmin(RequeueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Content", {"fields": ["template", "template_name", "context", "body"]}),
-        ("Labels", {"fields": ["tags", "metadata", "sandbox"]}),
+        ("Labels", {"fields": ["tags", "metadata", "sandbox", "unsubscribe"]}),
     ]
 
     @admin.display(description="Recipients", ordering="recipient_count")

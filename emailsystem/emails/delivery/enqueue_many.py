@@ -11,7 +11,7 @@ from emailsystem.core.plain_sql import rows_insert
 from emailsystem.emails.delivery import outbox
 from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.embedded import wake_embedded_worker
-from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build
+from emailsystem.emails.delivery.work import encode, message_id_for, recipient_ids_for, work_message_build
 from emailsystem.emails.models import OutboxMessage, SentEmail
 
 
@@ -50,11 +50,19 @@ def outbox_enqueue_many(
     if not broker_mode:
         transaction.on_commit(wake_embedded_worker)
         return row_ids
+    # What the emails' unsubscribe links name, for all of them in one query.
+    recipient_ids = recipient_ids_for(
+        delivery_ids=[pk for email, deliveries, _attachments in sends if email.unsubscribe for pk, _ in deliveries]
+    )
     messages = [
         (
             row_id,
             message_id_for(row_id, email.pk),
-            encode(work_message_build(sent_email=email, deliveries=deliveries, attachments=attachments)),
+            encode(
+                work_message_build(
+                    sent_email=email, deliveries=deliveries, attachments=attachments, recipient_ids=recipient_ids
+                )
+            ),
         )
         for row_id, (email, deliveries, attachments) in zip(row_ids, sends, strict=True)
     ]

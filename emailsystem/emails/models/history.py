@@ -7,7 +7,8 @@ from emailsystem.emails.models.sends import Delivery, SentEmail
 
 
 class DeliveryEvent(models.Model):
-    """One SendGrid event about one delivery: the recipient's history. `sg_event_id` makes redelivery harmless."""
+    """One event about one delivery: the recipient's history. SendGrid's events, and the recipient's
+    one-click unsubscribes (`sg_event_id` `one-click:<delivery id>`). `sg_event_id` makes redelivery harmless."""
 
     sg_event_id = models.CharField(max_length=100, unique=True)
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")

@@ -86,6 +86,11 @@ class SentEmail(models.Model):
     sandbox = models.BooleanField(
         default=False, db_default=False, help_text="Sent in SendGrid's sandbox mode: delivered nothing."
     )
+    unsubscribe = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Each recipient got a one-click unsubscribe link (List-Unsubscribe headers, RFC 8058).",
+    )
 
     class Meta:
         ordering = ["-created", "-id"]

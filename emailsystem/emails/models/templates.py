@@ -21,6 +21,12 @@ class EmailTemplate(models.Model):
         help_text="Off: a send whose context lacks a variable the template prints is refused (400). "
         "On: missing variables render as empty text.",
     )
+    unsubscribe = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Sends from it give each recipient a one-click unsubscribe link (List-Unsubscribe headers), "
+        "unless the send says otherwise.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 

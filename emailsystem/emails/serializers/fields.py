@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import iter_options
 from rest_framework.utils import html
 from rest_framework.utils.serializer_helpers import BoundField
 
@@ -157,3 +158,14 @@ class TemplateField(serializers.PrimaryKeyRelatedField):
         if template is None:
             self.fail("does_not_exist", pk_value=data)
         return template
+
+
+class TemplateDefaultBooleanField(serializers.BooleanField):
+    """true, false, or null (or absent): the template's value. In the browsable API's form a
+    select of ----, Yes and No, since a checkbox cannot say "as the template"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, default=None, style={"base_template": "select.html"}, **kwargs)
+
+    def iter_options(self) -> Any:
+        return iter_options({True: "Yes", False: "No"})

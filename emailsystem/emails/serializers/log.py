@@ -65,6 +65,7 @@ class SentEmailListSerializer(serializers.ModelSerializer):
             "tags",
             "metadata",
             "sandbox",
+            "unsubscribe",
             "attachments",
         ]
 

@@ -20,6 +20,7 @@ from emailsystem.emails.serializers.fields import (
     RecipientLinesBoundField,
     RecipientListField,
     SubjectField,
+    TemplateDefaultBooleanField,
     TemplateField,
     context_shape,
 )
@@ -27,6 +28,12 @@ from emailsystem.emails.serializers.labels import MetadataField, TagListField
 from emailsystem.emails.serializers.send_at import SendAtField
 
 SEND_ACCEPTED_MESSAGE = "Email sent. It might take a while to deliver."
+# A link mailed to people must name the host they reach; the API request's own host may be an
+# internal name (docs/sending/unsubscribe.md).
+UNSUBSCRIBE_NEEDS_BASE_URL = (
+    "Unsubscribe links need the service's public address, and PUBLIC_BASE_URL is not set: ask the operator "
+    'to set it, or send with "unsubscribe": false.'
+)
 
 
 class SentEmailCreateSerializer(serializers.Serializer):
@@ -91,6 +98,13 @@ class SentEmailCreateSerializer(serializers.Serializer):
         help_text="Files every recipient receives: filename, content (base64), type, disposition, content_id.",
     )
 
+    unsubscribe = TemplateDefaultBooleanField(
+        required=False,
+        help_text="Give each recipient a one-click unsubscribe link (List-Unsubscribe and List-Unsubscribe-Post "
+        "headers, RFC 8058); a recipient who uses it joins your suppression list. Absent or null: the template's "
+        "setting (no link for ad hoc content). Needs the service's PUBLIC_BASE_URL.",
+    )
+
     def __getitem__(self, key: str) -> BoundField:
         bound = super().__getitem__(key)
         if key == "recipients":  # only the browsable API's form reads fields this way
@@ -120,19 +134,26 @@ class SentEmailCreateSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = {name: value for name, value in attrs.items() if value not in UNSET_VALUES}
         ad_hoc = [name for name in ("subject", "body", "html_body") if name in attrs]
-        if attrs.get("template") is not None:
+        template = attrs.get("template")
+        if template is not None:
             if ad_hoc:
                 raise serializers.ValidationError(
                     {name: ["Give either a template or an ad hoc subject and body, not both."] for name in ad_hoc}
                 )
-            return attrs
-        errors = {
-            name: ["This field is required without a template."] for name in ("subject", "body") if name not in attrs
-        }
-        if "context" in attrs:
-            errors["context"] = ["A context only applies to a template; ad hoc content is sent as written."]
-        if errors:
-            raise serializers.ValidationError(errors)
+        else:
+            errors = {
+                name: ["This field is required without a template."]
+                for name in ("subject", "body")
+                if name not in attrs
+            }
+            if "context" in attrs:
+                errors["context"] = ["A context only applies to a template; ad hoc content is sent as written."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        # Always a bool from here on: the send's own value, else the template's.
+        attrs["unsubscribe"] = attrs.get("unsubscribe", template is not None and template.unsubscribe)
+        if attrs["unsubscribe"] and not settings.PUBLIC_BASE_URL:
+            raise serializers.ValidationError({"unsubscribe": [UNSUBSCRIBE_NEEDS_BASE_URL]})
         return attrs
 
 

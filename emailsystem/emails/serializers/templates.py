@@ -22,7 +22,17 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EmailTemplate
-        fields = ["id", "name", "subject", "body", "html_body", "allow_missing_variables", "created", "modified"]
+        fields = [
+            "id",
+            "name",
+            "subject",
+            "body",
+            "html_body",
+            "allow_missing_variables",
+            "unsubscribe",
+            "created",
+            "modified",
+        ]
         read_only_fields = ["id", "created", "modified"]
         # Bodies are kept exactly as written: DRF's default strip would drop a closing newline.
         extra_kwargs = {"body": {"trim_whitespace": False}, "html_body": {"trim_whitespace": False}}

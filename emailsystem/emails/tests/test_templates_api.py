@@ -36,6 +36,7 @@ def test_anyone_lists_templates_paginated(api_client):
         "body",
         "html_body",
         "allow_missing_variables",
+        "unsubscribe",
         "created",
         "modified",
     }

@@ -1,7 +1,9 @@
-"""Applying a batch of SendGrid events: history, recipient statuses, suppressions, email statuses.
+"""Applying delivery events: history, recipient statuses, suppressions, email statuses.
 
-Built for batches of thousands: a fixed number of statements plus one per BULK_ROWS rows of
-each bulk write, whatever the batch size (tests/test_webhook_bulk.py counts them).
+The events are SendGrid's (its Event Webhook, in batches) and the recipients' own one-click
+unsubscribes (emails/unsubscribe/), one path for both. Built for batches of thousands: a fixed
+number of statements plus one per BULK_ROWS rows of each bulk write, whatever the batch size
+(tests/test_webhook_bulk.py counts them).
 """
 
 import datetime
@@ -49,15 +51,26 @@ class BatchSummary:
         return {name: getattr(self, name) for name in ("received", "applied", "duplicates", "unknown", "ignored")}
 
 
+@dataclass(frozen=True)
+class AppliedEvents:
+    """What delivery_events_apply did with its events."""
+
+    unique: int  # distinct event ids among them
+    known: int  # of those, about a delivery of ours
+    new: list[ParsedEvent]  # of those, recorded now (the others were recorded before)
+
+
 @transaction.atomic
-def sendgrid_events_apply(*, batch: ParsedBatch) -> BatchSummary:
-    """Record a parsed batch's events once each and move statuses forward (never backwards).
+def delivery_events_apply(*, events: list[ParsedEvent]) -> AppliedEvents:
+    """Record events once each and move statuses forward (never backwards); suppress the
+    address for the email's sender where an event says to.
 
     Deliveries are locked (in id order, so concurrent batches cannot deadlock) while their
     new status is computed from the current one: two batches about one recipient cannot
-    overwrite each other with an older status.
+    overwrite each other with an older status. `AppliedEvents.new` holds each event the
+    first time it is applied, never again.
     """
-    unique = list({event.sg_event_id: event for event in reversed(batch.events)}.values())
+    unique = list({event.sg_event_id: event for event in reversed(events)}.values())
     deliveries = _deliveries_locked({event.delivery_id for event in unique})
     known = [event for event in unique if _belongs(event, deliveries)]
     new_ids = _events_insert(known)
@@ -65,11 +78,17 @@ def sendgrid_events_apply(*, batch: ParsedBatch) -> BatchSummary:
     changed = _deliveries_advance(new, deliveries)
     _suppressions_add(new, deliveries)
     sent_email_status_refresh(email_ids=(deliveries[delivery_id]["sent_email_id"] for delivery_id in changed))
+    return AppliedEvents(unique=len(unique), known=len(known), new=new)
+
+
+def sendgrid_events_apply(*, batch: ParsedBatch) -> BatchSummary:
+    """Apply a parsed Event Webhook batch (delivery_events_apply) and count what came of it."""
+    applied = delivery_events_apply(events=batch.events)
     return BatchSummary(
         received=batch.received,
-        applied=len(new),
-        duplicates=len(batch.events) - len(new) - (len(unique) - len(known)),
-        unknown=batch.unknown + len(unique) - len(known),
+        applied=len(applied.new),
+        duplicates=len(batch.events) - len(applied.new) - (applied.unique - applied.known),
+        unknown=batch.unknown + applied.unique - applied.known,
         ignored=batch.ignored,
     )
 
@@ -139,5 +158,11 @@ def _suppressions_add(events: list[ParsedEvent], deliveries: dict[int, _Delivery
             key,
             Suppression(user_id=key[0], recipient_id=key[1], reason=event.suppress, delivery_id=event.delivery_id),
         )
+    suppressions_add(entries=list(entries.values()))
+
+
+def suppressions_add(*, entries: list[Suppression]) -> None:
+    """Insert unsaved suppression entries, BULK_ROWS per statement; an address already on its
+    user's list keeps the entry it has (the first reason stands)."""
     if entries:
-        Suppression.objects.bulk_create(list(entries.values()), ignore_conflicts=True, batch_size=BULK_ROWS)
+        Suppression.objects.bulk_create(entries, ignore_conflicts=True, batch_size=BULK_ROWS)
