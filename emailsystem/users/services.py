@@ -185,17 +185,20 @@ def attempt_reserve(*, key: str, rate: tuple[int, int]) -> int:
     starts with its first attempt; refused attempts neither count nor extend it.
     """
     limit, seconds = rate
-    now = timezone.now()
+    window = datetime.timedelta(seconds=seconds)
     with transaction.atomic():
         counter, created = AttemptCounter.objects.select_for_update().get_or_create(
-            key=key, defaults={"count": 1, "expires_at": now + datetime.timedelta(seconds=seconds)}
+            key=key, defaults={"count": 1, "expires_at": timezone.now() + window}
         )
+        # The clock is read once the row is locked: an attempt that waited for the lock judged by
+        # the moment it arrived would see a window end late, and answer a Retry-After longer than it.
+        now = timezone.now()
         if created:
             # Keys come and go (every client address, every typed name): forget the ended windows.
             AttemptCounter.objects.filter(expires_at__lte=now).delete()
             return 0
         if counter.expires_at <= now:
-            counter.count, counter.expires_at = 1, now + datetime.timedelta(seconds=seconds)
+            counter.count, counter.expires_at = 1, now + window
         elif counter.count >= limit:
             return max(1, math.ceil((counter.expires_at - now).total_seconds()))
         else:
