@@ -19,6 +19,7 @@ from emailsystem.core.exceptions import ApplicationError, ForbiddenError
 from emailsystem.users.authentication import token_is_expired
 from emailsystem.users.models import AttemptCounter, User
 from emailsystem.users.signals import email_verification_requested
+from emailsystem.users.sql import attempt_counter_add
 
 REGISTRATION_CLOSED = "Registration is closed: accounts are created by the service's admins. Ask one of them."
 VERIFICATION_SALT = "emailsystem.users.email-verification"
@@ -180,31 +181,22 @@ def attempt_reserve(*, key: str, rate: tuple[int, int]) -> int:
     """Count one attempt under `key` when its window has room: 0 when counted, else the seconds
     until the window ends.
 
-    Counted before the work it guards (a password check), under a row lock, so concurrent
-    attempts in any number of processes never get more than the limit between them. The window
-    starts with its first attempt; refused attempts neither count nor extend it.
+    Counted before the work it guards (a password check) in one statement
+    (sql.attempt_counter_add), so concurrent attempts in any number of processes never get more
+    than the limit between them. The window starts with its first attempt; refused attempts
+    neither count nor extend it.
     """
     limit, seconds = rate
-    window = datetime.timedelta(seconds=seconds)
-    with transaction.atomic():
-        counter, created = AttemptCounter.objects.select_for_update().get_or_create(
-            key=key, defaults={"count": 1, "expires_at": timezone.now() + window}
-        )
-        # The clock is read once the row is locked: an attempt that waited for the lock judged by
-        # the moment it arrived would see a window end late, and answer a Retry-After longer than it.
-        now = timezone.now()
-        if created:
-            # Keys come and go (every client address, every typed name): forget the ended windows.
-            AttemptCounter.objects.filter(expires_at__lte=now).delete()
-            return 0
-        if counter.expires_at <= now:
-            counter.count, counter.expires_at = 1, now + window
-        elif counter.count >= limit:
-            return max(1, math.ceil((counter.expires_at - now).total_seconds()))
-        else:
-            counter.count += 1
-        counter.save(update_fields=["count", "expires_at"])
-    return 0
+    now = timezone.now()
+    counted = attempt_counter_add(key=key, limit=limit, now=now, expires_at=now + datetime.timedelta(seconds=seconds))
+    if counted == 1:
+        # A window started. Keys come and go (every client address, every typed name): forget the ended windows.
+        AttemptCounter.objects.filter(expires_at__lte=now).delete()
+    if counted is not None:
+        return 0
+    expires_at = AttemptCounter.objects.filter(key=key).values_list("expires_at", flat=True).first()
+    remaining = (expires_at - timezone.now()).total_seconds() if expires_at else 0
+    return min(seconds, max(1, math.ceil(remaining)))
 
 
 def attempt_release(*, key: str) -> None:
