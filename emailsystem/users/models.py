@@ -67,11 +67,13 @@ class User(AbstractUser):
 
 
 class AttemptCounter(models.Model):
-    """Attempts at logging in (or registering) under one key in the current window.
+    """Attempts under one key in the current window (services.attempt_reserve): log-ins and
+    registrations, and requests to SendGrid's Event Webhook.
 
-    Keys name who is counted: `ip:<digest>` a client address, `account:<user id>` an existing
-    account, `account:<digest>` a login name no account has. Digests keep typed names (which
-    are sometimes passwords typed into the wrong field) and addresses out of the table.
+    Keys name who is counted: `ip:<digest>` a client address logging in or registering,
+    `account:<user id>` an existing account, `account:<digest>` a login name no account has,
+    `sendgrid-webhook:<digest>` an address posting to the webhook. Digests keep typed names
+    (which are sometimes passwords typed into the wrong field) and addresses out of the table.
     """
 
     key = models.CharField(max_length=80, unique=True)

@@ -1,4 +1,5 @@
-"""Writes for accounts, tokens, sender identity (docs/sending/sender-identity.md), and the log-in attempt counters."""
+"""Writes for accounts, tokens, sender identity (docs/sending/sender-identity.md), and the attempt counters
+(log-ins, registrations, SendGrid webhook requests)."""
 
 import datetime
 import math
@@ -181,7 +182,7 @@ def attempt_reserve(*, key: str, rate: tuple[int, int]) -> int:
     """Count one attempt under `key` when its window has room: 0 when counted, else the seconds
     until the window ends.
 
-    Counted before the work it guards (a password check) in one statement
+    Counted before the work it guards (a password check, a signature check) in one statement
     (sql.attempt_counter_add), so concurrent attempts in any number of processes never get more
     than the limit between them. The window starts with its first attempt; refused attempts
     neither count nor extend it.
