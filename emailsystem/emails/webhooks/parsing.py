@@ -108,6 +108,7 @@ def _detail(name: str, item: dict) -> str:
     These texts come from the receiving mail server or the email's own links, not from
     SendGrid: a NUL in one must not fail the whole batch (SendGrid would retry it forever).
     """
+    text: object
     if name == "click":
         url = item.get("url")
         text = link_without_secrets(str(url)) if url else ""
