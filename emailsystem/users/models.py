@@ -9,10 +9,25 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from emailsender.addresses import ascii_domain
+
 
 def normalize_email_address(address: str) -> str:
-    """Addresses compare case-insensitively everywhere in this service, so store them lowercased."""
-    return address.strip().lower()
+    """The one spelling of an address this service stores and compares: trimmed, lowercased, and
+    its domain in its ASCII form (emailsender.addresses.ascii_domain). `Anna@Café.example` and
+    `anna@xn--caf-dma.example` are one address: one account, one Recipient, one quota count,
+    one suppression.
+
+    ASCII rather than Unicode because it is the form DNS, SMTP without SMTPUTF8 and SendGrid's
+    API take, so what is stored is what the sender sends, and each domain has exactly one (a
+    Unicode spelling would still need IDNA's mapping to be one). A domain with no ASCII form
+    is left lowercased, for the address rules to refuse.
+    """
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower()
+    return f"{local.lower()}@{ascii_domain(domain) or domain.lower()}"
 
 
 class UserManager(DjangoUserManager["User"]):

@@ -16,9 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from emailsender.addresses import ascii_domain
 from emailsystem.core.exceptions import ApplicationError, ForbiddenError
 from emailsystem.users.authentication import token_is_expired
-from emailsystem.users.models import AttemptCounter, User
+from emailsystem.users.models import AttemptCounter, User, normalize_email_address
 from emailsystem.users.signals import email_verification_requested
 from emailsystem.users.sql import attempt_counter_add
 
@@ -42,8 +43,10 @@ def registration_check(*, email: str | None = None) -> None:
     """
     if settings.REGISTRATION == "closed":
         raise ForbiddenError(REGISTRATION_CLOSED, code="registration_closed")
-    domain = (email or "").rpartition("@")[2]
-    if settings.REGISTRATION == "domains" and email is not None and domain not in settings.REGISTRATION_DOMAINS:
+    domain = normalize_email_address(email or "").rpartition("@")[2]
+    # Compared in the form addresses are stored in, however the setting spells an internationalised domain.
+    allowed = {ascii_domain(allowed) or allowed for allowed in settings.REGISTRATION_DOMAINS}
+    if settings.REGISTRATION == "domains" and email is not None and domain not in allowed:
         domains = ", ".join(settings.REGISTRATION_DOMAINS)
         raise ForbiddenError(
             f"Registration is open to addresses at {domains} only; ask an admin for an account.",
