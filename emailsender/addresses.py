@@ -9,14 +9,16 @@ recipient. The rule is RFC 5321's mailbox, narrowed to what goes into a header s
   string of visible characters (`"john..doe"`), with no space, tab or control character even
   escaped (a quoted-pair `\\ ` passes RFC 5322 but no header or SendGrid takes it);
 - a domain of dot-separated labels of letters, digits and hyphens (an internationalised
-  domain is checked in its IDNA form), ending in a label of two or more characters that is
-  not all digits, or `localhost`; no address literal (`[192.0.2.1]`);
+  domain is checked in its ASCII form, `ascii_domain`), ending in a label of two or more
+  characters that is not all digits, or `localhost`; no address literal (`[192.0.2.1]`);
 - no RFC 2047 encoded word that decodes to a line break (headers.py).
 """
 
 from __future__ import annotations
 
 import re
+
+import idna
 
 from emailsender.headers import has_encoded_line_break
 
@@ -38,13 +40,33 @@ LINE_BREAK = "Email addresses must not contain line breaks or NUL characters."
 
 
 def ascii_domain(domain: str) -> str | None:
-    """`domain` as DNS spells it (IDNA for an internationalised one), or None if it has no such form."""
-    if domain.isascii():
-        return domain
+    """`domain` in its one ASCII spelling, lowercase, or None if it has none.
+
+    An internationalised domain is written in IDNA 2008 A-labels (RFC 5891) after UTS #46's
+    mapping, so its Unicode and punycode spellings come out as one: `Café.example` and
+    `xn--caf-dma.example` are both `xn--caf-dma.example`. A punycode label must decode to a
+    valid IDNA 2008 label: `xn--caf-pia` (`cafÉ`, with a capital) has no ASCII spelling.
+    Not the standard library's `idna` codec: it is IDNA 2003, which turns `faß.de` into
+    `fass.de`, another domain under IDNA 2008 (`xn--fa-hia.de`), and checks no punycode.
+    A domain of ASCII labels none of which is punycode is only lowercased: the address rule
+    checks its letters.
+    """
+    lowered = domain.lower()
+    if domain.isascii() and not any(label.startswith("xn--") for label in lowered.split(".")):
+        return lowered
     try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
         return None
+
+
+def ascii_address(address: str) -> str:
+    """`address` with its domain in its ASCII spelling (ascii_domain), as DNS, SMTP without
+    SMTPUTF8 and SendGrid take it; unchanged when the domain has none."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    return f"{local}{at}{ascii_domain(domain) or domain}"
 
 
 def _valid_domain(domain: str) -> bool:

@@ -11,7 +11,9 @@ absent, its message has no List-Unsubscribe headers.
 
 A delivery whose address cannot be used (addresses.address_problem) does not make the message
 invalid: it is set aside in `WorkMessage.rejected`, to be failed alone while the others are sent.
-The subject loses any RFC 2047 encoded word that decodes to a line break (headers.py).
+The subject loses any RFC 2047 encoded word that decodes to a line break (headers.py). Every
+address is passed on with its domain in its ASCII spelling (addresses.ascii_address), so
+SendGrid, SMTP and the .eml outbox all get the form DNS uses, whatever spelling was queued.
 
 Result (routing key `result`; result_messages.py):
     {"v": 1, "email_id": 123, "deliveries": [456, ...], "outcome": "sent" | "failed" | "retrying",
@@ -28,7 +30,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from emailsender.addresses import address_problem
+from emailsender.addresses import address_problem, ascii_address
 from emailsender.headers import neutralise_encoded_words
 from emailsender.options import NO_OPTIONS, Options, parse_options
 from emailsender.unsubscribe import is_unsubscribe_url
@@ -193,7 +195,7 @@ def parse_work(body: bytes) -> WorkMessage:
         if unsubscribe is not None and not is_unsubscribe_url(unsubscribe):
             raise invalid(f"deliveries[{index}].unsubscribe must be an http(s) URL a header can carry")
         if address_problem(item.get("to")) is None:
-            deliveries.append(WorkRecipient(id=item["id"], to=item["to"], unsubscribe=unsubscribe))
+            deliveries.append(WorkRecipient(id=item["id"], to=ascii_address(item["to"]), unsubscribe=unsubscribe))
         else:
             to = _reportable(item.get("to"))
             rejected.append(Rejected(id=item["id"], to=to, reason=f"unusable address: {address_problem(to)}"))
@@ -206,8 +208,8 @@ def parse_work(body: bytes) -> WorkMessage:
 
     message = WorkMessage(
         email_id=email_id,
-        from_email=data["from_email"],
-        reply_to=reply_to,
+        from_email=ascii_address(data["from_email"]),
+        reply_to=None if reply_to is None else ascii_address(reply_to),
         subject=neutralise_encoded_words(_single_line(subject)),
         text=text,
         html=html or None,

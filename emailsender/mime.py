@@ -29,7 +29,7 @@ from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from emailsender.addresses import ascii_domain
+from emailsender.addresses import ascii_address
 from emailsender.headers import neutralise_encoded_words
 from emailsender.options import Attachment, attachments_from_payload
 
@@ -92,12 +92,6 @@ def header_line(name: str, value: str, *, linesep: str = "\n") -> str:
     return f"{name}: {encoded}"
 
 
-def address_value(address: str) -> str:
-    """An address as a header carries it: the domain in IDNA form."""
-    local, at, domain = address.rpartition("@")
-    return f"{local}{at}{ascii_domain(domain) or domain}"
-
-
 def _body(text: str | None, html: str | None, linesep: str, attachments: Iterable[Attachment] = ()) -> bytes:
     part = EmailMessage()
     if text:
@@ -143,9 +137,9 @@ def build_mime(
     `linesep` is "\\n" for files and "\\r\\n" on the wire (SMTP). Raises UnsafeHeader if any
     header line would not be one.
     """
-    fields = [("From", address_value(from_email)), ("To", ", ".join(address_value(address) for address in to))]
+    fields = [("From", ascii_address(from_email)), ("To", ", ".join(ascii_address(address) for address in to))]
     if reply_to:
-        fields.append(("Reply-To", address_value(reply_to)))
+        fields.append(("Reply-To", ascii_address(reply_to)))
     fields.append(("Subject", subject))
     fields.extend(headers)
     top = "".join(header_line(name, value, linesep=linesep) + linesep for name, value in fields).encode("ascii")

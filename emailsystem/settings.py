@@ -330,6 +330,11 @@ SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
 # A signed request older (or further in the future) than this is refused: a captured request
 # cannot be replayed later. SendGrid signs each attempt, retries included, when it sends it.
 SENDGRID_WEBHOOK_MAX_AGE_SECONDS = env_int("SENDGRID_WEBHOOK_MAX_AGE_SECONDS", 600, minimum=1)
+# Requests to the webhook per source address (client_ip, as the log-in throttles read it),
+# counted in the database before anything else: past the rate a request is answered 429 before
+# its body is read or its signature verified. SendGrid retries a refused batch (for up to 24
+# hours), so a batch past the rate is delayed, not lost. 600/min is 10 a second from one address.
+THROTTLE_SENDGRID_WEBHOOK = env_rate("THROTTLE_SENDGRID_WEBHOOK", "600/min")
 
 # Datetimes on Django's own pages (the admin) show seconds and the zone: "2026-11-28 19:44:07 UTC"
 # (emailsystem/core/formats). Django's English locale formats would win over DATETIME_FORMAT.

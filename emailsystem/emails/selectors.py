@@ -19,7 +19,7 @@ from emailsystem.emails.models import (
     SentEmailHistory,
     Suppression,
 )
-from emailsystem.users.models import User
+from emailsystem.users.models import User, normalize_email_address
 
 
 def email_template_list() -> QuerySet[EmailTemplate]:
@@ -128,7 +128,7 @@ def sent_email_search(*, queryset: QuerySet[SentEmail], term: str) -> QuerySet[S
     """
     for word in search_words(term):
         if WHOLE_ADDRESS.fullmatch(word):
-            to_address = Delivery.objects.filter(recipient__email=word.lower())
+            to_address = Delivery.objects.filter(recipient__email=normalize_email_address(word))
             queryset = queryset.filter(pk__in=to_address.values("sent_email_id"))
             continue
         to_part = Delivery.objects.filter(recipient__email__icontains=word)
@@ -145,7 +145,7 @@ def delivery_search(*, queryset: QuerySet[Delivery], term: str) -> QuerySet[Deli
     """The deliveries of `queryset` to a whole address (by index) or to addresses containing each word."""
     for word in search_words(term):
         if WHOLE_ADDRESS.fullmatch(word):
-            queryset = queryset.filter(recipient__email=word.lower())
+            queryset = queryset.filter(recipient__email=normalize_email_address(word))
         else:
             queryset = queryset.filter(recipient__email__icontains=word)
     return queryset

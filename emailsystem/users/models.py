@@ -9,10 +9,25 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from emailsender.addresses import ascii_domain
+
 
 def normalize_email_address(address: str) -> str:
-    """Addresses compare case-insensitively everywhere in this service, so store them lowercased."""
-    return address.strip().lower()
+    """The one spelling of an address this service stores and compares: trimmed, lowercased, and
+    its domain in its ASCII form (emailsender.addresses.ascii_domain). `Anna@Café.example` and
+    `anna@xn--caf-dma.example` are one address: one account, one Recipient, one quota count,
+    one suppression.
+
+    ASCII rather than Unicode because it is the form DNS, SMTP without SMTPUTF8 and SendGrid's
+    API take, so what is stored is what the sender sends, and each domain has exactly one (a
+    Unicode spelling would still need IDNA's mapping to be one). A domain with no ASCII form
+    is left lowercased, for the address rules to refuse.
+    """
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower()
+    return f"{local.lower()}@{ascii_domain(domain) or domain.lower()}"
 
 
 class UserManager(DjangoUserManager["User"]):
@@ -67,11 +82,13 @@ class User(AbstractUser):
 
 
 class AttemptCounter(models.Model):
-    """Attempts at logging in (or registering) under one key in the current window.
+    """Attempts under one key in the current window (services.attempt_reserve): log-ins and
+    registrations, and requests to SendGrid's Event Webhook.
 
-    Keys name who is counted: `ip:<digest>` a client address, `account:<user id>` an existing
-    account, `account:<digest>` a login name no account has. Digests keep typed names (which
-    are sometimes passwords typed into the wrong field) and addresses out of the table.
+    Keys name who is counted: `ip:<digest>` a client address logging in or registering,
+    `account:<user id>` an existing account, `account:<digest>` a login name no account has,
+    `sendgrid-webhook:<digest>` an address posting to the webhook. Digests keep typed names
+    (which are sometimes passwords typed into the wrong field) and addresses out of the table.
     """
 
     key = models.CharField(max_length=80, unique=True)

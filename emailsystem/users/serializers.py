@@ -23,6 +23,8 @@ class RegisterSerializer(serializers.Serializer):
 
     def validate_email(self, value: str) -> str:
         value = normalize_email_address(value)
+        if not value.isascii():  # a domain with no ASCII spelling (the part before the @ is ASCII by now)
+            raise serializers.ValidationError("Enter a valid email address.", code="invalid")
         if get_user_model().objects.filter(email=value).exists():
             raise serializers.ValidationError("A user with this email address already exists.")
         return value

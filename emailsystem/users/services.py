@@ -1,4 +1,5 @@
-"""Writes for accounts, tokens, sender identity (docs/sending/sender-identity.md), and the log-in attempt counters."""
+"""Writes for accounts, tokens, sender identity (docs/sending/sender-identity.md), and the attempt counters
+(log-ins, registrations, SendGrid webhook requests)."""
 
 import datetime
 import math
@@ -15,10 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from emailsender.addresses import ascii_domain
 from emailsystem.core.exceptions import ApplicationError, ForbiddenError
 from emailsystem.users.authentication import token_is_expired
-from emailsystem.users.models import AttemptCounter, User
+from emailsystem.users.models import AttemptCounter, User, normalize_email_address
 from emailsystem.users.signals import email_verification_requested
+from emailsystem.users.sql import attempt_counter_add
 
 REGISTRATION_CLOSED = "Registration is closed: accounts are created by the service's admins. Ask one of them."
 VERIFICATION_SALT = "emailsystem.users.email-verification"
@@ -40,8 +43,10 @@ def registration_check(*, email: str | None = None) -> None:
     """
     if settings.REGISTRATION == "closed":
         raise ForbiddenError(REGISTRATION_CLOSED, code="registration_closed")
-    domain = (email or "").rpartition("@")[2]
-    if settings.REGISTRATION == "domains" and email is not None and domain not in settings.REGISTRATION_DOMAINS:
+    domain = normalize_email_address(email or "").rpartition("@")[2]
+    # Compared in the form addresses are stored in, however the setting spells an internationalised domain.
+    allowed = {ascii_domain(allowed) or allowed for allowed in settings.REGISTRATION_DOMAINS}
+    if settings.REGISTRATION == "domains" and email is not None and domain not in allowed:
         domains = ", ".join(settings.REGISTRATION_DOMAINS)
         raise ForbiddenError(
             f"Registration is open to addresses at {domains} only; ask an admin for an account.",
@@ -180,28 +185,22 @@ def attempt_reserve(*, key: str, rate: tuple[int, int]) -> int:
     """Count one attempt under `key` when its window has room: 0 when counted, else the seconds
     until the window ends.
 
-    Counted before the work it guards (a password check), under a row lock, so concurrent
-    attempts in any number of processes never get more than the limit between them. The window
-    starts with its first attempt; refused attempts neither count nor extend it.
+    Counted before the work it guards (a password check, a signature check) in one statement
+    (sql.attempt_counter_add), so concurrent attempts in any number of processes never get more
+    than the limit between them. The window starts with its first attempt; refused attempts
+    neither count nor extend it.
     """
     limit, seconds = rate
     now = timezone.now()
-    with transaction.atomic():
-        counter, created = AttemptCounter.objects.select_for_update().get_or_create(
-            key=key, defaults={"count": 1, "expires_at": now + datetime.timedelta(seconds=seconds)}
-        )
-        if created:
-            # Keys come and go (every client address, every typed name): forget the ended windows.
-            AttemptCounter.objects.filter(expires_at__lte=now).delete()
-            return 0
-        if counter.expires_at <= now:
-            counter.count, counter.expires_at = 1, now + datetime.timedelta(seconds=seconds)
-        elif counter.count >= limit:
-            return max(1, math.ceil((counter.expires_at - now).total_seconds()))
-        else:
-            counter.count += 1
-        counter.save(update_fields=["count", "expires_at"])
-    return 0
+    counted = attempt_counter_add(key=key, limit=limit, now=now, expires_at=now + datetime.timedelta(seconds=seconds))
+    if counted == 1:
+        # A window started. Keys come and go (every client address, every typed name): forget the ended windows.
+        AttemptCounter.objects.filter(expires_at__lte=now).delete()
+    if counted is not None:
+        return 0
+    expires_at = AttemptCounter.objects.filter(key=key).values_list("expires_at", flat=True).first()
+    remaining = (expires_at - timezone.now()).total_seconds() if expires_at else 0
+    return min(seconds, max(1, math.ceil(remaining)))
 
 
 def attempt_release(*, key: str) -> None:

@@ -52,6 +52,7 @@ OPTIONAL = {
     "DJANGO_DEBUG",  # 0 by default, which is the only right value outside a developer's machine
     "THROTTLE_AUTH",  # per-IP rate of registrations and log-in attempts
     "THROTTLE_LOGIN_ACCOUNT",  # failed log-ins per account before its cool-off
+    "THROTTLE_SENDGRID_WEBHOOK",  # SendGrid webhook requests per source address, 10 a second
     "EMAIL_VERIFICATION_MAX_AGE",  # three days, the life of a mailed verification link
     "SEND_DAILY_QUOTA",  # per-user default; admins set one per user
     "SEND_MAX_RECIPIENTS",  # SendGrid's own limit per request

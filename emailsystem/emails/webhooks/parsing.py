@@ -8,6 +8,7 @@ whole batch forever.
 
 import datetime
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -85,14 +86,32 @@ def _suppression(name: str, item: dict) -> SuppressionReason | None:
     return None
 
 
+def link_without_secrets(url: str) -> str:
+    """A clicked link as it is stored: scheme, host, port and path; no query, fragment or `user:password@`.
+
+    Links in emails carry tokens in those parts (password resets, sign-in links, tracking ids),
+    and the stored detail is shown to the sender and to admins. A link urllib cannot split
+    (`http://[::1`) is stored as nothing.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def _detail(name: str, item: dict) -> str:
-    """The reason, SMTP response or clicked URL, bounded; NUL removed (PostgreSQL text cannot hold it).
+    """The reason, SMTP response or clicked link (without its secrets), bounded; NUL removed
+    (PostgreSQL text cannot hold it).
 
     These texts come from the receiving mail server or the email's own links, not from
     SendGrid: a NUL in one must not fail the whole batch (SendGrid would retry it forever).
     """
+    text: object
     if name == "click":
-        text = item.get("url")
+        url = item.get("url")
+        text = link_without_secrets(str(url)) if url else ""
     elif name == "bounce" and item.get("type") == "blocked":
         text = f"blocked: {item.get('reason', '')}"
     else:

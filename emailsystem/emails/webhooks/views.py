@@ -1,8 +1,9 @@
 """POST /api/v1/webhooks/sendgrid/: SendGrid's Event Webhook.
 
 No user authenticates here: the signature is the authentication. The order matters: the
-body's size is bounded first (RequestSizeLimitMiddleware, REQUEST_MAX_BYTES), then the
-signature is checked over the raw bytes, and only a signed body is parsed.
+source address's rate (THROTTLE_SENDGRID_WEBHOOK) is counted first, then the body's size is
+bounded (RequestSizeLimitMiddleware, REQUEST_MAX_BYTES), then the signature is checked over
+the raw bytes, and only a signed body is parsed.
 """
 
 import logging
@@ -18,15 +19,36 @@ from emailsystem.core.exceptions import request_too_large_response
 from emailsystem.emails.webhooks.parsing import BatchError, batch_parse
 from emailsystem.emails.webhooks.services import sendgrid_events_apply
 from emailsystem.emails.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, signature_verify
+from emailsystem.users.services import attempt_reserve
+from emailsystem.users.throttles import client_ip, digest
 
 logger = logging.getLogger(__name__)
+
+
+def webhook_attempts_key(request: HttpRequest) -> str:
+    """The counter key of the webhook requests from the request's source address (users.AttemptCounter)."""
+    return f"sendgrid-webhook:{digest(client_ip(request))}"
+
+
+def throttled_response(wait: int) -> JsonResponse:
+    response = JsonResponse(
+        {"detail": f"Too many requests. Try again in {wait} second{'s' if wait != 1 else ''}.", "code": "throttled"},
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @csrf_exempt  # a server-to-server POST, authenticated by its signature, never by a browser session
 @never_cache
 @require_POST
 def sendgrid_webhook(request: HttpRequest) -> JsonResponse:
-    """Verify, parse and apply one batch: 200 with counts, 403 unsigned/tampered/stale, 400 not JSON."""
+    """Count, verify, parse and apply one batch: 200 with counts, 429 past the source address's rate,
+    403 unsigned/tampered/stale, 400 not JSON."""
+    wait = attempt_reserve(key=webhook_attempts_key(request), rate=settings.THROTTLE_SENDGRID_WEBHOOK)
+    if wait:
+        logger.warning("sendgrid webhook refused: too many requests from this address", extra={"retry_after": wait})
+        return throttled_response(wait)
     try:
         body = request.body
     except RequestDataTooBig:

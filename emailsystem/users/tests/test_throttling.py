@@ -1,8 +1,18 @@
-"""Register and log in are throttled per client IP (THROTTLE_AUTH); X-Forwarded-For counts only behind NUM_PROXIES."""
+"""Register and log in are throttled per client IP (THROTTLE_AUTH); X-Forwarded-For counts only behind NUM_PROXIES.
+
+The bursts below release their threads together, each with its own database connection, as
+requests to several web processes would arrive.
+"""
+
+import datetime
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from emailsystem.core.tests.concurrency import run_concurrently
+from emailsystem.users.models import AttemptCounter
+from emailsystem.users.services import attempt_reserve
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD
 
 REGISTER = "/api/v1/users/register/"
@@ -58,3 +68,34 @@ def test_behind_a_proxy_each_forwarded_client_has_its_own_allowance(user, settin
 
     assert first_client == [400, 400, 400, 429]
     assert second_client == 400
+
+
+# Threads in a burst against the limit of 3: enough that a count read before it is written
+# would let several through.
+BURST = 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_registrations_from_one_ip_lets_exactly_the_limit_through():
+    def register(n: int) -> int:
+        return APIClient(REMOTE_ADDR="203.0.113.50").post(REGISTER, new_account(n), format="json").status_code
+
+    statuses = run_concurrently(BURST, register)
+
+    assert sorted(statuses) == [201] * 3 + [429] * (BURST - 3), statuses
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("window", ["new", "ended"])
+def test_a_burst_at_one_counter_counts_exactly_the_limit(window):
+    # "new": no row yet, so the threads race to insert it; "ended": the row's window is over,
+    # so they race to start the next one.
+    key = "ip:burst"
+    if window == "ended":
+        AttemptCounter.objects.create(key=key, count=3, expires_at=timezone.now() - datetime.timedelta(seconds=1))
+
+    waits = run_concurrently(BURST, lambda _: attempt_reserve(key=key, rate=(3, 60)))
+
+    assert waits.count(0) == 3, waits
+    assert all(0 < wait <= 60 for wait in waits if wait), waits
+    assert AttemptCounter.objects.get(key=key).count == 3
