@@ -1,0 +1,86 @@
+"""The browsable API's pages for the send features, through Django's test client: the forms below an
+answer, the Raw data box, the cancel page and the send form's tags, metadata and attachments
+(test_browser_send_features.py drives the same in Chromium)."""
+
+import html
+import json
+
+import pytest
+from django.test import Client
+
+from emailsystem.emails.models import SentEmail
+from emailsystem.emails.tests.factories import EmailTemplateFactory
+from emailsystem.users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+HTML = {"HTTP_ACCEPT": "text/html"}
+SEND = "/api/v1/emails/sent-email/"
+
+
+@pytest.fixture
+def browser() -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def post_form(page: str) -> str:
+    """The page's HTML form for POST (DRF's #post-object-form), or "" when it has none."""
+    start = page.find('id="post-object-form"')
+    return "" if start < 0 else page[start : page.find("</form>", start)]
+
+
+def raw_box(page: str) -> str:
+    """What the Raw data box holds."""
+    start = page.find('name="_content"')
+    start = page.find(">", start) + 1
+    return html.unescape(page[start : page.find("</textarea>", start)]).strip()
+
+
+def test_the_form_below_a_send_answer_is_the_send_form_holding_what_was_sent(browser):
+    page = browser.post(SEND, {"recipients": "a@example.com", "subject": "Hello", "body": "b"}, **HTML)
+
+    assert page.status_code == 202
+    form = post_form(page.content.decode())
+    assert ">a@example.com</textarea>" in form
+    assert 'name="subject"' in form and 'value="Hello"' in form
+    # Not the answer's fields (message, id, status...) as the next input.
+    assert 'name="message"' not in form and 'name="id"' not in form
+
+
+def test_a_preview_and_a_check_answer_above_their_own_forms_with_what_was_sent(browser):
+    template = EmailTemplateFactory(subject="Hi {{ name }}", body="b", html_body="")
+    preview = f"/api/v1/emails/email-template/{template.pk}/preview/"
+
+    shown = browser.post(preview, {"context": '{"name": "Ada"}'}, **HTML)
+    checked = browser.post(
+        "/api/v1/emails/email-template/validate/", {"subject": "Hi {{ name }}", "body": "{{ a.b }}"}, **HTML
+    )
+
+    assert shown.status_code == 200
+    form = post_form(shown.content.decode())
+    assert "{&quot;name&quot;: &quot;Ada&quot;}</textarea>" in form
+    assert 'name="subject"' not in form  # the rendered subject is the answer, not an input
+    assert checked.status_code == 200
+    form = post_form(checked.content.decode())
+    assert ">{{ a.b }}</textarea>" in form and 'name="variables"' not in form
+
+
+def test_a_page_whose_input_no_html_form_can_carry_offers_the_raw_data_form_alone(browser):
+    page = browser.get("/api/v1/emails/batch/", **HTML).content.decode()
+
+    assert post_form(page) == ""
+    assert "not currently supported in HTML input" not in page
+    assert json.loads(raw_box(page)) == {"messages": []}
+
+
+def test_the_raw_data_box_keeps_a_refused_batch_and_a_body_that_did_not_parse(browser):
+    batch = {"messages": [{"recipients": ["a@example.com"], "subject": "s", "body": "b"}, {"recipients": ["x@@y"]}]}
+    typo = '{"messages": [{"recipients": ["a@example.com"] "subject": "s"}]}'
+
+    refused = browser.post("/api/v1/emails/batch/", json.dumps(batch), content_type="application/json", **HTML)
+    unparsed = browser.post("/api/v1/emails/batch/", typo, content_type="application/json", **HTML)
+
+    assert refused.status_code == 400 and json.loads(raw_box(refused.content.decode())) == batch
+    assert unparsed.status_code == 400 and raw_box(unparsed.content.decode()) == typo
+    assert not SentEmail.objects.exists()
