@@ -84,3 +84,20 @@ def test_the_raw_data_box_keeps_a_refused_batch_and_a_body_that_did_not_parse(br
     assert refused.status_code == 400 and json.loads(raw_box(refused.content.decode())) == batch
     assert unparsed.status_code == 400 and raw_box(unparsed.content.decode()) == typo
     assert not SentEmail.objects.exists()
+
+
+def test_a_body_that_does_not_parse_leaves_the_person_logged_in_on_the_page_that_answers_it():
+    user = UserFactory()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    browser.get(SEND, **HTML)  # sets the CSRF cookie, as opening the page does
+    token = browser.cookies["csrftoken"].value
+
+    page = browser.post(SEND, "{oops", content_type="application/json", HTTP_X_CSRFTOKEN=token, **HTML)
+    forged = browser.post(SEND, "{}", content_type="application/json", **HTML)
+
+    assert page.status_code == 400
+    html_text = page.content.decode()
+    assert user.email in html_text and 'name="recipients"' in html_text
+    assert raw_box(html_text) == "{oops"
+    assert forged.status_code == 403 and "CSRF Failed" in forged.content.decode()  # no header, no token
