@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from emailsystem.emails.models import SentEmail
-from emailsystem.emails.tests.factories import EmailTemplateFactory
+from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
 from emailsystem.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +101,62 @@ def test_a_body_that_does_not_parse_leaves_the_person_logged_in_on_the_page_that
     assert user.email in html_text and 'name="recipients"' in html_text
     assert raw_box(html_text) == "{oops"
     assert forged.status_code == 403 and "CSRF Failed" in forged.content.decode()  # no header, no token
+
+
+def test_the_send_form_takes_tags_in_one_box_and_metadata_as_json(browser):
+    page = browser.get(SEND, **HTML).content.decode()
+    form = post_form(page)
+    assert '<input name="tags"' in form and 'value="[]"' not in form
+    assert ">{}</textarea>" in form.split('name="metadata"')[1][:200]
+    assert "JSON only: give it in the <strong>Raw data</strong> tab." in form  # attachments
+
+    sent = browser.post(
+        SEND,
+        {
+            "recipients": "a@example.com",
+            "subject": "s",
+            "body": "b",
+            "tags": "q4, ops  welcome",
+            "metadata": '{"k": "v"}',
+        },
+        **HTML,
+    )
+
+    assert sent.status_code == 202
+    email = SentEmail.objects.get()
+    assert (sorted(email.tags), email.metadata) == (["ops", "q4", "welcome"], {"k": "v"})
+
+
+def test_a_refused_tag_or_metadata_is_named_under_its_box_with_what_was_typed(browser):
+    bad_tag = browser.post(
+        SEND, {"recipients": "a@example.com", "subject": "s", "body": "b", "tags": "q4, no!pe"}, **HTML
+    ).content.decode()
+    bad_json = browser.post(
+        SEND, {"recipients": "a@example.com", "subject": "s", "body": "b", "metadata": "{'k': 1}"}, **HTML
+    ).content.decode()
+    reserved = browser.post(
+        SEND, {"recipients": "a@example.com", "subject": "s", "body": "b", "metadata": '{"email_id": "1"}'}, **HTML
+    ).content.decode()
+
+    assert 'value="q4, no!pe"' in bad_tag
+    assert "no!pe: A tag holds only letters, digits and _ . : - (no spaces)." in bad_tag
+    assert "{&#x27;k&#x27;: 1}</textarea>" in bad_json
+    assert "Enter a JSON object such as {&quot;order&quot;: &quot;A-1&quot;}." in bad_json
+    assert "email_id: &#x27;email_id&#x27; is reserved" in reserved
+    assert not SentEmail.objects.exists()
+
+
+def test_a_send_refused_for_an_attachment_points_the_form_to_the_answer(browser):
+    email = sent_email()  # someone else's: the log stays theirs
+    body = {
+        "recipients": ["a@example.com"],
+        "subject": "s",
+        "body": "b",
+        "attachments": [{"filename": "a.txt", "content": "not base64!"}],
+    }
+
+    page = browser.post(SEND, json.dumps(body), content_type="application/json", **HTML).content.decode()
+
+    assert "Refused: the answer above names each problem, by position and field." in page
+    assert json.loads(raw_box(page)) == body
+    assert list(SentEmail.objects.all()) == [email]
