@@ -2,13 +2,15 @@
 answer, the Raw data box, the cancel page and the send form's tags, metadata and attachments
 (test_browser_send_features.py drives the same in Chromium)."""
 
+import datetime
 import html
 import json
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from emailsystem.emails.models import SentEmail
+from emailsystem.emails.models import EmailStatus, SentEmail
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
 from emailsystem.users.tests.factories import UserFactory
 
@@ -101,6 +103,26 @@ def test_a_body_that_does_not_parse_leaves_the_person_logged_in_on_the_page_that
     assert user.email in html_text and 'name="recipients"' in html_text
     assert raw_box(html_text) == "{oops"
     assert forged.status_code == 403 and "CSRF Failed" in forged.content.decode()  # no header, no token
+
+
+def test_the_cancel_page_is_a_button_and_answers_with_the_email(browser):
+    send_at = (timezone.now() + datetime.timedelta(hours=1)).isoformat()
+    sent = browser.post(
+        SEND,
+        {"recipients": ["a@example.com"], "subject": "s", "body": "b", "send_at": send_at},
+        content_type="application/json",
+    ).json()
+    cancel = f"{SEND}{sent['id']}/cancel/"
+
+    page = browser.get(cancel, **HTML)
+    answer = browser.post(cancel, **HTML)
+
+    assert page.status_code == 405 and 'class="form-only"' in page.content.decode()
+    form = post_form(page.content.decode())
+    assert "<form" in form and 'name="status"' not in form and 'name="subject"' not in form
+    assert answer.status_code == 200
+    assert 'name="status"' not in post_form(answer.content.decode())
+    assert SentEmail.objects.get(pk=sent["id"]).status == EmailStatus.CANCELED
 
 
 def test_the_send_form_takes_tags_in_one_box_and_metadata_as_json(browser):
