@@ -1,6 +1,7 @@
 """The browsable API as a person meets it: DRF's renderer with the service's own pages.
 
 What DRF's renderer does not do for this API:
+- The Filters dialog belongs to a list that was read (GET), not to the answer to a POST.
 - A list whose filters were refused (a 400 for `?start_time=yesterday`) still offers the
   Filters dialog, bound to the refused values and showing each field's error, so the person
   can correct them; DRF only draws the dialog above a page of results.
@@ -40,6 +41,10 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
     renderer_context: Mapping[str, Any]  # set by render() before it calls the methods below
 
     def get_filter_form(self, data: Any, view: Any, request: Request) -> str | None:
+        if request.method != "GET":
+            # Filters narrow a list that was read. DRF takes any answer with "results" for a page of
+            # one: a batch's 202 {"results": [...]} made it ask BatchSendView for a queryset (a 500).
+            return None
         form = super().get_filter_form(data, view, request)
         refused = self.renderer_context["response"].status_code == status.HTTP_400_BAD_REQUEST
         if form is None and refused and getattr(view, "action", None) == "list":

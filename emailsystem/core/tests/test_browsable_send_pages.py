@@ -88,6 +88,18 @@ def test_the_raw_data_box_keeps_a_refused_batch_and_a_body_that_did_not_parse(br
     assert not SentEmail.objects.exists()
 
 
+def test_an_accepted_batch_shows_its_answer_with_the_raw_data_form_and_no_filters(browser):
+    batch = {"messages": [{"recipients": ["a@example.com"], "subject": "s", "body": "b"}]}
+
+    page = browser.post("/api/v1/emails/batch/", json.dumps(batch), content_type="application/json", **HTML)
+
+    assert page.status_code == 202
+    html_text = page.content.decode()
+    assert "Email sent. It might take a while to deliver." in html_text
+    assert 'id="filtersModal"' not in html_text
+    assert json.loads(raw_box(html_text)) == batch
+
+
 def test_a_body_that_does_not_parse_leaves_the_person_logged_in_on_the_page_that_answers_it():
     user = UserFactory()
     browser = Client(enforce_csrf_checks=True)
