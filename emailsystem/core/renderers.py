@@ -7,13 +7,15 @@ What DRF's renderer does not do for this API:
   can correct them; DRF only draws the dialog above a page of results.
 - A GET of a POST-only page (register, login, logout) answers 405 for clients; in a browser
   the page shows its form and description without that 405 above it.
-- Below the answer to a POST, the HTML form is the view's input form holding what was sent,
-  with each refused field's message under it (a service's refusal too: a template variable
-  missing from the context, the daily quota). DRF draws the form of whatever serializer shaped
-  the answer, so a send's 202 or a preview's 200 would offer the answer's fields as the next
-  input, and a service's refusal an empty form.
-- The Raw data box below the answer to a JSON POST holds the JSON that was sent, also when it
-  did not parse, so it can be corrected and posted again; DRF resets it to a blank skeleton.
+- Below a refused POST, the HTML form is the view's input form holding what was sent, with each
+  refused field's message under it (a service's refusal too: a template variable missing from
+  the context, the daily quota); DRF would draw an empty form.
+- Below an answer an output serializer shaped (a send's 202, a preview's 200), the HTML form is
+  the view's input form holding what was sent; DRF draws the answer's fields as the next input.
+  An answer without a serializer keeps DRF's empty form (an issued API key's page: the form is
+  for the next key).
+- The Raw data box below a refused JSON POST holds the JSON that was sent, also when it did not
+  parse, so it can be corrected and posted again; DRF resets it to a blank skeleton.
 - A serializer none of whose fields an HTML form can carry (a batch's list of messages) gets
   only the Raw data form, not DRF's form of "not supported in HTML input" notes.
 
@@ -60,19 +62,26 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
                 blank = view.get_serializer()
             if not has_form_inputs(blank):
                 return None
-            if request.method == method and not isinstance(getattr(data, "serializer", None), type(blank)):
-                refused = status.is_client_error(self.renderer_context["response"].status_code)
+            answered_by = getattr(data, "serializer", None)
+            if request.method == method and not isinstance(answered_by, type(blank)):
                 answer = data if isinstance(data, dict) else {}
-                data = ReturnDict(answer, serializer=sent_input(view, request, answer if refused else None))
+                if self.refused():
+                    data = ReturnDict(answer, serializer=sent_input(view, request, answer))
+                elif answered_by is not None:
+                    data = ReturnDict(answer, serializer=sent_input(view, request, None))
         return super().get_rendered_html_form(data, view, method, request)
 
     def get_raw_data_form(self, data: Any, view: Any, method: str, request: Request) -> Any:
         form = super().get_raw_data_form(data, view, method, request)
-        if form is not None and method == request.method and hasattr(view, "get_serializer"):
+        if form is not None and method == request.method and self.refused() and hasattr(view, "get_serializer"):
             sent = sent_json(view, request)
             if sent is not None:
                 form.initial = {**form.initial, "_content": sent}
         return form
+
+    def refused(self) -> bool:
+        """Whether the answer being drawn is a client error (4xx)."""
+        return status.is_client_error(self.renderer_context["response"].status_code)
 
     def get_context(
         self, data: Any, accepted_media_type: str | None, renderer_context: Mapping[str, Any]
