@@ -136,7 +136,7 @@ def sent_input(view: Any, request: Request, refusal: dict[str, Any] | None) -> A
 
 def sent_json(view: Any, request: Request) -> str | None:
     """The JSON this request sent, for the Raw data box: as typed when it did not parse, else
-    re-indented with passwords left out. None for form posts and for views that take a password
+    re-indented with any password blanked. None for form posts and for views that take a password
     in a body that did not parse."""
     passwords = [
         name for name, field in view.get_serializer().fields.items() if field.style.get("input_type") == "password"
