@@ -20,9 +20,10 @@ SEND = "/api/v1/emails/sent-email/"
 
 
 @pytest.fixture
-def browser() -> Client:
+def browser(admin) -> Client:
+    """A browser session of an admin's (conftest's `admin`), who may use every page here."""
     client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    client.force_login(admin)
     return client
 
 
