@@ -168,7 +168,7 @@ REST_FRAMEWORK = {
         # Token first, so an anonymous write gets 401 with a WWW-Authenticate header, not 403.
         "emailsystem.users.authentication.ExpiringTokenAuthentication",
         "emailsystem.users.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "emailsystem.users.authentication.BrowserSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [

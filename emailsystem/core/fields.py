@@ -23,3 +23,9 @@ class StrictCharField(serializers.CharField):
 
 class StrictEmailField(StrictCharField, serializers.EmailField):
     """An email address given as a string."""
+
+
+# A field that only JSON can carry (files as base64, lists of objects): the browsable API's HTML
+# form shows a note pointing to its Raw data tab in place of DRF's "not supported in HTML input".
+RAW_DATA_ONLY_TEMPLATE = "core/forms/raw_data_only.html"
+RAW_DATA_ONLY_STYLE = {"template": RAW_DATA_ONLY_TEMPLATE}

@@ -30,6 +30,7 @@ from emailsystem.emails.serializers import (
     SENT_EMAIL_DETAIL_VIEW,
     EmailTemplateSerializer,
     SendAcceptedSerializer,
+    SentEmailCancelSerializer,
     SentEmailCreateSerializer,
     SentEmailListSerializer,
     SentEmailSerializer,
@@ -179,6 +180,8 @@ class SentEmailViewSet(
             return SentEmailCreateSerializer
         if self.action == "list":
             return SentEmailListSerializer
+        if self.action == "cancel":
+            return SentEmailCancelSerializer
         return SentEmailSerializer
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -4,7 +4,6 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 
 from emailsystem.core.links import public_base_url
 from emailsystem.core.schema import error_responses
+from emailsystem.users.authentication import BrowserSessionAuthentication
 from emailsystem.users.models import User
 from emailsystem.users.serializers import (
     IdentitySerializer,
@@ -50,7 +50,7 @@ class RegisterView(APIView):
     permission_classes = [AllowAny]
     # Session only: the browsable API shows who is logged in, and a stale API token sent by
     # a client does not turn registering or logging in into a 401.
-    authentication_classes = [SessionAuthentication]
+    authentication_classes = [BrowserSessionAuthentication]
     throttle_classes = [AuthRateThrottle]
     serializer_class = RegisterSerializer
 
@@ -96,7 +96,7 @@ class LoginView(APIView):
     """
 
     permission_classes = [AllowAny]
-    authentication_classes = [SessionAuthentication]
+    authentication_classes = [BrowserSessionAuthentication]
     # No DRF throttle: the password check itself is throttled (users.backends), on every login
     # form alike; a throttled attempt is a 429 with Retry-After (users.throttles.LoginThrottled).
     throttle_classes: list = []

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ CHROMIUM_ARGS = [
 ]
 # Generous for a 2-core machine, short enough that a hung page fails the test quickly.
 ACTION_TIMEOUT_MS = 10_000
+# The development server's demo admin (its password is in var/demo-admin.txt) and the people tests register.
+ADMIN_EMAIL = "admin@example.com"
+PASSWORD = "plum-orchard-lantern-7"
+_people = count(1)
 
 
 class Walkthrough:
@@ -51,7 +56,10 @@ class Walkthrough:
         page.on("response", self._note_failed_subresource)
 
     def _note_failed_subresource(self, response: Any) -> None:
-        if response.request.resource_type != "document" and response.status >= 400:
+        request = response.request
+        # The Raw data form posts with a script and writes the answer as the page: a refusal is shown, not broken.
+        answer_shown = request.resource_type in ("xhr", "fetch") and request.method != "GET"
+        if request.resource_type != "document" and not answer_shown and response.status >= 400:
             self.broken.append(f"{response.status} {response.url}")
 
     def open(self, path: str) -> Any:
@@ -107,6 +115,28 @@ class Walkthrough:
         if tab.count():
             tab.click()
         return self.page.locator("#post-object-form form")
+
+    def raw_form(self) -> Any:
+        """The browsable API's Raw data form for POST (its tab chosen first, when the page has tabs)."""
+        tab = self.page.locator("a[name=raw-tab]")
+        if tab.count():
+            tab.click()
+        return self.page.locator("#post-generic-content-form form")
+
+    def submit(self, form: Any) -> None:
+        """Press the form's POST button and wait for the page that answers: a new document for the HTML
+        form, the same document rewritten by DRF's script for the Raw data form."""
+        self.page.evaluate("document.documentElement.dataset.answered = 'not yet'")
+        form.get_by_role("button", name="POST").click()
+        self.page.wait_for_function(
+            "document.documentElement && document.documentElement.dataset.answered !== 'not yet'"
+        )
+
+    def extra_action(self, name: str) -> None:
+        """Open one of the page's Extra Actions (DRF's dropdown of a viewset's actions) by its link."""
+        self.page.locator("#extra-actions-menu").click()
+        with self.page.expect_navigation():
+            self.page.locator("[aria-labelledby=extra-actions-menu]").get_by_role("link", name=name).click()
 
     def navbar(self) -> str:
         return self.page.locator(".navbar").inner_text()
@@ -164,6 +194,43 @@ def api_token(base_url: str, email: str, password: str) -> str:
     status, body = api_call(base_url, "POST", "users/login/", {"username": email, "password": password})
     assert status == 200, body
     return body["token"]
+
+
+def new_person(server: tuple[str, Path], *, verify: bool = True) -> tuple[str, str]:
+    """A registered user of this test's own on `server` (base URL, folder): (email, username). With `verify`,
+    they have followed the link mailed to them (from the outbox folder, as a mail client would open it), so
+    they send From it."""
+    base_url, workdir = server
+    number = next(_people)
+    email, username = f"person{number}@example.com", f"person{number}"
+    status, body = api_call(
+        base_url, "POST", "users/register/", {"email": email, "username": username, "password": PASSWORD}
+    )
+    assert status == 201, body
+    if verify:
+        with urllib.request.urlopen(verification_link(workdir, email), timeout=10) as opened:  # noqa: S310 (the local server)
+            assert opened.status == 200
+    return email, username
+
+
+def admin_password(workdir: Path) -> str:
+    """The demo admin's password, as make run prints it."""
+    return (workdir / "var" / "demo-admin.txt").read_text().strip()
+
+
+def log_in_on_the_api_login_page(walk: Walkthrough, email: str, password: str = PASSWORD) -> None:
+    walk.open("/api/v1/users/login/")
+    form = walk.post_form()
+    form.locator("[name=username]").fill(email)
+    form.locator("[name=password]").fill(password)
+    form.get_by_role("button", name="POST").click()
+    walk.expect_response("HTTP 200 OK")
+
+
+def field_errors(form: Any, name: str) -> list[str]:
+    """The messages the form shows under one field."""
+    group = form.locator(".form-group", has=form.page.locator(f"[name={name}]"))
+    return [text for text in group.locator(".help-block").all_inner_texts() if text]
 
 
 def outbox_dir(workdir: Path) -> Path:

@@ -7,31 +7,31 @@ people of its own. Screenshots of every step go to BROWSER_ARTIFACTS_DIR (defaul
 import json
 import re
 import time
-import urllib.request
 from collections.abc import Iterator
-from itertools import count
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from emailsystem.core.tests.browser import (
+    ADMIN_EMAIL,
+    PASSWORD,
     Walkthrough,
+    admin_password,
     api_call,
     api_token,
     artifacts_dir,
     chromium_walk,
+    field_errors,
+    log_in_on_the_api_login_page,
+    new_person,
     outbox_messages,
     verification_link,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ADMIN_EMAIL = "admin@example.com"
-PASSWORD = "plum-orchard-lantern-7"
 # Embedded delivery usually finishes in well under a second; this bounds the wait for "sent".
 DELIVERY_WAIT_SECONDS = 15
-_people = count(1)
 
 
 @pytest.fixture
@@ -44,38 +44,7 @@ def walk(module_dev_server, tmp_path) -> Iterator[Walkthrough]:
 @pytest.fixture
 def admin_token(module_dev_server) -> str:
     base_url, workdir = module_dev_server
-    return api_token(base_url, ADMIN_EMAIL, (workdir / "var" / "demo-admin.txt").read_text().strip())
-
-
-def new_person(server: tuple[str, Path], *, verify: bool = True) -> tuple[str, str]:
-    """A registered user of this journey's own: (email, username). With `verify`, they have followed the
-    link mailed to them (from the outbox folder, as a mail client would open it), so they send From it."""
-    base_url, workdir = server
-    number = next(_people)
-    email, username = f"person{number}@example.com", f"person{number}"
-    status, body = api_call(
-        base_url, "POST", "users/register/", {"email": email, "username": username, "password": PASSWORD}
-    )
-    assert status == 201, body
-    if verify:
-        with urllib.request.urlopen(verification_link(workdir, email), timeout=10) as opened:  # noqa: S310 (the local server)
-            assert opened.status == 200
-    return email, username
-
-
-def log_in_on_the_api_login_page(walk: Walkthrough, email: str) -> None:
-    walk.open("/api/v1/users/login/")
-    form = walk.post_form()
-    form.locator("[name=username]").fill(email)
-    form.locator("[name=password]").fill(PASSWORD)
-    form.get_by_role("button", name="POST").click()
-    walk.expect_response("HTTP 200 OK")
-
-
-def field_errors(form, name: str) -> list[str]:
-    """The messages the form shows under one field."""
-    group = form.locator(".form-group", has=form.page.locator(f"[name={name}]"))
-    return [text for text in group.locator(".help-block").all_inner_texts() if text]
+    return api_token(base_url, ADMIN_EMAIL, admin_password(workdir))
 
 
 def test_register_log_in_on_the_api_page_and_log_out(module_dev_server, walk):

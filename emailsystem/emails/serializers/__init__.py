@@ -10,6 +10,7 @@ from emailsystem.emails.serializers.log import (
     SuppressionSerializer,
     sent_email_log_page,
 )
+from emailsystem.emails.serializers.send_at import SentEmailCancelSerializer
 from emailsystem.emails.serializers.sending import (
     SEND_ACCEPTED_MESSAGE,
     SendAcceptedSerializer,
@@ -25,6 +26,7 @@ __all__ = [
     "DeliverySerializer",
     "EmailTemplateSerializer",
     "SendAcceptedSerializer",
+    "SentEmailCancelSerializer",
     "SentEmailCreateSerializer",
     "SentEmailListSerializer",
     "SentEmailSerializer",

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import iter_options
 from rest_framework.utils import html
-from rest_framework.utils.serializer_helpers import BoundField
+from rest_framework.utils.serializer_helpers import BoundField, JSONBoundField
 
 from emailsender.addresses import LINE_BREAK, address_problem
 from emailsystem.core.fields import StrictCharField
@@ -67,21 +67,48 @@ class RecipientListField(serializers.ListField):
         return super().get_value(dictionary)
 
 
-class RecipientLinesBoundField(BoundField):
-    """Recipients as the browsable API's form shows them after a refused send: the addresses one
-    per line (as typed, so one can be corrected and the form posted again), and each error
-    naming its address instead of its position in the list."""
+class ListAsTextBoundField(BoundField):
+    """A list field as the browsable API's form shows it in one box: the items joined by
+    `separator` (as typed after a refused send, so one can be corrected and the form posted
+    again), and each error naming its item instead of its position in the list (`item` and the
+    position number when the position is past the list)."""
+
+    separator = "\n"
+    item = "Item"
 
     def __init__(self, field: serializers.Field, value: Any, errors: Any, prefix: str = "") -> None:
-        addresses = value if isinstance(value, list) else []
+        items = value if isinstance(value, list) else []
         if isinstance(value, list):
-            value = "\n".join(str(address) for address in value)
+            value = self.separator.join(str(one) for one in value)
         if isinstance(errors, dict):  # {position: [messages]} from the list's child field
             errors = [
-                f"{addresses[position] if position < len(addresses) else f'Address {position + 1}'}: {message}"
+                f"{items[position] if position < len(items) else f'{self.item} {position + 1}'}: {message}"
                 for position, messages in errors.items()
                 for message in messages
             ]
+        super().__init__(field, value, errors, prefix)
+
+
+class RecipientLinesBoundField(ListAsTextBoundField):
+    """Recipients one per line."""
+
+    item = "Address"
+
+
+class TagsBoundField(ListAsTextBoundField):
+    """Tags in one line, separated by commas."""
+
+    separator = ", "
+    item = "Tag"
+
+
+class JSONBoxBoundField(JSONBoundField):
+    """A dict field as the browsable API's form shows it: a box of JSON (as typed when it was
+    refused), and each error naming its key, where DRF's form would print only the keys."""
+
+    def __init__(self, field: serializers.Field, value: Any, errors: Any, prefix: str = "") -> None:
+        if isinstance(errors, dict):  # {key: [messages]}
+            errors = [f"{key}: {message}" for key, messages in errors.items() for message in messages]
         super().__init__(field, value, errors, prefix)
 
 

@@ -5,11 +5,14 @@ custom_args of string values within 10,000 bytes per personalization (10 keys of
 values of 500 stay far below it, beside the ids the service adds).
 """
 
+import json
 import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
 from emailsystem.core.fields import StrictCharField
 
@@ -23,6 +26,7 @@ METADATA_VALUE_MAX_LENGTH = 500
 RESERVED_METADATA_KEYS = frozenset({"email_id", "delivery_id"})
 
 _TAG = re.compile(TAG_PATTERN)
+_TAG_SEPARATORS = re.compile(r"[\s,]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -47,10 +51,18 @@ class TagField(StrictCharField):
     }
 )
 class TagListField(serializers.ListField):
-    """Up to TAGS_MAX tags; a repeated tag counts once."""
+    """Up to TAGS_MAX tags; a repeated tag counts once. In an HTML form (the browsable API) one
+    text box of tags separated by commas or spaces, which no tag holds."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("style", {"base_template": "input.html"})
         super().__init__(child=TagField(), max_length=TAGS_MAX, **kwargs)
+
+    def get_value(self, dictionary: Any) -> Any:
+        if html.is_html_input(dictionary) and self.field_name in dictionary:
+            tags = [tag for value in dictionary.getlist(self.field_name) for tag in _TAG_SEPARATORS.split(value) if tag]
+            return tags or empty
+        return super().get_value(dictionary)
 
     def to_internal_value(self, data: Any) -> list[str]:
         return list(dict.fromkeys(super().to_internal_value(data)))
@@ -59,6 +71,12 @@ class TagListField(serializers.ListField):
 class MetadataValueField(StrictCharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=METADATA_VALUE_MAX_LENGTH, trim_whitespace=False, allow_blank=True, **kwargs)
+
+
+class FormJSON(str):
+    """JSON text typed into an HTML form's box: decoded by the field, and shown again as typed."""
+
+    is_json_string = True  # what DRF's JSONBoundField reads to show the text unchanged
 
 
 @extend_schema_field(
@@ -70,12 +88,28 @@ class MetadataValueField(StrictCharField):
 )
 class MetadataField(serializers.DictField):
     """Up to METADATA_MAX_KEYS string keys (1 to METADATA_KEY_MAX_LENGTH characters, no control
-    characters, not a reserved id name) to strings of at most METADATA_VALUE_MAX_LENGTH."""
+    characters, not a reserved id name) to strings of at most METADATA_VALUE_MAX_LENGTH. In an
+    HTML form (the browsable API) a box of JSON, as the send's context is."""
+
+    # Braces doubled: DRF formats error messages with str.format.
+    default_error_messages = {"not_json": 'Enter a JSON object such as {{"order": "A-1"}}.'}
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("style", {"base_template": "textarea.html", "rows": 3})
         super().__init__(child=MetadataValueField(), **kwargs)
 
+    def get_value(self, dictionary: Any) -> Any:
+        if html.is_html_input(dictionary) and self.field_name in dictionary:
+            text = dictionary.get(self.field_name)
+            return FormJSON(text) if text.strip() else empty
+        return super().get_value(dictionary)
+
     def to_internal_value(self, data: Any) -> dict[str, str]:
+        if isinstance(data, FormJSON):
+            try:
+                data = json.loads(data)
+            except (ValueError, RecursionError):  # RecursionError: nesting too deep for Python's decoder
+                self.fail("not_json")
         value = super().to_internal_value(data)
         if len(value) > METADATA_MAX_KEYS:
             raise serializers.ValidationError(f"At most {METADATA_MAX_KEYS} keys (got {len(value)}).")

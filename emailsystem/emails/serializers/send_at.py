@@ -1,4 +1,5 @@
-"""The send's `send_at` field: an ISO 8601 datetime with an offset, in the future, within SEND_AT_MAX_DAYS."""
+"""Scheduled sends: the send's `send_at` field (an ISO 8601 datetime with an offset, in the future,
+within SEND_AT_MAX_DAYS), and the cancel's input (none)."""
 
 import datetime
 from typing import Any
@@ -28,3 +29,7 @@ class SendAtField(serializers.DateTimeField):
         if problem:
             raise serializers.ValidationError(problem)
         return moment
+
+
+class SentEmailCancelSerializer(serializers.Serializer):
+    """Canceling takes no input: the browsable API's cancel page is its button alone."""

@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BoundField
 
-from emailsystem.core.fields import StrictCharField
+from emailsystem.core.fields import RAW_DATA_ONLY_STYLE, StrictCharField
 from emailsystem.emails.models import (
     DeliveryStatus,
     EmailStatus,
@@ -17,9 +17,11 @@ from emailsystem.emails.serializers.fields import (
     CONTEXT_MAX_DEPTH,
     UNSET_VALUES,
     ContextField,
+    JSONBoxBoundField,
     RecipientLinesBoundField,
     RecipientListField,
     SubjectField,
+    TagsBoundField,
     TemplateDefaultBooleanField,
     TemplateField,
     context_shape,
@@ -34,6 +36,13 @@ UNSUBSCRIBE_NEEDS_BASE_URL = (
     "Unsubscribe links need the service's public address, and PUBLIC_BASE_URL is not set: ask the operator "
     'to set it, or send with "unsubscribe": false.'
 )
+
+# The browsable API's form shows these lists and dicts in one box each.
+_FORM_BOXES: dict[str, type[BoundField]] = {
+    "recipients": RecipientLinesBoundField,
+    "tags": TagsBoundField,
+    "metadata": JSONBoxBoundField,
+}
 
 
 class SentEmailCreateSerializer(serializers.Serializer):
@@ -95,6 +104,7 @@ class SentEmailCreateSerializer(serializers.Serializer):
 
     attachments = AttachmentListField(
         required=False,
+        style=RAW_DATA_ONLY_STYLE,
         help_text="Files every recipient receives: filename, content (base64), type, disposition, content_id.",
     )
 
@@ -107,9 +117,9 @@ class SentEmailCreateSerializer(serializers.Serializer):
 
     def __getitem__(self, key: str) -> BoundField:
         bound = super().__getitem__(key)
-        if key == "recipients":  # only the browsable API's form reads fields this way
-            return RecipientLinesBoundField(bound._field, bound.value, bound.errors, bound._prefix)
-        return bound
+        # Only the browsable API's form reads fields this way.
+        kind = _FORM_BOXES.get(key)
+        return kind(bound._field, bound.value, bound.errors, bound._prefix) if kind else bound
 
     def validate_recipients(self, value: list[str]) -> list[str]:
         unique = list(dict.fromkeys(value))
