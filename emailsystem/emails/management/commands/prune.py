@@ -1,0 +1,49 @@
+"""`python manage.py prune`: delete the records past their retention (docs/deploy/retention.md).
+
+Run daily (manifests/base/prune: a CronJob). Prints one line per kind; exits non-zero on a
+database error, after the kinds already done.
+"""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+
+from emailsystem.emails.retention import BATCH_ROWS, Pruned, records_prune
+
+
+class Command(BaseCommand):
+    help = "Delete sent emails, delivery events and other records older than their retention, in small batches."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=BATCH_ROWS,
+            help=f"rows per batch, each its own transaction (default {BATCH_ROWS})",
+        )
+        parser.add_argument("--pause", type=float, default=0.0, help="seconds to wait after each batch (default 0)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["batch_size"] < 1 or options["pause"] < 0:
+            raise CommandError("--batch-size must be at least 1 and --pause at least 0.")
+        try:
+            results = records_prune(
+                dry_run=options["dry_run"], batch_rows=options["batch_size"], pause=options["pause"]
+            )
+        except DatabaseError as error:
+            raise CommandError(f"prune stopped by a database error: {error}") from error
+        for pruned in results:
+            self.stdout.write(line(pruned, dry_run=options["dry_run"]))
+
+
+def line(pruned: Pruned, *, dry_run: bool) -> str:
+    """`sent emails: 1,204 deleted (accepted more than 90 days ago, none in flight), with 2,408 deliveries`."""
+    text = f"{pruned.kind}: {pruned.rows:,} {'to delete' if dry_run else 'deleted'} ({pruned.rule})"
+    with_rows = [f"{count:,} {model._meta.verbose_name_plural}" for model, count in pruned.with_rows.items() if count]
+    if with_rows:
+        text += f", with {', '.join(with_rows)}"
+    if pruned.skipped_batches:
+        text += f"; {pruned.skipped_batches} batch(es) skipped on a lock, left for the next run"
+    return text
