@@ -80,12 +80,18 @@ class _Kind:
 
 
 def records_prune(
-    *, dry_run: bool = False, now: datetime.datetime | None = None, batch_rows: int = BATCH_ROWS, pause: float = 0.0
+    *,
+    dry_run: bool = False,
+    now: datetime.datetime | None = None,
+    batch_rows: int = BATCH_ROWS,
+    pause: float = 0.0,
+    report: Callable[[Pruned], None] | None = None,
 ) -> list[Pruned]:
     """Delete every kind's records past its retention, batch by batch; what went, per kind.
 
     `dry_run`: count them instead. `pause`: seconds to sleep after each batch, leaving the
-    database to other work. A DatabaseError other than a lock conflict is raised.
+    database to other work. `report` is called with each kind as it is done, so that the kinds
+    done before an error are known. A DatabaseError other than a lock conflict is raised.
     """
     results = []
     for kind in _kinds(now or timezone.now()):
@@ -95,6 +101,8 @@ def records_prune(
                 pruned.rows = kind.candidates.count()
             else:
                 _prune(kind, kind.candidates, pruned, batch_rows=batch_rows, pause=pause)
+        if report is not None:
+            report(pruned)
         results.append(pruned)
     return results
 

@@ -342,14 +342,17 @@ def test_the_command_dry_run_prints_what_it_would_delete(user):
     assert SentEmail.objects.filter(pk=email.pk).exists()
 
 
-def test_the_command_fails_on_a_database_error(monkeypatch):
-    def broken(**kwargs):
+def test_the_command_prints_the_kinds_done_then_fails_on_a_database_error(monkeypatch):
+    def broken(*, report, **kwargs):
+        report(retention.Pruned(kind="outbox leftovers", rule="written more than 7 days ago", rows=2))
         raise DatabaseError("connection lost")
 
     monkeypatch.setattr(prune, "records_prune", broken)
+    out = io.StringIO()
 
     with pytest.raises(CommandError, match="connection lost"):
-        run_command()
+        call_command("prune", stdout=out)
+    assert out.getvalue() == "outbox leftovers: 2 deleted (written more than 7 days ago)\n"
 
 
 @pytest.mark.parametrize("args", [["--batch-size", "0"], ["--pause", "-1"]])

@@ -1,7 +1,7 @@
 """`python manage.py prune`: delete the records past their retention (docs/deploy/retention.md).
 
-Run daily (manifests/base/prune: a CronJob). Prints one line per kind; exits non-zero on a
-database error, after the kinds already done.
+Run daily (manifests/base/prune: a CronJob). Prints one line per kind as it is done; exits
+non-zero on a database error (the batches committed before it stay deleted).
 """
 
 from typing import Any
@@ -29,13 +29,14 @@ class Command(BaseCommand):
         if options["batch_size"] < 1 or options["pause"] < 0:
             raise CommandError("--batch-size must be at least 1 and --pause at least 0.")
         try:
-            results = records_prune(
-                dry_run=options["dry_run"], batch_rows=options["batch_size"], pause=options["pause"]
+            records_prune(
+                dry_run=options["dry_run"],
+                batch_rows=options["batch_size"],
+                pause=options["pause"],
+                report=lambda pruned: self.stdout.write(line(pruned, dry_run=options["dry_run"])),
             )
         except DatabaseError as error:
             raise CommandError(f"prune stopped by a database error: {error}") from error
-        for pruned in results:
-            self.stdout.write(line(pruned, dry_run=options["dry_run"]))
 
 
 def line(pruned: Pruned, *, dry_run: bool) -> str:
