@@ -47,6 +47,9 @@ BATCH_ROWS = 1000
 # email's deliveries for milliseconds; a batch that meets one waits it out, and is skipped
 # (its rows wait for the next run) rather than queue anything behind it for longer.
 LOCK_TIMEOUT_MS = 2000
+# After each batch prune waits this many times as long as the batch took, so that it works at most
+# half of the time and backs off by itself when the database is slow (bench `prune`: docs/performance.md).
+PAUSE_RATIO = 1.0
 # PostgreSQL's lock_not_available (lock_timeout) and deadlock_detected: the batch is skipped.
 _LOCK_CONFLICTS = {"55P03", "40P01"}
 # Emails still on their way: never pruned, nor are those with a recipient still queued.
@@ -84,13 +87,13 @@ def records_prune(
     dry_run: bool = False,
     now: datetime.datetime | None = None,
     batch_rows: int = BATCH_ROWS,
-    pause: float = 0.0,
+    pause_ratio: float = PAUSE_RATIO,
     report: Callable[[Pruned], None] | None = None,
 ) -> list[Pruned]:
     """Delete every kind's records past its retention, batch by batch; what went, per kind.
 
-    `dry_run`: count them instead. `pause`: seconds to sleep after each batch, leaving the
-    database to other work. `report` is called with each kind as it is done, so that the kinds
+    `dry_run`: count them instead. `pause_ratio`: after each batch, wait this many times as long
+    as it took, leaving the database to other work. `report` is called with each kind as it is done, so that the kinds
     done before an error are known. A DatabaseError other than a lock conflict is raised.
     """
     results = []
@@ -100,18 +103,19 @@ def records_prune(
             if dry_run:
                 pruned.rows = kind.candidates.count()
             else:
-                _prune(kind, kind.candidates, pruned, batch_rows=batch_rows, pause=pause)
+                _prune(kind, kind.candidates, pruned, batch_rows=batch_rows, pause_ratio=pause_ratio)
         if report is not None:
             report(pruned)
         results.append(pruned)
     return results
 
 
-def _prune(kind: _Kind, candidates: _Rows, pruned: Pruned, *, batch_rows: int, pause: float) -> None:
+def _prune(kind: _Kind, candidates: _Rows, pruned: Pruned, *, batch_rows: int, pause_ratio: float) -> None:
     walk = candidates if kind.walk is None else kind.walk
     last = 0
     while True:
         ids: list[int] = []
+        started = time.monotonic()
         try:
             with transaction.atomic():
                 lock_timeout_set(milliseconds=LOCK_TIMEOUT_MS)
@@ -131,8 +135,7 @@ def _prune(kind: _Kind, candidates: _Rows, pruned: Pruned, *, batch_rows: int, p
             for model, count in deleted.items():
                 pruned.with_rows[model] = pruned.with_rows.get(model, 0) + count
         last = ids[-1]
-        if pause:
-            time.sleep(pause)
+        time.sleep((time.monotonic() - started) * pause_ratio)
 
 
 def _kinds(now: datetime.datetime) -> list[_Kind]:

@@ -355,7 +355,7 @@ def test_the_command_prints_the_kinds_done_then_fails_on_a_database_error(monkey
     assert out.getvalue() == "outbox leftovers: 2 deleted (written more than 7 days ago)\n"
 
 
-@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--pause", "-1"]])
+@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--pause-ratio", "-1"]])
 def test_the_command_refuses_a_batch_size_below_one_or_a_negative_pause(args):
     with pytest.raises(CommandError):
         run_command(*args)

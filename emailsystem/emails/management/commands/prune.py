@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from emailsystem.emails.retention import BATCH_ROWS, Pruned, records_prune
+from emailsystem.emails.retention import BATCH_ROWS, PAUSE_RATIO, Pruned, records_prune
 
 
 class Command(BaseCommand):
@@ -23,16 +23,22 @@ class Command(BaseCommand):
             default=BATCH_ROWS,
             help=f"rows per batch, each its own transaction (default {BATCH_ROWS})",
         )
-        parser.add_argument("--pause", type=float, default=0.0, help="seconds to wait after each batch (default 0)")
+        parser.add_argument(
+            "--pause-ratio",
+            type=float,
+            default=PAUSE_RATIO,
+            help=f"after each batch, wait this many times as long as it took (default {PAUSE_RATIO:g}: "
+            "prune works at most half of the time)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["batch_size"] < 1 or options["pause"] < 0:
-            raise CommandError("--batch-size must be at least 1 and --pause at least 0.")
+        if options["batch_size"] < 1 or options["pause_ratio"] < 0:
+            raise CommandError("--batch-size must be at least 1 and --pause-ratio at least 0.")
         try:
             records_prune(
                 dry_run=options["dry_run"],
                 batch_rows=options["batch_size"],
-                pause=options["pause"],
+                pause_ratio=options["pause_ratio"],
                 report=lambda pruned: self.stdout.write(line(pruned, dry_run=options["dry_run"])),
             )
         except DatabaseError as error:
