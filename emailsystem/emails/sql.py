@@ -212,7 +212,8 @@ def sent_emails_delete(*, email_ids: Sequence[int]) -> dict[type[Model], int]:
     emails = _placeholders(len(email_ids))
     delivery_id, email_id = _column(Delivery, "id"), _column(Delivery, "sent_email")
     deliveries = f"SELECT {delivery_id} FROM {_table(Delivery)} WHERE {email_id} IN ({emails})"  # noqa: S608 -- names from _meta
-    deleted: dict[type[Model], int] = {}
+    # Keyed in the order a reader expects (the emails' deliveries first), filled in foreign-key order.
+    deleted = dict.fromkeys((Delivery, DeliveryEvent, SentEmailHistory, SentEmailTag, Attachment, OutboxMessage), 0)
     with connection.cursor() as cursor:
 
         def run(sql: str) -> int:
