@@ -29,6 +29,11 @@ TARGETS = [
     ("e2e_p99_ms", 500, "max", "ms", None),
     ("scheduled_lateness_p99_s", 5, "max", "s", None),
     ("scheduled_lateness_p50_s", None, None, "s", None),
+    # api_send's load while `prune` deletes 1,000,000 old rows: api_send_p99_ms's bound.
+    ("prune_send_p99_ms", 100, "max", "ms", None),
+    ("prune_send_p99_ms_before", None, None, "ms", None),
+    ("prune_send_rps", None, None, "req/s", None),
+    ("prune_rows_per_s", None, None, "rows/s", None),
     ("raw_amqp_msgs_per_s", None, None, "msg/s", None),
     ("raw_fake_http_rps", None, None, "req/s", None),
     ("web_rss_mb", 150, "max", "MB", 55),

@@ -41,6 +41,7 @@ SCENARIOS = [
     "pipeline",
     "pipeline_smtp",
     "scheduled",
+    "prune",
 ]
 
 

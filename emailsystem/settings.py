@@ -289,6 +289,12 @@ SEND_DAILY_QUOTA = env_int("SEND_DAILY_QUOTA", 10000)
 # Messages per batch send: 500 one-recipient messages fit REQUEST_MAX_BYTES with room to spare.
 BATCH_MAX_MESSAGES = env_int("BATCH_MAX_MESSAGES", 500, minimum=1)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# Days each kind of record is kept before `manage.py prune` deletes it (docs/deploy/retention.md);
+# 0 keeps it forever. Idempotency records go once past IDEMPOTENCY_KEY_TTL_HOURS.
+RETENTION_SENT_EMAILS_DAYS = env_int("RETENTION_SENT_EMAILS_DAYS", 90)
+RETENTION_DELIVERY_EVENTS_DAYS = env_int("RETENTION_DELIVERY_EVENTS_DAYS", 90)
+RETENTION_DAILY_COUNTS_DAYS = env_int("RETENTION_DAILY_COUNTS_DAYS", 90)
+RETENTION_OUTBOX_LEFTOVERS_DAYS = env_int("RETENTION_OUTBOX_LEFTOVERS_DAYS", 7)
 # How far ahead a send may be scheduled (`send_at`); docs/sending/scheduled.md.
 SEND_AT_MAX_DAYS = env_int("SEND_AT_MAX_DAYS", 30, minimum=1)
 # Rendered subject and bodies above this size are refused: a template loop cannot grow without bound.

@@ -6,6 +6,7 @@ from bench.scenarios.batch import api_batch
 from bench.scenarios.common import prepare, send_payload, settle
 from bench.scenarios.delivery import build_backlog, e2e, pipeline
 from bench.scenarios.fields import api_send_attachment
+from bench.scenarios.prune import prune
 from bench.scenarios.raw import raw
 from bench.scenarios.scheduled import scheduled
 from bench.scenarios.smtp import pipeline_smtp
@@ -22,6 +23,7 @@ __all__ = [
     "pipeline",
     "pipeline_smtp",
     "prepare",
+    "prune",
     "raw",
     "scheduled",
     "send_payload",

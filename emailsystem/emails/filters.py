@@ -14,7 +14,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail, SentEmailTag
+from emailsystem.emails.models import (
+    RECIPIENT_ONLY_STATUSES,
+    Delivery,
+    DeliveryStatus,
+    EmailStatus,
+    SentEmail,
+    SentEmailTag,
+)
 from emailsystem.users.models import normalize_email_address
 
 # An unencoded "+" in a query string arrives as a space: "10:00:00 01:00" meant "10:00:00+01:00".
@@ -132,7 +139,9 @@ class DateOrDateTimeFilter(django_filters.Filter):
 
 # Recipient statuses that are not also email statuses: filtering on one finds the emails with
 # at least one recipient in it.
-RECIPIENT_ONLY_STATUSES = [(value, label) for value, label in DeliveryStatus.choices if value not in EmailStatus.values]
+RECIPIENT_ONLY_STATUS_CHOICES = [
+    (value, label) for value, label in DeliveryStatus.choices if value in RECIPIENT_ONLY_STATUSES
+]
 
 
 class SentEmailFilter(django_filters.FilterSet):
@@ -145,7 +154,7 @@ class SentEmailFilter(django_filters.FilterSet):
         method="filter_end_time", label="Sent at or before (ISO date or datetime; a date includes the whole day)"
     )
     status = django_filters.ChoiceFilter(
-        choices=[*EmailStatus.choices, *RECIPIENT_ONLY_STATUSES],
+        choices=[*EmailStatus.choices, *RECIPIENT_ONLY_STATUS_CHOICES],
         method="filter_status",
         label="Status: the email's, or one a recipient has (bounced, opened...)",
     )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from emailsystem.core.plain_sql import field_column
 from emailsystem.emails.delivery.statuses import UNREACHED
 from emailsystem.emails.models import (
+    Attachment,
     DailySendCount,
     Delivery,
     DeliveryEvent,
@@ -26,6 +27,7 @@ from emailsystem.emails.models import (
     Recipient,
     SentEmail,
     SentEmailHistory,
+    SentEmailTag,
     Suppression,
 )
 from emailsystem.emails.webhooks.parsing import ParsedEvent
@@ -184,3 +186,50 @@ def outbox_published_delete(*, outbox_ids: list[int]) -> None:
             select = f"{insert} {selected} FROM {outbox_table} WHERE {outbox_pk} IN ({ids})"
             cursor.execute(select, [*published, *outbox_ids])
             cursor.execute(delete, outbox_ids)
+
+
+def lock_timeout_set(*, milliseconds: int) -> None:
+    """Make this transaction's statements give up after waiting `milliseconds` for a lock (PostgreSQL's
+    lock_timeout, until the transaction ends). SQLite has no row locks: nothing to set there."""
+    # A setting: the ORM has no statement for it.
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"])
+
+
+def sent_emails_delete(*, email_ids: Sequence[int]) -> dict[type[Model], int]:
+    """Delete these emails and everything recorded under them; rows deleted per model.
+
+    In foreign-key order: the deliveries' events, the deliveries (a suppression keeps its row and
+    loses only the link to the delivery that caused it), then the emails' history, tags,
+    attachments and outbox rows, then the emails. Recipient rows stay: they are shared.
+    """
+    # QuerySet.delete() loads every email (bodies included) and delivery into Python first, then deletes
+    # 100 ids per statement: 1,000 emails with 2,000 deliveries took a median 370-470 ms that way, 60-75 ms this way.
+    if not email_ids:
+        return {}
+    emails = _placeholders(len(email_ids))
+    delivery_id, email_id = _column(Delivery, "id"), _column(Delivery, "sent_email")
+    deliveries = f"SELECT {delivery_id} FROM {_table(Delivery)} WHERE {email_id} IN ({emails})"  # noqa: S608 -- names from _meta
+    # Keyed in the order a reader expects (the emails' deliveries first), filled in foreign-key order.
+    deleted = dict.fromkeys((Delivery, DeliveryEvent, SentEmailHistory, SentEmailTag, Attachment, OutboxMessage), 0)
+    with connection.cursor() as cursor:
+
+        def run(sql: str) -> int:
+            cursor.execute(sql, list(email_ids))
+            return int(cursor.rowcount)
+
+        deleted[DeliveryEvent] = run(_delete_where(DeliveryEvent, "delivery", deliveries))
+        link = _column(Suppression, "delivery")
+        run(f"UPDATE {_table(Suppression)} SET {link} = NULL WHERE {link} IN ({deliveries})")  # noqa: S608 -- names from _meta
+        deleted[Delivery] = run(_delete_where(Delivery, "sent_email", emails))
+        for model in (SentEmailHistory, SentEmailTag, Attachment, OutboxMessage):
+            deleted[model] = run(_delete_where(model, "sent_email", emails))
+        deleted[SentEmail] = run(_delete_where(SentEmail, "id", emails))
+    return deleted
+
+
+def _delete_where(model: type[Model], field: str, values: str) -> str:
+    """DELETE the model's rows whose `field` is IN (`values`: placeholders, or a subquery built here)."""
+    return f"DELETE FROM {_table(model)} WHERE {_column(model, field)} IN ({values})"  # noqa: S608 -- names from _meta

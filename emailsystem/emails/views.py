@@ -16,8 +16,8 @@ from emailsystem.core import metrics
 from emailsystem.core.schema import error_responses
 from emailsystem.emails.attachments import attachments_by_email
 from emailsystem.emails.delivery.schedule import sent_email_cancel
-from emailsystem.emails.filters import RECIPIENT_ONLY_STATUSES, SentEmailFilter
-from emailsystem.emails.models import EmailStatus, SentEmail, Suppression
+from emailsystem.emails.filters import SentEmailFilter
+from emailsystem.emails.models import RECIPIENT_ONLY_STATUSES, EmailStatus, SentEmail, Suppression
 from emailsystem.emails.permissions import StaffModelPermissionsOrReadOnly
 from emailsystem.emails.selectors import (
     deliveries_by_email,
@@ -125,7 +125,7 @@ LOG_FILTER_PARAMETERS = [
     ),
     OpenApiParameter(
         "status",
-        {"type": "string", "enum": [*EmailStatus.values, *(value for value, _ in RECIPIENT_ONLY_STATUSES), ""]},
+        {"type": "string", "enum": [*EmailStatus.values, *RECIPIENT_ONLY_STATUSES, ""]},
         description="The email's status, or a status only recipients have (the emails with at least one "
         "recipient in it); empty means any (the browsable API's filter form sends it empty).",
     ),

@@ -75,9 +75,13 @@ class Rendering:
         self.by_kind_name = {(item["kind"], item["metadata"]["name"]): item for item in self.objects}
 
     def workloads(self) -> Iterator[dict[str, Any]]:
+        """Deployments, StatefulSets, Jobs, and each CronJob as the Job it creates (kind CronJob, its
+        own metadata): `spec.template` is the pod template of every one."""
         for item in self.objects:
             if item["kind"] in ("Deployment", "StatefulSet", "Job"):
                 yield item
+            elif item["kind"] == "CronJob":
+                yield {"kind": "CronJob", "metadata": item["metadata"], "spec": item["spec"]["jobTemplate"]["spec"]}
 
     def component(self, component: str) -> list[dict[str, Any]]:
         return [

@@ -191,6 +191,7 @@ def test_every_setting_is_provided(rendering: Rendering) -> None:
         "web": (DJANGO_READS, REQUIRED_DJANGO),
         "results": (DJANGO_READS, REQUIRED_DJANGO),
         "relay": (DJANGO_READS, REQUIRED_DJANGO),
+        "prune": (DJANGO_READS, REQUIRED_DJANGO),
         "sender": (SENDER_READS, REQUIRED_SENDER),
     }
     problems = []
@@ -294,6 +295,19 @@ def test_procfile_process_runs_as_a_workload(renderings: dict[str, Rendering], p
 # --- what the deployment relies on -----------------------------------------------------------
 
 
+def test_prune_runs_daily_one_run_at_a_time(rendering: Rendering) -> None:
+    """docs/deploy/retention.md: `manage.py prune` from the API image, once a day, never two runs at once."""
+    [cronjob] = [item for item in rendering.objects if item["kind"] == "CronJob"]
+    [workload] = rendering.component("prune")
+    container = workload["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "manage.py", "prune"]
+    assert container["image"].rpartition(":")[0].endswith("emailsystem-api")
+    minute, hour, *every_day = cronjob["spec"]["schedule"].split()
+    assert minute.isdigit() and hour.isdigit() and every_day == ["*", "*", "*"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert workload["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
 def test_sender_grace_period_outlasts_its_shutdown(rendering: Rendering) -> None:
     [sender] = rendering.component("sender")
     config = provided_values(rendering, sender["spec"]["template"]["spec"]["containers"][0])
@@ -362,6 +376,9 @@ def test_objects_carry_the_recommended_labels(rendering: Rendering) -> None:
         metadatas = [item["metadata"]]
         if item["kind"] in ("Deployment", "StatefulSet", "Job"):
             metadatas.append(item["spec"]["template"]["metadata"])
+        if item["kind"] == "CronJob":
+            job = item["spec"]["jobTemplate"]
+            metadatas += [job["metadata"], job["spec"]["template"]["metadata"]]
         for metadata in metadatas:
             labels = metadata.get("labels", {})
             if "app.kubernetes.io/name" not in labels or labels.get("app.kubernetes.io/part-of") != "emailsystem":

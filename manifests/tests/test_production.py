@@ -280,7 +280,7 @@ def endpoints(rendering: Rendering) -> dict[str, Endpoint]:
 
 
 ALLOWED = [
-    *((process, "postgres", 5432) for process in ("web", "results", "relay", "migrate")),
+    *((process, "postgres", 5432) for process in ("web", "results", "relay", "migrate", "prune")),
     *((process, "rabbitmq", 5672) for process in ("web", "results", "relay", "sender")),
     ("keda", "rabbitmq", 5672),
     ("ingress-controller", "web", 8000),
@@ -303,6 +303,8 @@ ALLOWED = [
 DENIED = [
     ("sender", "postgres", 5432),
     ("migrate", "rabbitmq", 5672),
+    ("prune", "rabbitmq", 5672),
+    ("prune", "sendgrid", 443),
     ("web", "sendgrid", 443),
     ("results", "sendgrid", 443),
     ("sender", "private", 443),

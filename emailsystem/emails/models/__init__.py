@@ -4,6 +4,7 @@ from emailsystem.emails.models.history import DeliveryEvent, HistoryKind, SentEm
 from emailsystem.emails.models.outbox import OutboxMessage
 from emailsystem.emails.models.safeguards import DailySendCount, IdempotencyRecord, Suppression, SuppressionReason
 from emailsystem.emails.models.sends import (
+    RECIPIENT_ONLY_STATUSES,
     Attachment,
     AttachmentDisposition,
     Delivery,
@@ -16,6 +17,7 @@ from emailsystem.emails.models.sends import (
 from emailsystem.emails.models.templates import EmailTemplate
 
 __all__ = [
+    "RECIPIENT_ONLY_STATUSES",
     "Attachment",
     "AttachmentDisposition",
     "DailySendCount",

@@ -1,0 +1,90 @@
+"""The `prune` scenario: sends through the API while `manage.py prune` deletes a million old rows.
+
+Seeds PRUNE_EMAILS emails accepted in 2000, each with two recipients and an event (4 rows per
+email: 1,000,000 rows), then starts `prune` as the CronJob runs it, in its own process with its
+defaults (batches of 1,000, each followed by a pause as long as it took), with retentions that
+reach back to 2001 only, so nothing else in the bench database goes. While it runs, the same
+send load as `api_send` (8 clients, the sender paused so that the figure is the web's) runs in
+consecutive wrk windows until prune exits. `prune_send_p99_ms` is the highest window's p99,
+against `api_send_p99_ms`'s bound; `prune_send_p99_ms_before` is one window of the same load
+just before prune starts.
+"""
+
+import datetime
+import json
+import statistics
+import time
+from typing import Any
+
+from django.utils import timezone
+
+from bench import loads
+from bench.scenarios.common import send_payload, settle
+from bench.seed import PRUNE_CUTOFF, seed_prunable
+from emailsystem.users.models import User
+
+PRUNE_EMAILS = 250_000
+# How long prune may take before the run is declared stuck.
+PRUNE_SECONDS = 900
+
+
+def prune(bench, context: dict[str, Any]) -> None:
+    """PRUNE_EMAILS x 4 old rows deleted by `prune` under api_send's load."""
+    owner, _ = User.objects.get_or_create(email="pruned@example.com", defaults={"username": "pruned"})
+
+    def once() -> None:
+        emails = PRUNE_EMAILS // 10 if bench.quick else PRUNE_EMAILS
+        print(f"  seeding {emails * 4:,} rows to prune...", flush=True)
+        rows = seed_prunable(user_id=owner.pk, emails=emails)
+        stack = context["stack"]
+        stack.stop("sender")
+
+        def window() -> loads.WrkResult:
+            return loads.wrk(
+                f"{context['web']}/api/v1/emails/sent-email/",
+                seconds=bench.seconds(10),
+                method="POST",
+                body=json.dumps(send_payload(context)),
+                headers={"Authorization": f"Token {context['token']}", "Content-Type": "application/json"},
+            )
+
+        # The same load just before, on the same data: what prune adds is the difference.
+        bench.record("prune_send_p99_ms_before", window().p99_ms)
+        process = stack.start("prune", "python manage.py prune", env={**stack.env, **_retention(timezone.now())})
+        started = time.monotonic()
+        windows = []
+        while process.popen.poll() is None and time.monotonic() - started < PRUNE_SECONDS:
+            windows.append(window())
+        code = process.popen.wait(timeout=max(1.0, PRUNE_SECONDS - (time.monotonic() - started)))
+        elapsed = time.monotonic() - started
+        stack.stop("prune")
+        stack.start("sender")
+        settle(context)
+        if code != 0:
+            bench.notes.append(f"prune: exited {code} (bench/results/logs/prune*.log)")
+        bench.record("prune_rows_per_s", rows / elapsed)
+        if not windows:
+            bench.notes.append(f"prune: {rows:,} rows in {elapsed:.0f} s, before a send window could start")
+            return
+        errors = sum(window.errors for window in windows)
+        if errors:
+            bench.notes.append(f"prune: {errors} of {sum(w.requests for w in windows)} sends failed during prune")
+        bench.notes.append(
+            f"prune: {rows:,} rows in {elapsed:.0f} s under {len(windows)} send window(s); "
+            f"their p99s {', '.join(f'{w.p99_ms:.0f}' for w in windows)} ms"
+        )
+        bench.record("prune_send_p99_ms", max(window.p99_ms for window in windows))
+        bench.record("prune_send_rps", statistics.mean(window.rps for window in windows))
+
+    bench.repeat("prune", once)
+
+
+def _retention(now: datetime.datetime) -> dict[str, str]:
+    """Retentions that delete the seeded year 2000 and nothing later; the other kinds kept."""
+    days = (now.date() - datetime.date.fromisoformat(PRUNE_CUTOFF)).days
+    return {
+        "RETENTION_SENT_EMAILS_DAYS": str(days),
+        "RETENTION_DELIVERY_EVENTS_DAYS": str(days),
+        "RETENTION_DAILY_COUNTS_DAYS": "0",
+        "RETENTION_OUTBOX_LEFTOVERS_DAYS": "0",
+    }

@@ -1,0 +1,56 @@
+"""`python manage.py prune`: delete the records past their retention (docs/deploy/retention.md).
+
+Run daily (manifests/base/prune: a CronJob). Prints one line per kind as it is done; exits
+non-zero on a database error (the batches committed before it stay deleted).
+"""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+
+from emailsystem.emails.retention import BATCH_ROWS, PAUSE_RATIO, Pruned, records_prune
+
+
+class Command(BaseCommand):
+    help = "Delete sent emails, delivery events and other records older than their retention, in small batches."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=BATCH_ROWS,
+            help=f"rows per batch, each its own transaction (default {BATCH_ROWS})",
+        )
+        parser.add_argument(
+            "--pause-ratio",
+            type=float,
+            default=PAUSE_RATIO,
+            help=f"after each batch, wait this many times as long as it took (default {PAUSE_RATIO:g}: "
+            "prune works at most half of the time)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["batch_size"] < 1 or options["pause_ratio"] < 0:
+            raise CommandError("--batch-size must be at least 1 and --pause-ratio at least 0.")
+        try:
+            records_prune(
+                dry_run=options["dry_run"],
+                batch_rows=options["batch_size"],
+                pause_ratio=options["pause_ratio"],
+                report=lambda pruned: self.stdout.write(line(pruned, dry_run=options["dry_run"])),
+            )
+        except DatabaseError as error:
+            raise CommandError(f"prune stopped by a database error: {error}") from error
+
+
+def line(pruned: Pruned, *, dry_run: bool) -> str:
+    """`sent emails: 1,204 deleted (accepted more than 90 days ago, none in flight), with 2,408 deliveries`."""
+    text = f"{pruned.kind}: {pruned.rows:,} {'to delete' if dry_run else 'deleted'} ({pruned.rule})"
+    with_rows = [f"{count:,} {model._meta.verbose_name_plural}" for model, count in pruned.with_rows.items() if count]
+    if with_rows:
+        text += f", with {', '.join(with_rows)}"
+    if pruned.skipped_batches:
+        text += f"; {pruned.skipped_batches} batch(es) skipped on a lock, left for the next run"
+    return text
