@@ -109,7 +109,8 @@ def _publish_backlog(messages: Iterable[tuple[bytes, str]]) -> None:
                 channel.tx_commit()
         channel.tx_commit()
     finally:
-        connection.close()
+        if connection.is_open:
+            connection.close()
 
 
 def drain(
