@@ -1,10 +1,8 @@
 """Publishing to RabbitMQ: after commit only, in broker transactions, and relayed when the broker was away."""
 
-import pika
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from pika.adapters.blocking_connection import BlockingChannel
 
 from emailsender import topology
 from emailsender.logs import request_id_bound
@@ -13,7 +11,7 @@ from emailsender.testing.broker import RABBITMQ_TEST_URL
 from emailsender.testing.tcp_proxy import TcpProxy
 from emailsystem.emails.delivery import broker as broker_module
 from emailsystem.emails.delivery import outbox as outbox_module
-from emailsystem.emails.delivery.broker import WorkPublish, publisher
+from emailsystem.emails.delivery.broker import publisher
 from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.outbox import outbox_relay
 from emailsystem.emails.delivery.requeue import deliveries_requeue
@@ -148,48 +146,6 @@ def test_an_unroutable_publish_is_not_dropped_but_published_again_after_redeclar
 
     # Without mandatory publishing the broker would have dropped it silently.
     assert [body for _, body in broker.take(queue)] == [b"second"]
-
-
-def test_sends_queued_together_are_published_in_one_broker_transaction(broker, monkeypatch):
-    commits = []
-    original_commit = BlockingChannel.tx_commit
-
-    def counted_commit(channel):
-        commits.append(channel)
-        return original_commit(channel)
-
-    monkeypatch.setattr(BlockingChannel, "tx_commit", counted_commit)
-    messages = [WorkPublish(f"body-{n}".encode(), f"m{n}", "req-9") for n in range(3)]
-
-    assert publisher().publish_many(messages) == []
-
-    assert len(commits) == 1
-    taken = broker.take(topology.work_queue(broker.prefix))
-    assert [(properties.message_id, body) for properties, body in taken] == [
-        ("m0", b"body-0"),
-        ("m1", b"body-1"),
-        ("m2", b"body-2"),
-    ]
-    assert {properties.headers[topology.REQUEST_ID_HEADER] for properties, _ in taken} == {"req-9"}
-
-
-def test_a_broker_failure_during_the_transaction_leaves_every_row_for_the_relay(
-    broker, monkeypatch, django_capture_on_commit_callbacks
-):
-    def commit_lost(channel):
-        raise pika.exceptions.StreamLostError("the connection dropped before commit-ok")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        sent_email(recipients=["a@example.com"])  # connects the publisher
-    dispatched()
-    monkeypatch.setattr(BlockingChannel, "tx_commit", commit_lost)
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        later = [sent_email(recipients=[f"{n}@example.com"]) for n in range(3)]
-    dispatched()
-
-    # Not published again on another connection (it may be stored): the relay takes them after RELAY_GRACE.
-    assert sorted(OutboxMessage.objects.values_list("sent_email_id", flat=True)) == sorted(e.pk for e in later)
-    assert len(work_messages(broker)) == 1
 
 
 def test_requeue_in_broker_mode_publishes_only_the_failed_recipients(broker, django_capture_on_commit_callbacks):
