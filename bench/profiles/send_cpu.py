@@ -2,9 +2,11 @@
 
     python bench/profiles/send_cpu.py [--sends 2000] [--profile out.html]
     python bench/profiles/send_cpu.py --batch --sends 50     # api_batch's batches of 100 messages
+    python bench/profiles/send_cpu.py --attachment --sends 30  # api_send_attachment's 1 MiB sends
 
 Runs the bench's send (a template and 10 recipients, token auth), or with `--batch` the
-api_batch scenario's POST of 100 one-recipient template messages, through Django's WSGI
+api_batch scenario's POST of 100 one-recipient template messages, or with `--attachment`
+api_send_attachment's send with 1 MiB attached, through Django's WSGI
 handler in this process (no test client), against its own database (emailsystem_sendcpu,
 created and migrated here) and RabbitMQ, with the dispatcher thread publishing as in
 production. With `--batch` the figure is per message. `time.process_time()` covers every thread, so the
@@ -17,6 +19,7 @@ import argparse
 import io
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -73,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sends", type=int, default=2000, help="requests to time")
     parser.add_argument("--batch", action="store_true", help="POST api_batch's batches instead of single sends")
+    parser.add_argument("--attachment", action="store_true", help="POST api_send_attachment's 1 MiB sends")
     parser.add_argument("--profile", help="write a pyinstrument report of the request thread here (.txt or .html)")
     args = parser.parse_args()
 
@@ -90,12 +94,15 @@ def main() -> None:
 
     from bench import scenarios
     from bench.scenarios.batch import BATCH_SIZE, batch_payload
+    from bench.scenarios.fields import attachment_payload
     from emailsystem.emails.delivery.dispatcher import dispatcher
 
     context = prepare()
     application = WSGIHandler()
     if args.batch:
         path, payload, per_request = "/api/v1/emails/batch/", batch_payload(context), BATCH_SIZE
+    elif args.attachment:
+        path, payload, per_request = "/api/v1/emails/sent-email/", attachment_payload(), 1
     else:
         path, payload, per_request = "/api/v1/emails/sent-email/", scenarios.send_payload(context), 1
     body = json.dumps(payload).encode()
@@ -125,7 +132,7 @@ def main() -> None:
         response.close()
         assert statuses[0].startswith("202"), statuses
 
-    for _ in range(max(1, 200 // per_request)):  # warm caches, connections and the dispatcher
+    for _ in range(max(1, (10 if args.attachment else 200) // per_request)):  # warm caches, connections, dispatcher
         send()
     dispatcher().flush()
 
@@ -136,8 +143,11 @@ def main() -> None:
         profiler = Profiler(interval=0.0005)
         profiler.start()
     cpu, wall = time.process_time(), time.perf_counter()
+    answered = []  # each request's own time, until its answer (the dispatcher publishes after it)
     for _ in range(args.sends):
+        started = time.perf_counter()
         send()
+        answered.append(time.perf_counter() - started)
     dispatcher().flush()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     purge_work_queue()
@@ -148,6 +158,7 @@ def main() -> None:
     per_send = 1000 / (args.sends * per_request)
     unit = "message" if args.batch else "send"
     print(f"{args.sends} requests: {cpu * per_send:.3f} ms CPU and {wall * per_send:.3f} ms wall per {unit}")
+    print(f"  a request's answer took {statistics.median(answered) * 1000:.1f} ms (median)")
 
 
 if __name__ == "__main__":
