@@ -33,6 +33,7 @@ TARGETS = [
     ("raw_fake_http_rps", None, None, "req/s", None),
     ("web_rss_mb", 150, "max", "MB", 55),
     ("sender_rss_mb", 80, "max", "MB", 30),
+    ("sender_rss_mb_attachments", 80, "max", "MB", None),
     ("results_rss_mb", None, None, "MB", None),
 ]
 
