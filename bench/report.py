@@ -25,6 +25,7 @@ TARGETS = [
     ("pipeline_rcpt_per_s_50ms", 2000, "min", "rcpt/s", 180),
     ("pipeline_rcpt_per_s_50ms_2_senders", None, None, "rcpt/s", None),
     ("pipeline_scale_2_over_1", 1.7, "min", "x", None),
+    ("pipeline_msgs_per_s_1rcpt_0ms", 1500, "min", "msg/s", None),
     ("e2e_p50_ms", 100, "max", "ms", None),
     ("e2e_p99_ms", 500, "max", "ms", None),
     ("scheduled_lateness_p99_s", 5, "max", "s", None),
@@ -38,6 +39,7 @@ TARGETS = [
     ("raw_fake_http_rps", None, None, "req/s", None),
     ("web_rss_mb", 150, "max", "MB", 55),
     ("sender_rss_mb", 80, "max", "MB", 30),
+    ("sender_rss_mb_attachments", 80, "max", "MB", None),
     ("results_rss_mb", None, None, "MB", None),
 ]
 

@@ -39,6 +39,7 @@ SCENARIOS = [
     "api_list",
     "e2e",
     "pipeline",
+    "pipeline_1rcpt",
     "pipeline_smtp",
     "scheduled",
     "prune",

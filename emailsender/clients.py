@@ -11,11 +11,11 @@ import http.client
 import threading
 import urllib.error
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import python_http_client
 import sendgrid
@@ -101,9 +101,7 @@ class SendGridClient:
 
     def send(self, payload: dict[str, Any]) -> Response:
         try:
-            # The stubs type the library's dynamic attributes as Client | Response; an HTTP verb is a request function.
-            post = cast(Callable[..., python_http_client.client.Response], self._library_client().post)
-            answer = post(request_body=payload, timeout=self._timeout)
+            answer = self._library_client().post(request_body=payload, timeout=self._timeout)
         except python_http_client.exceptions.HTTPError as exc:
             body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
             return Response(status_code=int(exc.status_code), headers=_lower_headers(exc.headers), body=body)

@@ -34,7 +34,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from emailsender import brokers, metrics, topology
+from emailsender import brokers, metrics, topology, unflushed
 from emailsender.clients import Client
 from emailsender.handler import handle, unexpected_error
 from emailsender.jobs import Job, Jobs, job_fields, job_publishes, log_dropped, log_recorded
@@ -228,8 +228,7 @@ class Sender:
         except Exception as exc:  # a bug in a client must not kill the worker or lose the message
             log.exception("unexpected error while sending", extra=job_fields(job))
             job.outcome = unexpected_error(job.body, job.attempt, self.settings, exc)
-        self._jobs.finish(job)
-        if connection is not None:
+        if self._jobs.finish(job) and connection is not None:
             # Best effort (the connection may be closing); the loop polls the queue every tick anyway.
             with contextlib.suppress(Exception):
                 connection.add_callback_threadsafe(_wake)
@@ -263,9 +262,10 @@ class Sender:
             raise
         self.stats["batches"] += 1
         for job in batch:
-            consume_channel.basic_ack(delivery_tag=job.delivery_tag)
+            unflushed.ack(consume_channel, job.delivery_tag)
             self._jobs.release(job)
             self._recorded(job)
+        unflushed.flush(consume_channel)
 
     def _recorded(self, job: Job) -> None:
         """Bookkeeping and the log line of a job whose outcome is published and acked."""

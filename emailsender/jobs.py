@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ class Jobs:
         self.pending: deque[Job] = deque()  # received, waiting for a free worker or the end of a pause
         self.running = 0  # jobs started (or finished at once) and not yet taken back, any connection
         self._finished: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        # Whether a job finished since the loop last took them: only the first one wakes the loop.
+        self._wake_sent = False
+        self._wake_lock = threading.Lock()
 
     def connected(self) -> int:
         """A new connection: its generation."""
@@ -80,9 +84,13 @@ class Jobs:
         self.running += 1
         return job
 
-    def finish(self, job: Job) -> None:
-        """A job's outcome is known (safe from any thread)."""
+    def finish(self, job: Job) -> bool:
+        """A job's outcome is known (safe from any thread). True when the caller should wake the
+        loop: no other job finished since the loop last took them (which woke it already)."""
         self._finished.put(job)
+        with self._wake_lock:
+            wake, self._wake_sent = not self._wake_sent, True
+        return wake
 
     def finish_now(self, job: Job, outcome: Outcome) -> None:
         """Finish a job without running it (its outcome is already known)."""
@@ -95,6 +103,9 @@ class Jobs:
         connection is gone and cannot be acked)."""
         current: list[Job] = []
         stale: list[Job] = []
+        # Cleared before reading: a job finished after this is either read below or woken for by its finish().
+        with self._wake_lock:
+            self._wake_sent = False
         while True:
             try:
                 job = self._finished.get_nowait()

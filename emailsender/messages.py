@@ -27,7 +27,7 @@ rejected.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from emailsender.addresses import address_problem, ascii_address
@@ -217,8 +217,12 @@ def parse_work(body: bytes) -> WorkMessage:
         rejected=tuple(rejected),
         options=options,
     )
+    # Every string the message carries, encoded: attachments' content is bytes (checked base64
+    # ASCII when decoded), so it is left out rather than base64-encoded again (about 6 ms and
+    # 4 MB more per message with 1 MiB attached).
+    strings_only = replace(options, attachments=tuple(replace(a, content=b"") for a in options.attachments))
     try:
-        encode_work(message)
+        encode_work(replace(message, options=strings_only))
     except UnicodeEncodeError:
         # JSON's "\ud800" escape decodes to a lone surrogate, which no email can carry.
         raise invalid("strings must be valid Unicode (a lone surrogate)") from None

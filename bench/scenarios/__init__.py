@@ -4,7 +4,7 @@
 from bench.scenarios.api import api_hello, api_list, api_send, api_send_1000
 from bench.scenarios.batch import api_batch
 from bench.scenarios.common import prepare, send_payload, settle
-from bench.scenarios.delivery import build_backlog, e2e, pipeline
+from bench.scenarios.delivery import build_backlog, e2e, pipeline, pipeline_1rcpt
 from bench.scenarios.fields import api_send_attachment
 from bench.scenarios.prune import prune
 from bench.scenarios.raw import raw
@@ -21,6 +21,7 @@ __all__ = [
     "build_backlog",
     "e2e",
     "pipeline",
+    "pipeline_1rcpt",
     "pipeline_smtp",
     "prepare",
     "prune",

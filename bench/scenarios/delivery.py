@@ -3,13 +3,15 @@ recorded backlog (pipeline)."""
 
 import statistics
 import time
+from collections.abc import Iterable
 from typing import Any
 
+import pika
 from django.db import transaction
 
 from bench import loads
-from bench.scenarios.common import SETTLE_SECONDS, TEN, send_payload, settle
-from emailsystem.emails.delivery.broker import publisher
+from bench.scenarios.common import SETTLE_SECONDS, TEN, rabbitmq_url, send_payload, settle, topology_prefix
+from emailsender import topology
 from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build
 from emailsystem.emails.models import Delivery, DeliveryStatus, Recipient, SentEmail
 from emailsystem.users.models import User
@@ -45,43 +47,90 @@ def e2e(bench, context: dict[str, Any]) -> None:
 # --- the pipeline draining a backlog -----------------------------------------------------
 
 
-def build_backlog(user: User, *, emails: int = 5000) -> tuple[int, int]:
-    """`emails` sends of 10 recipients recorded and published as the web does; returns the id range."""
+# Work messages published per broker transaction while the backlog is built.
+BACKLOG_PUBLISH_BATCH = 1000
+
+
+def backlog_addresses(index: int, recipients: int) -> list[str]:
+    """The addresses of the backlog's email number `index`: the ten api_send uses, or one of its own."""
+    if recipients == len(TEN):
+        return TEN
+    if recipients == 1:
+        return [f"one{index}@example.com"]
+    raise ValueError(f"a backlog email has 1 or {len(TEN)} recipients, not {recipients}")
+
+
+def build_backlog(user: User, *, emails: int = 5000, recipients: int = len(TEN)) -> tuple[int, int]:
+    """`emails` sends of `recipients` (10, or 1 with its own address) recorded as the web does and
+    published; returns the id range. Each email has a body of its own."""
+    addresses = [backlog_addresses(index, recipients) for index in range(emails)]
     # The addresses exist once a send has used them; `--only pipeline` on a new database has none.
-    Recipient.objects.bulk_create([Recipient(email=address) for address in TEN], ignore_conflicts=True)
-    recipient_ids = dict(Recipient.objects.filter(email__in=TEN).values_list("email", "pk"))
+    distinct = sorted({address for group in addresses for address in group})
+    Recipient.objects.bulk_create([Recipient(email=address) for address in distinct], ignore_conflicts=True)
+    recipient_ids = dict(Recipient.objects.filter(email__in=distinct).values_list("email", "pk"))
     with transaction.atomic():
         sent = SentEmail.objects.bulk_create(
             SentEmail(
                 sender=user,
                 subject="Backlog",
-                body="Hi",
-                html_body="<p>Hi</p>",
+                body=f"Hi {index}",
+                html_body=f"<p>Hi {index}</p>",
                 from_email=user.email,
-                recipient_count=10,
+                recipient_count=len(group),
             )
-            for _ in range(emails)
+            for index, group in enumerate(addresses)
         )
         deliveries = Delivery.objects.bulk_create(
-            Delivery(sent_email=email, recipient_id=recipient_ids[address]) for email in sent for address in TEN
+            Delivery(sent_email=email, recipient_id=recipient_ids[address])
+            for email, group in zip(sent, addresses, strict=True)
+            for address in group
         )
     by_email: dict[int, list[tuple[int, str]]] = {}
-    for delivery, address in zip(deliveries, TEN * emails, strict=True):
-        by_email.setdefault(delivery.sent_email_id, []).append((delivery.pk, address))
-    for email in sent:
-        message = work_message_build(sent_email=email, deliveries=by_email[email.pk])
-        publisher().publish(encode(message), message_id=message_id_for(0, email.pk))
+    flat = [(email.pk, address) for email, group in zip(sent, addresses, strict=True) for address in group]
+    for delivery, (email_id, address) in zip(deliveries, flat, strict=True):
+        by_email.setdefault(email_id, []).append((delivery.pk, address))
+    _publish_backlog(
+        (encode(work_message_build(sent_email=email, deliveries=by_email[email.pk])), message_id_for(0, email.pk))
+        for email in sent
+    )
     return sent[0].pk, sent[-1].pk
 
 
+def _publish_backlog(messages: Iterable[tuple[bytes, str]]) -> None:
+    """Publish (body, message id) work messages in broker transactions of BACKLOG_PUBLISH_BATCH:
+    building a 20,000-message backlog one confirm at a time would take longer than draining it."""
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url()))
+    try:
+        channel = connection.channel()
+        channel.tx_select()
+        for count, (body, message_id) in enumerate(messages, start=1):
+            topology.publish_work(channel, body, message_id=message_id, prefix=topology_prefix())
+            if count % BACKLOG_PUBLISH_BATCH == 0:
+                channel.tx_commit()
+        channel.tx_commit()
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
 def drain(
-    bench, context: dict[str, Any], *, latency_ms: int, senders: int, sender_env: dict[str, str] | None = None
+    bench,
+    context: dict[str, Any],
+    *,
+    latency_ms: int,
+    senders: int,
+    sender_env: dict[str, str] | None = None,
+    emails: int | None = None,
+    recipients: int = len(TEN),
 ) -> float:
-    """Recipients per second `senders` senders (with `sender_env` added to their environment) drain a backlog at."""
+    """Recipients per second `senders` senders (with `sender_env` added to their environment) drain a
+    backlog of `emails` emails (default 5,000, 1,000 quick) of `recipients` each at."""
     stack = context["stack"]
     stack.stop("sender")
     loads.post_json(f"{context['fake']}/_fake/mode", {"latency_ms": latency_ms}, token="")
-    first, last = build_backlog(context["user"], emails=1000 if bench.quick else 5000)
+    if emails is None:
+        emails = 1000 if bench.quick else 5000
+    first, last = build_backlog(context["user"], emails=emails, recipients=recipients)
     total = Delivery.objects.filter(sent_email_id__gte=first, sent_email_id__lte=last).count()
     started = time.monotonic()
     for _ in range(senders):
@@ -116,3 +165,19 @@ def pipeline(bench, context: dict[str, Any]) -> None:
         bench.record("pipeline_scale_2_over_1", two[-1] / one[-1])
 
     bench.repeat("pipeline 50 ms", pair)
+
+
+# One-recipient messages in the backlog of pipeline_1rcpt (quick: a fifth).
+ONE_RECIPIENT_BACKLOG = 20_000
+
+
+def pipeline_1rcpt(bench, context: dict[str, Any]) -> None:
+    """A backlog of 20,000 one-recipient emails, each with its own address and body, drained by one
+    sender to the fake at 0 ms, until every recipient shows sent: messages per second."""
+    emails = ONE_RECIPIENT_BACKLOG // 5 if bench.quick else ONE_RECIPIENT_BACKLOG
+
+    def once() -> None:
+        rate = drain(bench, context, latency_ms=0, senders=1, emails=emails, recipients=1)
+        bench.record("pipeline_msgs_per_s_1rcpt_0ms", rate)
+
+    bench.repeat("pipeline 1 recipient 0 ms", once)

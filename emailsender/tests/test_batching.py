@@ -1,7 +1,9 @@
 """Outcomes recorded in batches: one transaction and one wait for everything ready, then the acks.
 
 The sender runs against the real RabbitMQ and the fake SendGrid. `BrokerCalls` wraps pika's
-public channel methods to see, in order, what the sender publishes, commits and acks.
+channel methods to see, in order, what the sender publishes, commits and acks: publishes and
+acks on the asynchronous `pika.channel.Channel`, which every publish and ack reaches (through
+BlockingChannel or unflushed.py), commits on BlockingChannel, which returns after commit-ok.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pika
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
+from pika.channel import Channel
 
 from emailsender import consumer, topology
 from emailsender.publishing import BatchPublisher
@@ -36,9 +39,8 @@ class BrokerCalls:
         self._tx_channels: set[int] = set()
         self._lock = threading.Lock()
         calls = self
-        original = {
-            name: getattr(BlockingChannel, name) for name in ("tx_select", "basic_publish", "tx_commit", "basic_ack")
-        }
+        original = {name: getattr(Channel, name) for name in ("tx_select", "basic_publish", "basic_ack")}
+        original["tx_commit"] = BlockingChannel.tx_commit
 
         def tx_select(channel, *args, **kwargs):
             calls._tx_channels.add(id(channel))
@@ -60,13 +62,9 @@ class BrokerCalls:
             calls._add("ack")
             return original["basic_ack"](channel, *args, **kwargs)
 
-        for name, wrapper in (
-            ("tx_select", tx_select),
-            ("basic_publish", basic_publish),
-            ("tx_commit", tx_commit),
-            ("basic_ack", basic_ack),
-        ):
-            monkeypatch.setattr(BlockingChannel, name, wrapper)
+        for name, wrapper in (("tx_select", tx_select), ("basic_publish", basic_publish), ("basic_ack", basic_ack)):
+            monkeypatch.setattr(Channel, name, wrapper)
+        monkeypatch.setattr(BlockingChannel, "tx_commit", tx_commit)
 
     def _add(self, kind: str) -> None:
         with self._lock:

@@ -241,6 +241,14 @@ def test_a_lone_surrogate_is_an_invalid_message_not_a_send():
     assert caught.value.email_id is not None  # its recipients are reported failed, not left queued
 
 
+def test_a_lone_surrogate_in_an_attachments_filename_is_an_invalid_message():
+    attachment = {"filename": "a\ud800.pdf", "type": "application/pdf", "disposition": "attachment", "content": "aGk="}
+    body = json.dumps({**work_message().to_dict(), "attachments": [attachment]}).encode()
+
+    with pytest.raises(InvalidMessage, match="lone surrogate"):
+        parse_work(body)
+
+
 # -- the same through RabbitMQ --------------------------------------------------------------------
 
 GARBAGE = [

@@ -42,6 +42,19 @@ def attachments_for_work(*, sent_email_id: int) -> tuple[WorkAttachment, ...]:
     return tuple(_work_attachment({**row, "content": bytes(row["content"])}) for row in rows)
 
 
+def attachments_for_work_many(*, sent_email_ids: list[int]) -> dict[int, tuple[WorkAttachment, ...]]:
+    """attachments_for_work for many emails in one query: email id -> its attachments (() for none)."""
+    grouped: dict[int, list[WorkAttachment]] = {email_id: [] for email_id in sent_email_ids}
+    rows = (
+        Attachment.objects.filter(sent_email_id__in=sent_email_ids)
+        .order_by("sent_email_id", "position")
+        .values("sent_email_id", "filename", "type", "disposition", "content_id", "content")
+    )
+    for row in rows:
+        grouped[row["sent_email_id"]].append(_work_attachment({**row, "content": bytes(row["content"])}))
+    return {email_id: tuple(items) for email_id, items in grouped.items()}
+
+
 def attachments_by_email(*, email_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """The log's view of these emails' attachments, grouped by email: never the content (one query)."""
     grouped: dict[int, list[dict[str, Any]]] = {email_id: [] for email_id in email_ids}

@@ -8,13 +8,13 @@ The generic model-driven inserts and reads live in emailsystem.core.plain_sql.
 
 import datetime
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from emailsystem.core.plain_sql import field_column
+from emailsystem.core.plain_sql import MAX_PARAMETERS, field_column
 from emailsystem.emails.delivery.statuses import UNREACHED
 from emailsystem.emails.models import (
     Attachment,
@@ -89,44 +89,71 @@ def recipients_lookup(*, user_id: int, addresses: list[str]) -> list[tuple[str, 
 _NOT_MOVED_ON = [status.value for status in (*sorted(UNREACHED), DeliveryStatus.SENT, DeliveryStatus.SANDBOXED)]
 
 
-def deliveries_mark_sent(
-    *,
-    email_id: int,
-    delivery_ids: Sequence[int],
-    at: datetime.datetime,
-    attempt: int,
-    provider: str,
-    now: datetime.datetime,
-) -> int:
-    """queued -> sent for these deliveries of one email, with sent_at and the attempt count; how many rows changed.
+class SentDelivery(NamedTuple):
+    """One delivery a `sent` result names, with what the result says about it."""
 
-    SendGrid's events can overtake the sender's result (the webhook is a separate path): a
-    recipient they already moved on still gets its sent_at and attempts, and keeps its status.
-    PostgreSQL and SQLite evaluate every SET expression of an UPDATE on the row as it was. A
-    sandbox email's recipients become `sandboxed` instead of `sent` (SendGrid's sandbox mode
-    answers 2xx too); the email's flag is read by primary key in the same statement.
+    email_id: int
+    delivery_id: int
+    at: datetime.datetime
+    attempt: int
+    provider: str
+
+
+# Parameters per delivery in deliveries_mark_sent's VALUES list.
+_SENT_VALUES = len(SentDelivery._fields)
+
+
+def deliveries_mark_sent(*, deliveries: Sequence[SentDelivery], now: datetime.datetime) -> int:
+    """queued -> sent for these deliveries, with sent_at, the attempt count and the provider; how many rows changed.
+
+    Applied as if one at a time in order: a delivery named again later in `deliveries` is
+    already sent by the first, so later ones are left out (an UPDATE ... FROM matching a row
+    twice would take either). SendGrid's events can overtake the sender's result (the webhook
+    is a separate path): a recipient they already moved on still gets its sent_at and attempts,
+    and keeps its status. PostgreSQL and SQLite evaluate every SET expression of an UPDATE on
+    the row as it was. A sandbox email's recipients become `sandboxed` instead of `sent`
+    (SendGrid's sandbox mode answers 2xx too); the email's flag is read by primary key in the
+    same statement.
     """
-    # One UPDATE per result: compiled by the ORM it kept the results process at 0.62 cores in a 0 ms drain, this 0.13.
+    # One UPDATE a batch, not a result: CPU per 1-recipient email 0.23-0.30 -> 0.09-0.12 ms, PostgreSQL's 0.25 -> 0.07.
+    first: dict[int, SentDelivery] = {}
+    for delivery in deliveries:
+        first.setdefault(delivery.delivery_id, delivery)
+    rows = list(first.values())
+    chunk = MAX_PARAMETERS // _SENT_VALUES
+    return sum(_mark_sent_chunk(rows[start : start + chunk], now) for start in range(0, len(rows), chunk))
+
+
+def _mark_sent_chunk(rows: Sequence[SentDelivery], now: datetime.datetime) -> int:
+    if not rows:
+        return 0
     table = _table(Delivery)
     status, reason = _column(Delivery, "status"), _column(Delivery, "reason")
     sent_email_id, pk = _column(Delivery, "sent_email"), _column(Delivery, "id")
     sent_at = _column(Delivery, "sent_at")
+    # VALUES names its columns column1, column2... on PostgreSQL and SQLite alike, in SentDelivery's order.
+    # (A WITH naming them would do, but Python's sqlite3 reports no rowcount for a statement starting WITH.)
+    values = ", ".join([f"({_placeholders(_SENT_VALUES)})"] * len(rows))
+    r_email, r_delivery, r_at, r_attempt, r_provider = (f"r.column{n}" for n in range(1, _SENT_VALUES + 1))
     sql = (
         f"UPDATE {table} SET"  # noqa: S608 -- names from _meta
-        f" {status} = CASE WHEN {status} = %s THEN"
+        f" {status} = CASE WHEN {table}.{status} = %s THEN"
         f" (SELECT CASE WHEN e.{_column(SentEmail, 'sandbox')} THEN %s ELSE %s END FROM {_table(SentEmail)} e"
         f" WHERE e.{_column(SentEmail, 'id')} = {table}.{sent_email_id})"
-        f" ELSE {status} END,"
-        f" {reason} = CASE WHEN {status} = %s THEN '' ELSE {reason} END,"
-        f" {sent_at} = %s, {_column(Delivery, 'attempts')} = %s, {_column(Delivery, 'updated')} = %s,"
-        f" {_column(Delivery, 'provider')} = %s"
-        f" WHERE {sent_email_id} = %s AND {pk} IN ({_placeholders(len(delivery_ids))})"
-        f" AND ({status} = %s OR ({sent_at} IS NULL AND {status} NOT IN ({_placeholders(len(_NOT_MOVED_ON))})))"
+        f" ELSE {table}.{status} END,"
+        f" {reason} = CASE WHEN {table}.{status} = %s THEN '' ELSE {table}.{reason} END,"
+        f" {sent_at} = {r_at}, {_column(Delivery, 'attempts')} = {r_attempt}, {_column(Delivery, 'updated')} = %s,"
+        f" {_column(Delivery, 'provider')} = {r_provider}"
+        f" FROM (VALUES {values}) AS r WHERE {table}.{sent_email_id} = {r_email} AND {table}.{pk} = {r_delivery}"
+        f" AND ({table}.{status} = %s OR ({table}.{sent_at} IS NULL"
+        f" AND {table}.{status} NOT IN ({_placeholders(len(_NOT_MOVED_ON))})))"
     )
     queued = DeliveryStatus.QUEUED.value
     adapt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = [queued, DeliveryStatus.SANDBOXED.value, DeliveryStatus.SENT.value, queued]
-    params += [adapt(at), attempt, adapt(now), provider, email_id, *delivery_ids, queued, *_NOT_MOVED_ON]
+    params: list[Any] = [queued, DeliveryStatus.SANDBOXED.value, DeliveryStatus.SENT.value, queued, adapt(now)]
+    for row in rows:
+        params += [row.email_id, row.delivery_id, adapt(row.at), row.attempt, row.provider]
+    params += [queued, *_NOT_MOVED_ON]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)

@@ -1,10 +1,11 @@
 """Publishing committed sends off the request path (broker mode).
 
 A request commits the send and its outbox row, hands the message to this process's
-dispatcher thread and answers at once. The thread publishes (waiting for the broker's
-confirm) and deletes the published rows in one statement per batch. Whatever it has not
+dispatcher thread and answers at once. The thread publishes what is queued in one broker
+transaction per batch (waiting once for its commit) and deletes the published rows in one
+statement. Whatever it has not
 published when the process dies stays in the outbox, and the relay publishes it after
-RELAY_GRACE: a crash delays those sends, it never loses them. A crash between a confirm
+RELAY_GRACE: a crash delays those sends, it never loses them. A crash between a commit
 and the batch's delete re-publishes that batch (docs/delivery/crash-windows.md).
 
 When the delete fails because the database is unreachable, the thread keeps the published
@@ -23,13 +24,13 @@ import time
 from django.db import DatabaseError, close_old_connections
 
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
-from emailsystem.emails.delivery.broker import PublishError, publisher
+from emailsystem.emails.delivery.broker import PublishError, WorkPublish, publisher
 from emailsystem.emails.delivery.outbox import outbox_delete
 
 logger = logging.getLogger(__name__)
 
-# Rows deleted per statement: large enough to amortise the commit, small enough that a crash
-# re-publishes little.
+# Messages per broker transaction and rows per delete: large enough to amortise the commits,
+# small enough that a crash re-publishes little.
 BATCH = 100
 # On a clean exit, how long to keep publishing what is queued before leaving it to the relay.
 EXIT_DRAIN_SECONDS = 3.0
@@ -78,20 +79,26 @@ class Dispatcher(threading.Thread):
                 self._idle.notify_all()
 
     def _dispatch(self, batch: list[tuple[int, str, bytes, str | None]]) -> None:
+        messages = [WorkPublish(body, message_id, request_id) for _, message_id, body, request_id in batch]
+        try:
+            unroutable = set(publisher().publish_many(messages))
+        except PublishError as error:
+            unroutable = {message.message_id for message in messages}
+            reason = str(error)
+        else:
+            reason = "the broker could not route it to the work queue"
         published = []
-        for outbox_id, message_id, body, request_id in batch:
-            try:
-                publisher().publish(body, message_id=message_id, request_id=request_id)
-            except PublishError as error:
-                QUEUE_PUBLISH_FAILURES.labels("dispatcher").inc()
-                logger.warning(
-                    "publish of %s left for the relay: %s",
-                    message_id,
-                    error,
-                    extra={"message_id": message_id, "request_id": request_id},
-                )
+        for outbox_id, message_id, _body, request_id in batch:
+            if message_id not in unroutable:
+                published.append(outbox_id)
                 continue
-            published.append(outbox_id)
+            QUEUE_PUBLISH_FAILURES.labels("dispatcher").inc()
+            logger.warning(
+                "publish of %s left for the relay: %s",
+                message_id,
+                reason,
+                extra={"message_id": message_id, "request_id": request_id},
+            )
         self._delete_published(published)
 
     def _delete_published(self, published: list[int]) -> None:

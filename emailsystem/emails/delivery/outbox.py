@@ -15,13 +15,14 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from emailsender.logs import current_request_id, request_id_bound
 from emailsender.messages import WorkMessage
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.core.plain_sql import instance_insert
-from emailsystem.emails.delivery.broker import PublishError, publisher
+from emailsystem.emails.delivery.broker import PublishError, WorkPublish, publisher
 from emailsystem.emails.delivery.work import (
     encode,
     message_id_for,
@@ -143,37 +144,46 @@ def outbox_relay(*, limit: int = RELAY_BATCH) -> int:
     """Publish up to `limit` available rows: those whose immediate publish did not happen, and
     scheduled sends come due. Returns how many were published.
 
-    One claim, one read of the rows and one of their deliveries, a publish (with its confirm)
-    per row, and one DELETE for the batch: a thousand scheduled sends due at one second take
-    ten passes, not a thousand (docs/sending/scheduled.md). Stops at the first broker failure:
-    the rest would fail the same way, so they wait RELAY_GRACE like the failed one. A crash
-    before the batch's DELETE re-publishes the rows it had published
-    (docs/delivery/crash-windows.md).
+    One claim, one read of the rows and one of their deliveries, one broker transaction for
+    every message (publisher.publish_many: one wait for its commit), and one DELETE for what
+    it stored: a thousand scheduled sends due at one second take ten passes, not a thousand
+    (docs/sending/scheduled.md). When the broker fails the whole batch waits RELAY_GRACE,
+    as one failed row did. A crash after the commit and before the DELETE re-publishes the
+    batch once its claim lapses (docs/delivery/crash-windows.md).
     """
     claimed = outbox_claim_batch(limit=limit)
     if not claimed:
         return 0
     rows = list(OutboxMessage.objects.select_related("sent_email").filter(pk__in=claimed).order_by("pk"))
     messages = work_messages_for_outbox(rows)
-    published: list[int] = []
-    empty: list[int] = []
+    # Nothing left to send (every delivery moved on): not a publish.
+    empty = [row.pk for row in rows if not messages[row.pk].deliveries]
+    if empty:
+        OutboxMessage.objects.filter(pk__in=empty).delete()
+    due = {message_id_for(row.pk, row.sent_email_id): row for row in rows if messages[row.pk].deliveries}
+    if not due:
+        return 0
+    batch = [WorkPublish(encode(messages[row.pk]), message_id, row.request_id) for message_id, row in due.items()]
     try:
-        for index, row in enumerate(rows):
-            message = messages[row.pk]
-            if not message.deliveries:
-                empty.append(row.pk)  # nothing left to send (every delivery moved on): not a publish
-                continue
-            with request_id_bound(row.request_id):
-                if not _publish(row, message):
-                    untried = [later.pk for later in rows[index + 1 :]]
-                    OutboxMessage.objects.filter(pk__in=untried).update(available_at=timezone.now() + RELAY_GRACE)
-                    break
-            published.append(row.pk)
-    finally:
-        if published:
-            outbox_delete(outbox_ids=published)
-        if empty:
-            OutboxMessage.objects.filter(pk__in=empty).delete()
+        unroutable = set(publisher().publish_many(batch))
+        error = "the broker could not route it to the work queue"
+    except PublishError as failure:
+        unroutable, error = set(due), str(failure)
+    published = [row.pk for message_id, row in due.items() if message_id not in unroutable]
+    if published:
+        outbox_delete(outbox_ids=published)
+    for message_id, row in due.items():
+        fields = {"message_id": message_id, "email_id": row.sent_email_id}
+        with request_id_bound(row.request_id):
+            if message_id in unroutable:
+                logger.warning("relay could not publish %s: %s", message_id, error, extra=fields)
+            else:
+                logger.info("relayed %s (%d recipients)", message_id, len(messages[row.pk].deliveries), extra=fields)
+    if unroutable:
+        QUEUE_PUBLISH_FAILURES.labels("relay").inc(len(unroutable))
+        OutboxMessage.objects.filter(pk__in=[due[message_id].pk for message_id in unroutable]).update(
+            attempts=F("attempts") + 1, last_error=error[:1000], available_at=timezone.now() + RELAY_GRACE
+        )
     return len(published)
 
 

@@ -19,7 +19,7 @@ from emailsender.result_messages import ResultMessage
 from emailsystem.emails.delivery.history import attempt_rows, history_insert
 from emailsystem.emails.delivery.statuses import DELIVERED, REACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
-from emailsystem.emails.sql import deliveries_mark_sent
+from emailsystem.emails.sql import SentDelivery, deliveries_mark_sent
 
 logger = logging.getLogger(__name__)
 
@@ -102,19 +102,16 @@ def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequenc
     """
     changed = 0
     now = timezone.now()
+    sent: list[SentDelivery] = []  # consecutive `sent` results, applied together before the next other result
     for result in results:
         if not result.deliveries:
             continue
-        if result.outcome == "sent":  # nearly every result: one plain UPDATE (sql.deliveries_mark_sent)
-            changed += deliveries_mark_sent(
-                email_id=result.email_id,
-                delivery_ids=result.deliveries,
-                at=result.at,
-                attempt=result.attempt,
-                provider=result.provider or "",
-                now=now,
-            )
+        if result.outcome == "sent":  # nearly every result: a run of them is one UPDATE (sql.deliveries_mark_sent)
+            provider = result.provider or ""
+            sent += [SentDelivery(result.email_id, pk, result.at, result.attempt, provider) for pk in result.deliveries]
             continue
+        changed += deliveries_mark_sent(deliveries=sent, now=now)
+        sent = []
         pending = Delivery.objects.filter(
             pk__in=result.deliveries, sent_email_id=result.email_id, status=DeliveryStatus.QUEUED
         )
@@ -127,6 +124,7 @@ def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequenc
             pending.filter(attempts__lt=result.attempt).update(attempts=result.attempt, reason=reason, updated=now)
         else:  # parse_result admits nothing else; a new outcome must be handled here first
             logger.error("unknown result outcome %r for email %s", result.outcome, result.email_id)
+    changed += deliveries_mark_sent(deliveries=sent, now=now)
     existing = sent_email_status_refresh(email_ids=(result.email_id for result in results))
     # The timeline's attempts: one multi-row INSERT per batch, inside the batch's transaction.
     history_insert(rows=[*history, *attempt_rows(results)], email_ids=set(existing))

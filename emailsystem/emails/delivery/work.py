@@ -8,7 +8,7 @@ from django.conf import settings
 
 from emailsender.messages import WorkMessage, WorkRecipient, encode_work
 from emailsender.options import Attachment, Options
-from emailsystem.emails.attachments import attachments_for_work
+from emailsystem.emails.attachments import attachments_for_work, attachments_for_work_many
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage, SentEmail
 from emailsystem.emails.unsubscribe.links import UnsubscribeLink, unsubscribe_urls
 
@@ -103,7 +103,8 @@ def work_message_for_outbox(outbox: OutboxMessage) -> WorkMessage:
 
 
 def work_messages_for_outbox(rows: Sequence[OutboxMessage]) -> dict[int, WorkMessage]:
-    """work_message_for_outbox for many rows (with their sent_email loaded) in one query: outbox id -> message."""
+    """work_message_for_outbox for many rows (with their sent_email loaded) in two queries (deliveries,
+    attachments): outbox id -> message."""
     queued: dict[int, list[tuple[int, str]]] = defaultdict(list)
     recipient_ids: dict[int, int] = {}
     deliveries = Delivery.objects.filter(
@@ -114,13 +115,19 @@ def work_messages_for_outbox(rows: Sequence[OutboxMessage]) -> dict[int, WorkMes
     ):
         queued[email_id].append((delivery_id, address))
         recipient_ids[delivery_id] = recipient_id
+    attachments = attachments_for_work_many(sent_email_ids=[row.sent_email_id for row in rows])
     messages = {}
     for row in rows:
         pairs = queued[row.sent_email_id]
         if row.delivery_ids is not None:
             wanted = set(row.delivery_ids)
             pairs = [pair for pair in pairs if pair[0] in wanted]
-        messages[row.pk] = work_message_build(sent_email=row.sent_email, deliveries=pairs, recipient_ids=recipient_ids)
+        messages[row.pk] = work_message_build(
+            sent_email=row.sent_email,
+            deliveries=pairs,
+            attachments=attachments[row.sent_email_id],
+            recipient_ids=recipient_ids,
+        )
     return messages
 
 

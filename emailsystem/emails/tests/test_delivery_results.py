@@ -60,6 +60,33 @@ def test_a_late_failure_never_overwrites_a_send(email):
     assert statuses(email) == (EmailStatus.SENT, [(DeliveryStatus.SENT, 1, "")] * 2)
 
 
+def test_one_batch_applies_its_results_in_order_each_recipient_once(email):
+    first, second = email.deliveries.order_by("pk")
+    sandboxed = sent_email(recipients=["c@example.com"], sandbox=True)
+    later = AT + datetime.timedelta(seconds=5)
+    again = ResultMessage(
+        email_id=email.pk, deliveries=(first.pk,), outcome="sent", attempt=3, reason="", status_code=202, at=later
+    )
+
+    changed = delivery_results_apply(
+        results=[
+            result(email, "sent", [first], attempt=2),
+            again,  # a second copy's result, later in the same batch: the first stands
+            result(email, "failed", [second], reason="SendGrid 400: bad address"),
+            result(email, "sent", [second], attempt=2),  # after the failure in the batch: changes nothing
+            result(sandboxed, "sent"),
+        ]
+    )
+
+    assert changed == 3
+    assert statuses(email) == (
+        EmailStatus.PARTIAL,
+        [(DeliveryStatus.SENT, 2, ""), (DeliveryStatus.FAILED, 1, "SendGrid 400: bad address")],
+    )
+    assert email.deliveries.get(pk=first.pk).sent_at == AT
+    assert statuses(sandboxed) == (EmailStatus.SANDBOXED, [(DeliveryStatus.SANDBOXED, 1, "")])
+
+
 def test_retrying_keeps_the_recipients_queued_with_the_last_error(email):
     delivery_results_apply(results=[result(email, "retrying", attempt=2, reason="SendGrid 503")])
 

@@ -1,0 +1,125 @@
+"""Work messages published in broker transactions: the dispatcher's and the relay's batches, each
+with one commit, and what a broker failure during one leaves behind."""
+
+import datetime
+
+import pika
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from pika.adapters.blocking_connection import BlockingChannel
+
+from emailsender import topology
+from emailsender.messages import parse_work
+from emailsystem.emails.delivery import outbox as outbox_module
+from emailsystem.emails.delivery.broker import WorkPublish, publisher
+from emailsystem.emails.delivery.dispatcher import dispatcher
+from emailsystem.emails.delivery.outbox import outbox_relay
+from emailsystem.emails.models import OutboxMessage
+from emailsystem.emails.services import sent_email_create
+from emailsystem.emails.tests.factories import sent_email
+from emailsystem.users.tests.factories import UserFactory
+
+# Transactional: the dispatcher thread publishes and deletes outbox rows on its own connection.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
+
+
+@pytest.fixture
+def commits(monkeypatch) -> list[BlockingChannel]:
+    """Every tx_commit made from now on, by channel."""
+    made: list[BlockingChannel] = []
+    original = BlockingChannel.tx_commit
+
+    def counted(channel):
+        made.append(channel)
+        return original(channel)
+
+    monkeypatch.setattr(BlockingChannel, "tx_commit", counted)
+    return made
+
+
+def commit_lost(channel):
+    raise pika.exceptions.StreamLostError("the connection dropped before commit-ok")
+
+
+def work_messages(broker):
+    assert dispatcher().flush(), "the dispatcher did not finish"
+    return [(properties, parse_work(body)) for properties, body in broker.take(topology.work_queue(broker.prefix))]
+
+
+def test_messages_published_together_share_one_transaction(broker, commits):
+    messages = [WorkPublish(f"body-{n}".encode(), f"m{n}", "req-9") for n in range(3)]
+
+    assert publisher().publish_many(messages) == []
+
+    assert len(commits) == 1
+    taken = broker.take(topology.work_queue(broker.prefix))
+    assert [(properties.message_id, body) for properties, body in taken] == [
+        ("m0", b"body-0"),
+        ("m1", b"body-1"),
+        ("m2", b"body-2"),
+    ]
+    assert {properties.headers[topology.REQUEST_ID_HEADER] for properties, _ in taken} == {"req-9"}
+
+
+def test_a_broker_failure_during_the_dispatchers_transaction_leaves_every_row_for_the_relay(
+    broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        sent_email(recipients=["a@example.com"])  # connects the publisher
+    work_messages(broker)
+    monkeypatch.setattr(BlockingChannel, "tx_commit", commit_lost)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        later = [sent_email(recipients=[f"{n}@example.com"]) for n in range(3)]
+
+    # Not published again on another connection (it may be stored): the relay takes them after RELAY_GRACE.
+    assert work_messages(broker) == []
+    assert sorted(OutboxMessage.objects.values_list("sent_email_id", flat=True)) == sorted(e.pk for e in later)
+
+
+def due_scheduled_sends(count: int) -> list[int]:
+    """`count` scheduled sends (one with an attachment) whose send_at has just passed: their ids."""
+    user = UserFactory.create()
+    far = timezone.now() + datetime.timedelta(days=1)
+    ids = [
+        sent_email_create(user=user, recipients=[f"s{n}@example.com"], subject="s", body="b", send_at=far).email_id
+        for n in range(count - 1)
+    ]
+    attachment = {"filename": "a.txt", "type": "text/plain", "disposition": "attachment", "content": b"hello"}
+    ids.append(
+        sent_email_create(
+            user=user, recipients=["att@example.com"], subject="s", body="b", send_at=far, attachments=[attachment]
+        ).email_id
+    )
+    OutboxMessage.objects.filter(sent_email_id__in=ids).update(available_at=timezone.now())
+    return ids
+
+
+def test_the_relay_publishes_its_claimed_batch_in_one_transaction(broker, commits):
+    ids = due_scheduled_sends(5)
+
+    assert outbox_relay() == 5
+
+    assert len(commits) == 1
+    messages = {message.email_id: message for _, message in work_messages(broker)}
+    assert sorted(messages) == sorted(ids)
+    [attached] = [message for message in messages.values() if message.options.attachments]
+    assert attached.email_id == ids[-1] and attached.options.attachments[0].content == b"hello"
+    assert not OutboxMessage.objects.exists()
+
+
+def test_a_broker_failure_during_the_relays_transaction_keeps_every_row_for_later(broker, monkeypatch):
+    ids = due_scheduled_sends(3)
+    publisher().publish_many([WorkPublish(b"x", "connect")])  # connected, so the failure is the commit's
+    broker.take(topology.work_queue(broker.prefix))
+    monkeypatch.setattr(BlockingChannel, "tx_commit", commit_lost)
+    before = timezone.now()
+
+    assert outbox_relay() == 0
+
+    rows = OutboxMessage.objects.order_by("sent_email_id")
+    assert [row.sent_email_id for row in rows] == sorted(ids)
+    assert {row.attempts for row in rows} == {1}
+    assert all("StreamLostError" in row.last_error for row in rows)
+    assert all(row.available_at >= before + outbox_module.RELAY_GRACE for row in rows)
+    assert broker.take(topology.work_queue(broker.prefix)) == []
