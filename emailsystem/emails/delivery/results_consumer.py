@@ -110,17 +110,14 @@ class ResultsConsumer:
         The dead letters go out only after the commit: a batch the database refuses goes back to
         the queue whole, and its unreadable results must not reach the dead-letter queue once per retry.
         """
-        results: list[ResultMessage] = []
         readable: list[tuple[Received, ResultMessage]] = []
         unreadable: list[tuple[Received, str]] = []
         for item in batch:
             try:
-                result = parse_result(item.body)
+                readable.append((item, parse_result(item.body)))
             except InvalidMessage as error:
                 unreadable.append((item, error.reason))
-                continue
-            results.append(result)
-            readable.append((item, result))
+        results = [result for _item, result in readable]
         last_tag = batch[-1].delivery_tag
         try:
             changed = delivery_results_apply(results=results)
