@@ -55,10 +55,15 @@ def test_a_scheduled_send_survives_every_process_stopping_and_goes_out_after_sen
     assert not OutboxMessage.objects.exists()
 
 
-def test_cancels_racing_the_relay_end_canceled_with_nothing_sent_or_sent_never_both(stack, user):
+# Rounds of the race below until both outcomes have occurred: on a busy machine one round can
+# end all canceled (the relay is late) or all sent (the cancels are late).
+RACE_ROUNDS = 6
+
+
+def race_cancels_against_the_relay(stack, user) -> list[str]:
     """Fifty sends due at one moment; their sender cancels each at about that moment, from the
-    newest while the relay hands them on from the oldest, so both outcomes occur."""
-    stack.start("sender"), stack.start("results"), stack.start("relay")
+    newest while the relay hands them on from the oldest. Checks that each email ended either
+    canceled with nothing sent or sent once after send_at, never both; returns the outcomes."""
     # Recorded with the service: fifty API requests on a busy machine can outlast a short send_at.
     send_at = timezone.now() + datetime.timedelta(seconds=3)
     ids = [
@@ -98,5 +103,16 @@ def test_cancels_racing_the_relay_end_canceled_with_nothing_sent_or_sent_never_b
         else:
             assert answers[email_id] == 409 and len(at_fake[email_id]) == 1
             assert at_fake[email_id][0] >= send_at.timestamp()
-    outcomes = sorted(statuses.values())
-    assert EmailStatus.CANCELED in outcomes and EmailStatus.SENT in outcomes, outcomes
+    return list(statuses.values())
+
+
+def test_cancels_racing_the_relay_end_canceled_with_nothing_sent_or_sent_never_both(stack, user):
+    """The race is run until both outcomes have occurred (at most RACE_ROUNDS times), so the
+    check covers cancels that lost to the relay as well as cancels that won."""
+    stack.start("sender"), stack.start("results"), stack.start("relay")
+    seen: set[str] = set()
+    for _ in range(RACE_ROUNDS):
+        seen.update(race_cancels_against_the_relay(stack, user))
+        if seen == {EmailStatus.CANCELED, EmailStatus.SENT}:
+            break
+    assert seen == {EmailStatus.CANCELED, EmailStatus.SENT}, seen
