@@ -38,12 +38,14 @@ def outbox_enqueue(
             sent_email=sent_email, delivery_ids=delivery_ids, published_by_request=False, available_at=send_at
         )
     broker_mode = outbox.broker_mode()
-    publish_from_memory = broker_mode and deliveries is not None
-    row = outbox.outbox_insert(
-        sent_email=sent_email, delivery_ids=delivery_ids, published_by_request=publish_from_memory
+    # The body is built here, in the request, when the caller has the deliveries in memory.
+    body = (
+        encode(work_message_build(sent_email=sent_email, deliveries=deliveries, attachments=attachments))
+        if broker_mode and deliveries is not None
+        else None
     )
-    if publish_from_memory and deliveries is not None:
-        body = encode(work_message_build(sent_email=sent_email, deliveries=deliveries, attachments=attachments))
+    row = outbox.outbox_insert(sent_email=sent_email, delivery_ids=delivery_ids, published_by_request=body is not None)
+    if body is not None:
         message_id, request_id = message_id_for(row.pk, sent_email.pk), row.request_id
         transaction.on_commit(lambda: dispatcher().submit(row.pk, message_id, body, request_id))
     elif broker_mode:
