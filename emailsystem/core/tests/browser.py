@@ -218,6 +218,19 @@ def admin_password(workdir: Path) -> str:
     return (workdir / "var" / "demo-admin.txt").read_text().strip()
 
 
+def admin_token(server: tuple[str, Path]) -> str:
+    """A login token of the demo admin on `server` (base URL, folder)."""
+    base_url, workdir = server
+    return api_token(base_url, ADMIN_EMAIL, admin_password(workdir))
+
+
+def template_as_admin(server: tuple[str, Path], **fields: str) -> dict[str, Any]:
+    """A template created through the API by the demo admin on `server`: its JSON."""
+    status, template = api_call(server[0], "POST", "emails/email-template/", fields, token=admin_token(server))
+    assert status == 201, template
+    return template
+
+
 def log_in_on_the_api_login_page(walk: Walkthrough, email: str, password: str = PASSWORD) -> None:
     walk.open("/api/v1/users/login/")
     form = walk.post_form()

@@ -16,13 +16,12 @@ from emailsystem.core.tests.browser import (
     ADMIN_EMAIL,
     Walkthrough,
     admin_password,
-    api_call,
-    api_token,
     artifacts_dir,
     chromium_walk,
     field_errors,
     log_in_on_the_api_login_page,
     new_person,
+    template_as_admin,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -96,17 +95,13 @@ def test_a_batch_in_the_raw_data_form_refused_by_index_then_accepted(module_dev_
 
 
 def test_preview_a_template_from_its_page_with_a_missing_variable_then_all_of_them(module_dev_server, walk):
-    base_url, workdir = module_dev_server
     page = walk.page
-    admin_token = api_token(base_url, ADMIN_EMAIL, admin_password(workdir))
-    status, template = api_call(
-        base_url,
-        "POST",
-        "emails/email-template/",
-        {"name": "shipped", "subject": "Order {{ order.id }} shipped", "body": "Hi {{ name }}, it is on its way."},
-        token=admin_token,
+    template = template_as_admin(
+        module_dev_server,
+        name="shipped",
+        subject="Order {{ order.id }} shipped",
+        body="Hi {{ name }}, it is on its way.",
     )
-    assert status == 201, template
     email, _ = new_person(module_dev_server)
     log_in_on_the_api_login_page(walk, email)
 

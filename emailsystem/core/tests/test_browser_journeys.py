@@ -13,10 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from emailsystem.core.tests.browser import (
-    ADMIN_EMAIL,
     PASSWORD,
     Walkthrough,
-    admin_password,
     api_call,
     api_token,
     artifacts_dir,
@@ -25,6 +23,7 @@ from emailsystem.core.tests.browser import (
     log_in_on_the_api_login_page,
     new_person,
     outbox_messages,
+    template_as_admin,
     verification_link,
 )
 
@@ -39,12 +38,6 @@ def walk(module_dev_server, tmp_path) -> Iterator[Walkthrough]:
     base_url, _workdir = module_dev_server
     with chromium_walk(base_url, artifacts_dir(tmp_path)) as walkthrough:
         yield walkthrough
-
-
-@pytest.fixture
-def admin_token(module_dev_server) -> str:
-    base_url, workdir = module_dev_server
-    return api_token(base_url, ADMIN_EMAIL, admin_password(workdir))
 
 
 def test_register_log_in_on_the_api_page_and_log_out(module_dev_server, walk):
@@ -131,17 +124,14 @@ def test_register_log_in_on_the_api_page_and_log_out(module_dev_server, walk):
     walk.finished = True
 
 
-def test_send_with_the_form_correcting_a_bad_address_and_a_missing_variable(module_dev_server, walk, admin_token):
-    base_url, _workdir = module_dev_server
+def test_send_with_the_form_correcting_a_bad_address_and_a_missing_variable(module_dev_server, walk):
     page = walk.page
-    status, template = api_call(
-        base_url,
-        "POST",
-        "emails/email-template/",
-        {"name": "order-shipped", "subject": "Order {{ order }} shipped", "body": "Hi {{ name }}, it is on its way."},
-        token=admin_token,
+    template_as_admin(
+        module_dev_server,
+        name="order-shipped",
+        subject="Order {{ order }} shipped",
+        body="Hi {{ name }}, it is on its way.",
     )
-    assert status == 201, template
     email, _ = new_person(module_dev_server)
     log_in_on_the_api_login_page(walk, email)
 

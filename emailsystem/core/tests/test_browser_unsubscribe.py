@@ -15,11 +15,16 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from emailsystem.core.tests.browser import OUTBOX_WAIT_SECONDS, api_call, api_token, outbox_dir, outbox_messages
+from emailsystem.core.tests.browser import (
+    OUTBOX_WAIT_SECONDS,
+    admin_token,
+    api_call,
+    outbox_dir,
+    outbox_messages,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ADMIN_EMAIL = "admin@example.com"  # the dev_server fixture's demo admin, a verified sender
 READER = "reader@example.org"
 
 
@@ -41,7 +46,7 @@ def newest_email_to(workdir: Path, address: str) -> EmailMessage:
 
 def test_a_recipient_unsubscribes_with_the_button_and_the_next_send_skips_them(dev_server, walk):
     base_url, workdir = dev_server
-    token = api_token(base_url, ADMIN_EMAIL, (workdir / "var" / "demo-admin.txt").read_text().strip())
+    token = admin_token(dev_server)
     newsletter = {"recipients": [READER], "subject": "November news", "body": "Hello", "unsubscribe": True}
     status, body = api_call(base_url, "POST", "emails/sent-email/", newsletter, token)
     assert status == 202, body
