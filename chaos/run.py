@@ -56,7 +56,7 @@ STACK_SETTINGS = {
 
 def stack_environment(servers: PrivateServers, web_port: int, fake_port: int) -> dict[str, str]:
     return devstack.stack_environment(
-        database_url=servers.postgres.url,
+        database_url=servers.database_url,
         rabbitmq_url=servers.rabbitmq.url,
         fake_port=fake_port,
         web_port=web_port,
@@ -132,6 +132,7 @@ def run_scenario(ctx: dict[str, Any], scenario: Scenario) -> "Outcome":  # type:
     load = SteadyLoad(web=ctx["web"], token=ctx["token"], rate=RATE, recipients=RECIPIENTS, label=name).start()
     time.sleep(LEAD_SECONDS)
     fault = scenario.inject(ctx)
+    outcome.notes = fault.notes
     time.sleep(TAIL_SECONDS)
     answers = load.stop()
     outcome.settle_seconds = round(verdicts.settle(ctx, first_delivery_id), 1)
@@ -172,7 +173,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = time.monotonic()
-    servers = PrivateServers()
+    # A synchronous standby only when a scenario needs it: it slows every commit a little.
+    servers = PrivateServers(standby="database_failover" in only)
     outcomes = []
     try:
         print(f"chaos: private PostgreSQL and RabbitMQ in {servers.base}", flush=True)
