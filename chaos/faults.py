@@ -130,7 +130,7 @@ def database_failover(ctx: dict[str, Any]) -> Fault:
     ready = _ready_again(ctx["web"])
     fault.notes.append(
         f"standby promoted {fault.cleared - fault.began:.1f} s after the primary's kill; "
-        f"/readyz answered 200 again {ready - fault.began:.1f} s after it"
+        f"/readyz answered 200 again {ready - fault.began:.1f} s after the kill"
     )
     return fault
 

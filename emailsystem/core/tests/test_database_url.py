@@ -1,4 +1,5 @@
-"""DATABASE_URL in libpq's multi-host form reaches Django (and libpq) as host and port lists."""
+"""A primary and its standbys: DATABASE_URL in libpq's multi-host form reaches Django (and libpq) as
+host and port lists, and a write that meets a server which only reads is a 503."""
 
 import os
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 from django.db import connection
 
 from emailsystem.database_url import DatabaseUrlError, database_config
+from emailsystem.emails.models import SentEmail
 
 FAILOVER_URL = "postgres://app:s3cret@db1:5432,db2:5433/emails?target_session_attrs=read-write&connect_timeout=3"
 
@@ -71,3 +73,28 @@ def test_a_process_given_a_dead_host_first_connects_to_the_next_one():
     )
 
     assert result.stdout.split() == [db["NAME"], str(db["PORT"] or 5432)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_that_reaches_a_server_which_only_reads_is_a_json_503_and_writes_nothing(user_client):
+    """During a failover a session may meet a server in recovery (a standby, a primary being
+    demoted): PostgreSQL refuses the write with SQLSTATE 25006. Here the session is made
+    read-only as a standby's are."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    try:
+        response = user_client.post(
+            "/api/v1/emails/sent-email/",
+            {"recipients": ["a@example.com"], "subject": "s", "body": "b"},
+            format="json",
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+
+    assert (response.status_code, response["Retry-After"]) == (503, "5")
+    assert response.json() == {
+        "detail": "The database is unavailable; try again shortly.",
+        "code": "database_unavailable",
+    }
+    assert not SentEmail.objects.exists()
