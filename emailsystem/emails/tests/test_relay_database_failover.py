@@ -6,7 +6,6 @@ another connection) right after the pass has claimed its rows, as a dying primar
 
 import time
 
-import psycopg2
 import pytest
 from django.db import DatabaseError, connection
 
@@ -19,33 +18,16 @@ from emailsystem.emails.delivery.outbox import (
     outbox_relay,
 )
 from emailsystem.emails.models import OutboxMessage
+from emailsystem.emails.tests.database_cuts import EndSessionAt
 from emailsystem.emails.tests.factories import sent_email
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
 UNREACHABLE = "amqp://guest:guest@127.0.0.1:1/"
 
 
-class EndSessionAfterClaim:
-    """A Django execute wrapper: once the claim's UPDATE of available_at has run, the server ends
-    this session (from another connection) before the next statement, as a primary's death ends it."""
-
-    def __init__(self) -> None:
-        self.claimed = False
-        self.ended = False
-
-    def __call__(self, execute, sql, params, many, context):
-        if self.claimed and not self.ended:
-            self.ended = True
-            db = connection.settings_dict
-            killer = psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
-            killer.autocommit = True
-            with killer.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
-            killer.close()
-        result = execute(sql, params, many, context)
-        if sql.startswith("UPDATE") and "available_at" in sql:
-            self.claimed = True
-        return result
+def after_the_claim(sql: str, seen: list[str]) -> bool:
+    """The first statement after the claim's UPDATE of available_at."""
+    return any(earlier.startswith("UPDATE") and "available_at" in earlier for earlier in seen)
 
 
 def rows_left_by_an_outage(settings, monkeypatch):
@@ -64,7 +46,7 @@ def test_rows_claimed_by_a_pass_the_database_cut_off_are_relayed_once_it_answers
     assert outbox_available(limit=10) == ids
 
     claimed_at = time.monotonic()
-    cutter = EndSessionAfterClaim()
+    cutter = EndSessionAt(after_the_claim)
     with connection.execute_wrapper(cutter), pytest.raises(RelayInterrupted) as cut:
         outbox_relay()
     connection.close()  # what the relay loop's close_old_connections does with an unusable connection
