@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.servers import kill_postgres
+from chaos.servers import kill_postgres, replicate_synchronously
 
 # How long a supervisor (Kubernetes, systemd) waits before restarting a killed process.
 RESTART_DELAY_SECONDS = 2.0
@@ -121,6 +121,8 @@ def database_failover(ctx: dict[str, Any]) -> Fault:
     servers = ctx["servers"]
     if servers.standby is None:
         raise RuntimeError("database_failover needs PrivateServers(standby=True)")
+    # Every commit until the kill waited for the standby: pg_stat_replication says "sync" now.
+    replicate_synchronously(servers.postgres)
     fault = Fault(began=time.time())
     kill_postgres(servers.postgres)
     time.sleep(FAILOVER_PROMOTE_AFTER_SECONDS)
