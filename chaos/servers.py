@@ -106,6 +106,9 @@ class PrivateStandby(PrivatePostgres):
         self.primary = primary
         self.dir = base / "standby"
         self.data = self.dir / "data"
+        # Until the standby is back on a restarted primary (database_down), the primary's commits
+        # wait for it; the default 5 s between its attempts held the web's workers that long.
+        self.options = "-c wal_retrieve_retry_interval=100ms"
 
     def start(self) -> None:
         if not self.data.exists():
