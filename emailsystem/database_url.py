@@ -21,6 +21,8 @@ POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "postgis"}
 DEFAULT_PORT = "5432"
 # What dj-database-url parses in place of the host list; never reaches a connection.
 STAND_IN_HOST = "multi-host.invalid"
+# libpq's target_session_attrs that keep only a server accepting writes ("primary" needs libpq 14).
+WRITABLE_SESSION_ATTRS = {"read-write", "primary"}
 
 
 class DatabaseUrlError(ValueError):
@@ -45,6 +47,11 @@ def database_config(url: str, **options: Any) -> dict[str, Any]:
     hosts, ports = zip(*(_host_port(item) for item in hostlist.split(",")), strict=True)
     single = urlunsplit(parts._replace(netloc=f"{userinfo}{at}{STAND_IN_HOST}"))
     config = _parse(single, **options)
+    if config.get("OPTIONS", {}).get("target_session_attrs") not in WRITABLE_SESSION_ATTRS:
+        raise DatabaseUrlError(
+            "DATABASE_URL names several hosts but not target_session_attrs=read-write: every process "
+            "writes, and without it libpq may connect to a standby"
+        )
     config["HOST"] = ",".join(hosts)
     config["PORT"] = ",".join(ports)
     return config

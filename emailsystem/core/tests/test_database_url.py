@@ -31,7 +31,7 @@ def test_several_hosts_become_libpq_host_and_port_lists():
 
 
 def test_a_host_without_a_port_gets_libpqs_default_and_ipv6_hosts_keep_their_address():
-    config = database_config("postgresql://u@db1,[::1]:5433,[fe80::2]/emails")
+    config = database_config("postgresql://u@db1,[::1]:5433,[fe80::2]/emails?target_session_attrs=primary")
 
     assert (config["HOST"], config["PORT"]) == ("db1,::1,fe80::2", "5432,5433,5432")
 
@@ -40,7 +40,12 @@ def test_a_host_without_a_port_gets_libpqs_default_and_ipv6_hosts_keep_their_add
     ("url", "says"),
     [
         ("mysql://app:s3cret@db1:3306,db2:3306/emails", "only PostgreSQL"),
-        ("postgres://app:s3cret@db1:5432,db2:port/emails", "unreadable host 'db2:port'"),
+        ("postgres://app:s3cret@db1:5432,db2:5432/emails", "not target_session_attrs=read-write"),
+        ("postgres://app:s3cret@db1,db2/emails?target_session_attrs=any", "not target_session_attrs=read-write"),
+        (
+            "postgres://app:s3cret@db1:5432,db2:port/emails?target_session_attrs=read-write",
+            "unreadable host 'db2:port'",
+        ),
         ("postgres://app:s3cret@db1:5432,:5433/emails", "unreadable host ':5433'"),
         ("postgres://app:s3cret@db1:5432,[::1/emails", "Invalid IPv6 URL"),
         ("postgres://app:s3cret@db1:5432,[::1]x/emails", "unreadable host '[::1]x'"),
