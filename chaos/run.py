@@ -1,9 +1,10 @@
 """`make chaos`: inject faults into a real stack under load and check that nothing accepted is lost.
 
-Starts a private PostgreSQL and a private RabbitMQ node (never the machine's shared ones),
-the fake SendGrid, an SMTP sink and every Procfile process (gunicorn with 2 workers, 2
-senders, results, relay), then runs each scenario in chaos/faults.py under a steady load of
-plain, scheduled and batch sends, lets the stack settle and checks the outcome
+Starts a private PostgreSQL (with a synchronous standby when database_failover is to run)
+and a private RabbitMQ node (never the machine's shared ones), the fake SendGrid, an SMTP
+sink and every Procfile process (gunicorn with 2 workers, 2 senders, results, relay), then
+runs each scenario in chaos/faults.py under a steady load of plain, scheduled and batch
+sends, lets the stack settle and checks the outcome
 (chaos/verdicts.py). Prints the table, writes chaos/results/latest.{md,json}, and exits
 non-zero if anything was lost or any check failed.
 
