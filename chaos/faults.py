@@ -8,9 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.servers import kill_postgres, replicate_synchronously
+
 # How long a supervisor (Kubernetes, systemd) waits before restarting a killed process.
 RESTART_DELAY_SECONDS = 2.0
 DATABASE_DOWN_SECONDS = 10.0
+# From the primary's death to the standby's promotion: an operator's detection and decision
+# (CloudNativePG notices a dead primary within seconds and then promotes; see
+# docs/deploy/database-failover.md).
+FAILOVER_PROMOTE_AFTER_SECONDS = 5.0
 SENDGRID_500_SECONDS = 20.0
 SENDGRID_429_SECONDS = 10.0
 SENDGRID_HANG_SECONDS = 10.0
@@ -105,6 +111,46 @@ def database_down(ctx: dict[str, Any]) -> Fault:
     return fault
 
 
+def database_failover(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL the primary PostgreSQL and its backends (its machine dies); promote the synchronous
+    standby FAILOVER_PROMOTE_AFTER_SECONDS later. The stack's DATABASE_URL names both hosts with
+    target_session_attrs=read-write, so every process reconnects to whichever accepts writes.
+
+    The outage the API may answer 503 in is from the kill to the end of the promotion.
+    """
+    servers = ctx["servers"]
+    if servers.standby is None:
+        raise RuntimeError("database_failover needs PrivateServers(standby=True)")
+    # Every commit until the kill waited for the standby: pg_stat_replication says "sync" now.
+    replicate_synchronously(servers.postgres)
+    fault = Fault(began=time.time())
+    kill_postgres(servers.postgres)
+    time.sleep(FAILOVER_PROMOTE_AFTER_SECONDS)
+    servers.standby.promote()
+    fault.cleared = time.time()
+    fault.database_down = (fault.began, fault.cleared)
+    ready = _ready_again(ctx["web"])
+    fault.notes.append(
+        f"standby promoted {fault.cleared - fault.began:.1f} s after the primary's kill; "
+        f"/readyz answered 200 again {ready - fault.began:.1f} s after the kill"
+    )
+    return fault
+
+
+def _ready_again(web: str, timeout: float = 60) -> float:
+    """When (time.time()) /readyz first answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{web}/readyz", timeout=5) as response:
+                if response.status == 200:
+                    return time.time()
+        except OSError:  # urllib's HTTPError (a 503) is one
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"/readyz did not answer 200 within {timeout:g} s of the promotion")
+
+
 def sendgrid_errors(ctx: dict[str, Any]) -> Fault:
     """SendGrid answers 500, then 429 with X-RateLimit-Reset, then hangs; then 202 again."""
     fake = ctx["fake"]
@@ -175,5 +221,12 @@ SCENARIOS = [
         f"{SENDGRID_OUTAGE_503_SECONDS:g} s, then its port closed for {SENDGRID_OUTAGE_CLOSED_SECONDS:g} s",
         sendgrid_outage,
         providers=("sendgrid", "smtp"),
+    ),
+    # Last: the primary stays dead, and database_down stops and starts that primary.
+    Scenario(
+        "database_failover",
+        "primary PostgreSQL with a synchronous standby; SIGKILL the primary, "
+        f"promote the standby {FAILOVER_PROMOTE_AFTER_SECONDS:g} s later",
+        database_failover,
     ),
 ]

@@ -28,6 +28,7 @@ class Outcome:
     failover: dict[str, int] = field(default_factory=dict)
     # (delivery id, seconds from the fault's start to each accepted copy), for the first few
     duplicate_examples: list[tuple[int, list[float]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the fault itself measured (faults.Fault.notes)
     failures: list[str] = field(default_factory=list)
 
     @property

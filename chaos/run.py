@@ -1,9 +1,10 @@
 """`make chaos`: inject faults into a real stack under load and check that nothing accepted is lost.
 
-Starts a private PostgreSQL and a private RabbitMQ node (never the machine's shared ones),
-the fake SendGrid, an SMTP sink and every Procfile process (gunicorn with 2 workers, 2
-senders, results, relay), then runs each scenario in chaos/faults.py under a steady load of
-plain, scheduled and batch sends, lets the stack settle and checks the outcome
+Starts a private PostgreSQL (with a synchronous standby when database_failover is to run)
+and a private RabbitMQ node (never the machine's shared ones), the fake SendGrid, an SMTP
+sink and every Procfile process (gunicorn with 2 workers, 2 senders, results, relay), then
+runs each scenario in chaos/faults.py under a steady load of plain, scheduled and batch
+sends, lets the stack settle and checks the outcome
 (chaos/verdicts.py). Prints the table, writes chaos/results/latest.{md,json}, and exits
 non-zero if anything was lost or any check failed.
 
@@ -56,7 +57,7 @@ STACK_SETTINGS = {
 
 def stack_environment(servers: PrivateServers, web_port: int, fake_port: int) -> dict[str, str]:
     return devstack.stack_environment(
-        database_url=servers.postgres.url,
+        database_url=servers.database_url,
         rabbitmq_url=servers.rabbitmq.url,
         fake_port=fake_port,
         web_port=web_port,
@@ -132,6 +133,7 @@ def run_scenario(ctx: dict[str, Any], scenario: Scenario) -> "Outcome":  # type:
     load = SteadyLoad(web=ctx["web"], token=ctx["token"], rate=RATE, recipients=RECIPIENTS, label=name).start()
     time.sleep(LEAD_SECONDS)
     fault = scenario.inject(ctx)
+    outcome.notes = fault.notes
     time.sleep(TAIL_SECONDS)
     answers = load.stop()
     outcome.settle_seconds = round(verdicts.settle(ctx, first_delivery_id), 1)
@@ -172,7 +174,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = time.monotonic()
-    servers = PrivateServers()
+    # A synchronous standby only when a scenario needs it: it slows every commit a little.
+    servers = PrivateServers(standby="database_failover" in only)
     outcomes = []
     try:
         print(f"chaos: private PostgreSQL and RabbitMQ in {servers.base}", flush=True)

@@ -9,6 +9,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 import pika
 import pika.exceptions
+import psycopg2
 
 from scripts.devstack import free_port
 
@@ -43,6 +45,8 @@ class PrivatePostgres:
         self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else None
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/chaos"
+        # Server settings beyond the run's own (`-c name=value ...`), for one role in a pair.
+        self.options = ""
 
     def start(self) -> None:
         if not self.data.exists():
@@ -55,6 +59,7 @@ class PrivatePostgres:
                 user=self.user,
             )
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+        options = f"{options} {self.options}".strip()
         pg_ctl = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log")]
         _run(
             [*pg_ctl, "-w", "-t", "60", "-o", options, "start"],
@@ -74,6 +79,75 @@ class PrivatePostgres:
             [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "chaos"],
             user=self.user,
         )
+
+
+def kill_postgres(server: PrivatePostgres) -> None:
+    """SIGKILL the server and every backend of it at once, as when its machine dies.
+
+    pg_ctl starts the postmaster in a session of its own, so its process group holds the
+    backends and nothing else; the stale postmaster.pid is removed so that stop() has nothing to do.
+    """
+    pid_file = server.data / "postmaster.pid"
+    pid = int(pid_file.read_text().split()[0])
+    if os.getpgid(pid) != pid:
+        raise RuntimeError(f"postmaster {pid} leads no process group of its own: refusing to kill a group")
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid_file.unlink()
+
+
+class PrivateStandby(PrivatePostgres):
+    """A hot standby of `primary`: pg_basebackup -R (streaming, primary_conninfo written) into its own directory."""
+
+    def __init__(self, base: Path, primary: PrivatePostgres) -> None:
+        super().__init__(base)
+        self.primary = primary
+        self.dir = base / "standby"
+        self.data = self.dir / "data"
+        # Until the standby is back on a restarted primary (database_down), the primary's commits
+        # wait for it; the default 5 s between its attempts held the web's workers that long.
+        self.options = "-c wal_retrieve_retry_interval=100ms"
+
+    def start(self) -> None:
+        if not self.data.exists():
+            self.dir.mkdir(parents=True)
+            if self.user:
+                entry = pwd.getpwnam(self.user)
+                os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+            backup = [str(self.bin / "pg_basebackup"), "-D", str(self.data), "-R", "-X", "stream", "-c", "fast"]
+            _run([*backup, "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres"], user=self.user)
+        super().start()
+
+    def promote(self) -> None:
+        """pg_ctl promote, returning once the standby accepts writes."""
+        _run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "promote"], user=self.user)
+
+
+def replicate_synchronously(primary: PrivatePostgres, timeout: float = 60) -> None:
+    """Make the primary's commits wait for its standby's flush, once the standby streams.
+
+    Set with ALTER SYSTEM after the base backup, so the standby's copy of the configuration
+    lacks it: promoted, the standby has no standby to wait for and must not wait.
+    """
+    connection = psycopg2.connect(host="127.0.0.1", port=primary.port, user="postgres", dbname="postgres")
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            cursor.execute("ALTER SYSTEM SET synchronous_commit = 'on'")
+            cursor.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + timeout
+            while True:
+                cursor.execute("SELECT sync_state FROM pg_stat_replication")
+                if ("sync",) in cursor.fetchall():
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the private standby did not become synchronous")
+                time.sleep(0.2)
+    finally:
+        connection.close()
 
 
 class PrivateRabbitMQ:
@@ -169,21 +243,37 @@ class PrivateRabbitMQ:
 
 
 class PrivateServers:
-    """Both servers in one temporary directory, removed by close() whatever happened."""
+    """Both servers in one temporary directory, removed by close() whatever happened.
 
-    def __init__(self) -> None:
+    With `standby`, PostgreSQL is a primary with a synchronous standby, and database_url names
+    both in libpq's multi-host form, as docs/deploy/database-failover.md says to.
+    """
+
+    def __init__(self, *, standby: bool = False) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="chaos-"))
         self.base.chmod(0o755)  # the postgres user must reach its directory inside
         self.postgres = PrivatePostgres(self.base)
+        self.standby = PrivateStandby(self.base, self.postgres) if standby else None
         self.rabbitmq = PrivateRabbitMQ(self.base)
+
+    @property
+    def database_url(self) -> str:
+        if self.standby is None:
+            return self.postgres.url
+        hosts = f"127.0.0.1:{self.postgres.port},127.0.0.1:{self.standby.port}"
+        return f"postgres://postgres@{hosts}/chaos?target_session_attrs=read-write&connect_timeout=5"
 
     def start(self) -> None:
         self.postgres.start()
         self.postgres.create_database()
+        if self.standby is not None:
+            self.standby.start()
+            replicate_synchronously(self.postgres)
         self.rabbitmq.start()
 
     def close(self) -> None:
-        for stop in (self.rabbitmq.stop, self.postgres.stop):
+        stops = [self.rabbitmq.stop, *([self.standby.stop] if self.standby else []), self.postgres.stop]
+        for stop in stops:
             try:
                 stop()
             except (subprocess.SubprocessError, OSError) as error:

@@ -7,9 +7,9 @@ One module past ~300 lines so an operator reads every setting, beside the variab
 
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from emailsystem.database_url import DatabaseUrlError, database_config
 from emailsystem.env import env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -80,14 +80,18 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", "sqlite:///db.sqlite3"),
-        # Persistent connections: a new PostgreSQL connection per request costs more than the request.
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
-}
+try:
+    DATABASES = {
+        # May name a primary and its standbys in libpq's multi-host form (emailsystem/database_url.py).
+        "default": database_config(
+            env_str("DATABASE_URL", "sqlite:///db.sqlite3"),
+            # Persistent connections: a new PostgreSQL connection per request costs more than the request.
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        )
+    }
+except DatabaseUrlError as error:
+    raise ImproperlyConfigured(str(error)) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # `make run`: request threads and the embedded delivery thread write to one SQLite file, and
     # SQLite allows one writer at a time. Without these, a send that met the worker's write got

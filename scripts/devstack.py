@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-import dj_database_url
 import psycopg2
 from psycopg2 import sql
+
+from emailsystem.database_url import database_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,9 +53,15 @@ def fake_sendgrid_command(port: int, *options: str) -> str:
 
 def ensure_database(url: str) -> None:
     """Create the stack's database on its PostgreSQL server if it does not exist yet."""
-    config = dj_database_url.parse(url)
+    config = database_config(url)
     admin = psycopg2.connect(
-        dbname="postgres", user=config["USER"], password=config["PASSWORD"], host=config["HOST"], port=config["PORT"]
+        dbname="postgres",
+        user=config["USER"],
+        password=config["PASSWORD"],
+        host=config["HOST"],
+        port=config["PORT"],
+        # target_session_attrs: with several hosts, the database is created on the primary.
+        **config.get("OPTIONS", {}),
     )
     admin.autocommit = True
     with admin.cursor() as cursor:

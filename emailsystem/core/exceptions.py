@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, InternalError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -11,6 +11,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 # What a client should wait before retrying while the database is unreachable: about as long
 # as a PostgreSQL restart or failover takes.
 DATABASE_RETRY_AFTER_SECONDS = 5
+# SQLSTATE read_only_sql_transaction: a write reached a server in recovery (a standby, or a
+# primary being demoted in a switchover), which psycopg2 raises as an InternalError.
+READ_ONLY_SQLSTATE = "25006"
 
 
 class ApplicationError(Exception):
@@ -64,8 +67,9 @@ def request_too_large_response(limit: int) -> dict[str, Any]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus ApplicationError, oversized bodies and an unreachable database.
 
-    A database that refuses connections is a 503 with Retry-After and a JSON body, not
-    Django's HTML 500 page: the request changed nothing, and the client should retry.
+    A database that refuses connections, or only reads during a failover, is a 503 with
+    Retry-After and a JSON body, not Django's HTML 500 page: the request changed nothing, and
+    the client should retry.
     """
     if isinstance(exc, ApplicationError):
         body: dict[str, Any] = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
@@ -77,10 +81,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             request_too_large_response(settings.REQUEST_MAX_BYTES), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         )
-    if isinstance(exc, OperationalError | InterfaceError):
+    if database_unavailable(exc):
         return Response(
             {"detail": "The database is unavailable; try again shortly.", "code": "database_unavailable"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     return drf_exception_handler(exc, context)
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """The database cannot take this request now: unreachable, the connection lost, or (during a
+    failover) a server that only reads. The request changed nothing; a retry may succeed."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, InternalError) and getattr(exc.__cause__, "pgcode", None) == READ_ONLY_SQLSTATE

@@ -12,9 +12,10 @@ Embedded mode: the row is available at once and the in-process worker claims it.
 
 import datetime
 import logging
+import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -42,6 +43,16 @@ CLAIM_LEASE = datetime.timedelta(seconds=60)
 # Rows the relay claims per pass: publishing this many takes well under CLAIM_LEASE, and a
 # crash before the pass's DELETE re-publishes at most this many.
 RELAY_BATCH = 100
+
+
+class RelayInterrupted(DatabaseError):
+    """The database failed in outbox_relay after its claim: `unpublished` rows wait for
+    outbox_release, `published` ones for outbox_delete (without either, for CLAIM_LEASE)."""
+
+    def __init__(self, *, unpublished: list[int], published: list[int]) -> None:
+        super().__init__(f"relay pass interrupted: {len(unpublished)} unpublished, {len(published)} published")
+        self.unpublished = unpublished
+        self.published = published
 
 
 def broker_mode() -> bool:
@@ -87,6 +98,22 @@ def outbox_available(*, limit: int) -> list[int]:
         OutboxMessage.objects.filter(available_at__lte=timezone.now())
         .order_by("available_at", "pk")
         .values_list("pk", flat=True)[:limit]
+    )
+
+
+def outbox_hand_back(*, interrupted: RelayInterrupted, claimed_at: float) -> None:
+    """After an interrupted relay pass (claimed at time.monotonic() `claimed_at`): delete the rows
+    it published, and make those it did not available again at once, while its claim holds (past
+    CLAIM_LEASE another claimer may have taken them)."""
+    if interrupted.published:
+        outbox_delete(outbox_ids=interrupted.published)
+    released = 0
+    if interrupted.unpublished and time.monotonic() - claimed_at < CLAIM_LEASE.total_seconds():
+        released = OutboxMessage.objects.filter(pk__in=interrupted.unpublished).update(available_at=timezone.now())
+    logger.info(
+        "relay: after a database error, deleted %d published rows and released %d claimed ones",
+        len(interrupted.published),
+        released,
     )
 
 
@@ -154,6 +181,18 @@ def outbox_relay(*, limit: int = RELAY_BATCH) -> int:
     claimed = outbox_claim_batch(limit=limit)
     if not claimed:
         return 0
+    published: list[int] = []
+    try:
+        return _relay_claimed(claimed, published)
+    except DatabaseError as error:
+        # The database went away mid-pass (a failover, a restart): the caller hands these back
+        # when it is reachable again instead of leaving them claimed for CLAIM_LEASE.
+        unpublished = [pk for pk in claimed if pk not in set(published)]
+        raise RelayInterrupted(unpublished=unpublished, published=published) from error
+
+
+def _relay_claimed(claimed: list[int], published: list[int]) -> int:
+    """outbox_relay's work on its claimed rows; appends to `published` as soon as the broker has them."""
     rows = list(OutboxMessage.objects.select_related("sent_email").filter(pk__in=claimed).order_by("pk"))
     messages = work_messages_for_outbox(rows)
     # Nothing left to send (every delivery moved on): not a publish.
@@ -169,7 +208,7 @@ def outbox_relay(*, limit: int = RELAY_BATCH) -> int:
         error = "the broker could not route it to the work queue"
     except PublishError as failure:
         unroutable, error = set(due), str(failure)
-    published = [row.pk for message_id, row in due.items() if message_id not in unroutable]
+    published += [row.pk for message_id, row in due.items() if message_id not in unroutable]
     if published:
         outbox_delete(outbox_ids=published)
     for message_id, row in due.items():

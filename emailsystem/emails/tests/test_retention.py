@@ -7,7 +7,7 @@ import io
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import ForeignKey
 from django.utils import timezone
 
@@ -31,6 +31,7 @@ from emailsystem.emails.models import (
     SuppressionReason,
 )
 from emailsystem.emails.retention import records_prune
+from emailsystem.emails.tests.database_cuts import EndSessionAt
 from emailsystem.emails.tests.factories import sent_email
 from emailsystem.users.models import AttemptCounter
 
@@ -353,6 +354,22 @@ def test_the_command_prints_the_kinds_done_then_fails_on_a_database_error(monkey
     with pytest.raises(CommandError, match="connection lost"):
         call_command("prune", stdout=out)
     assert out.getvalue() == "outbox leftovers: 2 deleted (written more than 7 days ago)\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_starts_over_on_a_new_connection_when_the_database_cuts_it(monkeypatch):
+    monkeypatch.setattr(prune, "RETRY_WAIT_SECONDS", 0)
+    settled(sent_email(recipients=["a@example.com"]), days=100)
+    cutter = EndSessionAt(lambda sql, seen: sql.startswith("DELETE"))
+    out, err = io.StringIO(), io.StringIO()
+
+    with connection.execute_wrapper(cutter):
+        call_command("prune", stdout=out, stderr=err)
+
+    assert cutter.ended
+    assert "prune: database connection lost" in err.getvalue() and "starting over in 0 s" in err.getvalue()
+    assert "sent emails: 1 deleted (accepted more than 90 days ago, none in flight)" in out.getvalue()
+    assert not SentEmail.objects.exists()
 
 
 @pytest.mark.parametrize("args", [["--batch-size", "0"], ["--pause-ratio", "-1"]])

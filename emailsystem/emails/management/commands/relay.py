@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -9,7 +10,7 @@ from django.db import DatabaseError, close_old_connections
 
 from emailsender.liveness import LivenessFile
 from emailsystem.emails.delivery.config import sender_settings
-from emailsystem.emails.delivery.outbox import outbox_relay
+from emailsystem.emails.delivery.outbox import RelayInterrupted, outbox_hand_back, outbox_relay
 from emailsystem.emails.delivery.shutdown import run_until_signalled
 
 logger = logging.getLogger(__name__)
@@ -20,12 +21,26 @@ POLL_SECONDS = 1.0
 
 
 def relay_loop(stop: threading.Event) -> None:
-    """Relay until `stop` is set; every pass and wait touches LIVENESS_FILE (emailsender/liveness.py)."""
+    """Relay until `stop` is set; every pass and wait touches LIVENESS_FILE (emailsender/liveness.py).
+
+    A database error closes the connection (close_old_connections drops an unusable one), so the
+    next pass connects again, to the new primary after a failover. Rows a pass had claimed when
+    the database failed are handed back as soon as it answers again, not after CLAIM_LEASE.
+    """
     liveness = LivenessFile(sender_settings().liveness_file)
+    interrupted: RelayInterrupted | None = None
+    claimed_at = 0.0
     while not stop.is_set():
         liveness.touch()
         try:
+            if interrupted is not None:
+                outbox_hand_back(interrupted=interrupted, claimed_at=claimed_at)
+                interrupted = None
+            claimed_at = time.monotonic()
             busy = outbox_relay()
+        except RelayInterrupted as error:
+            logger.exception("relay: database error after claiming rows; retrying")
+            interrupted, busy = error, 0
         except DatabaseError:
             logger.exception("relay: database error; retrying")
             busy = 0
