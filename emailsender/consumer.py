@@ -21,6 +21,7 @@ classify SendGrid's answer (handler.py) and how a batch reaches the broker (publ
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -173,18 +174,25 @@ class Sender:
         topology.declare(publish_channel, prefix, self.settings.retry_delays_ms)
         publisher = BatchPublisher(connection, publish_channel, self.settings)
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
-        consume_channel.basic_qos(prefetch_count=self.settings.prefetch)
         self._cancelled_by_broker = False
         consume_channel.add_on_cancel_callback(self._on_cancelled)
-        consumer_tag = consume_channel.basic_consume(topology.work_queue(prefix), on_message_callback=self._on_message)
+        consumer_tags = [
+            self._consume(consume_channel, lane, prefetch)
+            for lane, prefetch in (
+                (topology.WORK_KEY, self.settings.prefetch),
+                (topology.BULK_KEY, self.settings.bulk_window),
+            )
+        ]
         self._consumed_since_connect = True
         self.stats["connections"] += 1
         self.consuming.set()
         log.info(
             "consuming",
             extra={
-                "queue": topology.work_queue(prefix),
+                "queues": [topology.lane_queue(prefix, lane) for lane in topology.LANES],
                 "prefetch": self.settings.prefetch,
+                "bulk_prefetch": self.settings.bulk_window,
+                "bulk_workers": self.settings.bulk_workers,
                 "client": repr(self.client),
             },
         )
@@ -194,11 +202,26 @@ class Sender:
             self._drain(publisher, consume_channel)
             if self._cancelled_by_broker:
                 # Without a consumer the loop would idle with no error: start over on a new connection.
-                raise ConsumerCancelled(f"the broker cancelled the consumer on {topology.work_queue(prefix)}")
+                raise ConsumerCancelled("the broker cancelled a consumer of the work queues")
             self._start_pending()
             metrics.HELD.set(len(self._jobs.held))
             queue_depths.read_when_due(connection)
-        self._shutdown(connection, consume_channel, publisher, consumer_tag)
+        self._shutdown(connection, consume_channel, publisher, consumer_tags)
+
+    def _consume(self, channel: Any, lane: str, prefetch: int) -> str:
+        """Consume `lane`'s work queue with its own prefetch window; the consumer tag.
+
+        basic.qos without `global` sets the window of the consumers started after it on the
+        channel, so each lane holds at most its own window and one channel carries both (its
+        delivery tags stay unique across lanes).
+        """
+        channel.basic_qos(prefetch_count=prefetch)
+        return str(
+            channel.basic_consume(
+                topology.lane_queue(self.settings.queue_prefix, lane),
+                on_message_callback=functools.partial(self._on_message, lane),
+            )
+        )
 
     def _on_cancelled(self, _method_frame: Any) -> None:
         log.warning("consumer cancelled by the broker; reconnecting", extra={"held": len(self._jobs.held)})
@@ -206,19 +229,20 @@ class Sender:
 
     # -- receiving and working ------------------------------------------------------------
 
-    def _on_message(self, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
-        job = self._jobs.receive(method.delivery_tag, properties, body)
+    def _on_message(self, lane: str, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
+        job = self._jobs.receive(method.delivery_tag, properties, body, lane)
         remembered = self._recently_sent.get_for_work(body) if method.redelivered else None
         if remembered is not None:
             log.info("redelivered message was already sent; recording it", extra=job_fields(job))
             self._jobs.finish_now(job, remembered)
             return
-        self._jobs.pending.append(job)
+        self._jobs.wait(job)
 
     def _start_pending(self) -> None:
         if time.monotonic() < self._paused_until:
             return
-        while (job := self._jobs.start_next(limit=self.settings.concurrency)) is not None:
+        limits = {"limit": self.settings.concurrency, "bulk_limit": self.settings.bulk_workers}
+        while (job := self._jobs.start_next(**limits)) is not None:
             self._pool.submit(self._work, job, self._connection)
 
     def _work(self, job: Job, connection: pika.BlockingConnection | None) -> None:
@@ -278,10 +302,13 @@ class Sender:
 
     # -- shutdown -------------------------------------------------------------------------
 
-    def _shutdown(self, connection: Any, consume_channel: Any, publisher: BatchPublisher, consumer_tag: str) -> None:
+    def _shutdown(
+        self, connection: Any, consume_channel: Any, publisher: BatchPublisher, consumer_tags: list[str]
+    ) -> None:
         """Stop taking work, finish what is in flight within the limit, requeue the rest, close."""
         deadline = time.monotonic() + self.settings.shutdown_seconds
-        consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
+        for consumer_tag in consumer_tags:
+            consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
         jobs = self._jobs
         requeued = jobs.take_pending()
         for job in requeued:
