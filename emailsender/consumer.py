@@ -9,19 +9,19 @@ Delivery guarantee: a work message is acked only after the publishes its outcome
 (result, retry copy, dead letter) are committed by the broker. Outcomes are recorded in
 batches: every job finished when the loop looks is published in one transaction, one wait,
 then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
-redelivers the message and the email is sent again: at most `prefetch` messages per crashed
-process.
+redelivers the message and the email is sent again: at most the two lanes' prefetch windows
+(`prefetch` + `bulk_prefetch`) per crashed process.
 
 This module is the connection handling. The parts around it live beside it: where each job
 stands and its log lines (jobs.py), the reconnect policy (reconnect.py), the memory of sent
 outcomes not yet acked (recently_sent.py), what to publish for an outcome (routing.py), how to
-classify SendGrid's answer (handler.py) and how a batch reaches the broker (publishing.py).
+classify SendGrid's answer (handler.py), how a batch reaches the broker (publishing.py) and
+how the two lanes of work are consumed (lanes.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -39,6 +39,7 @@ from emailsender import brokers, metrics, topology, unflushed
 from emailsender.clients import Client
 from emailsender.handler import handle, unexpected_error
 from emailsender.jobs import Job, Jobs, job_fields, job_publishes, log_dropped, log_recorded
+from emailsender.lanes import consume_lanes, lanes_described
 from emailsender.liveness import LivenessFile
 from emailsender.outcomes import OutcomeKind
 from emailsender.providers import providers_from_settings
@@ -176,26 +177,11 @@ class Sender:
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
         self._cancelled_by_broker = False
         consume_channel.add_on_cancel_callback(self._on_cancelled)
-        consumer_tags = [
-            self._consume(consume_channel, lane, prefetch)
-            for lane, prefetch in (
-                (topology.WORK_KEY, self.settings.prefetch),
-                (topology.BULK_KEY, self.settings.bulk_window),
-            )
-        ]
+        consumer_tags = consume_lanes(consume_channel, self.settings, self._on_message)
         self._consumed_since_connect = True
         self.stats["connections"] += 1
         self.consuming.set()
-        log.info(
-            "consuming",
-            extra={
-                "queues": [topology.lane_queue(prefix, lane) for lane in topology.LANES],
-                "prefetch": self.settings.prefetch,
-                "bulk_prefetch": self.settings.bulk_window,
-                "bulk_workers": self.settings.bulk_workers,
-                "client": repr(self.client),
-            },
-        )
+        log.info("consuming", extra={**lanes_described(self.settings), "client": repr(self.client)})
         while not self._stop_requested:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
             self._liveness.touch()
@@ -207,21 +193,6 @@ class Sender:
             metrics.HELD.set(len(self._jobs.held))
             queue_depths.read_when_due(connection)
         self._shutdown(connection, consume_channel, publisher, consumer_tags)
-
-    def _consume(self, channel: Any, lane: str, prefetch: int) -> str:
-        """Consume `lane`'s work queue with its own prefetch window; the consumer tag.
-
-        basic.qos without `global` sets the window of the consumers started after it on the
-        channel, so each lane holds at most its own window and one channel carries both (its
-        delivery tags stay unique across lanes).
-        """
-        channel.basic_qos(prefetch_count=prefetch)
-        return str(
-            channel.basic_consume(
-                topology.lane_queue(self.settings.queue_prefix, lane),
-                on_message_callback=functools.partial(self._on_message, lane),
-            )
-        )
 
     def _on_cancelled(self, _method_frame: Any) -> None:
         log.warning("consumer cancelled by the broker; reconnecting", extra={"held": len(self._jobs.held)})
