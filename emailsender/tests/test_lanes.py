@@ -95,3 +95,21 @@ def test_a_normal_send_overtakes_a_bulk_backlog(broker, fake, start_sender):
     assert position <= 6
     wait_for(lambda: len(fake.requests) == 13, timeout=15, what="the backlog drained")
     assert broker.depth(topology.bulk_queue(broker.prefix)) == 0
+
+
+@pytest.mark.rabbitmq
+def test_a_broker_cancel_of_the_bulk_consumer_reconnects_and_both_lanes_go_on(broker, fake, start_sender, caplog):
+    running = start_sender(broker.settings(fake))
+    # Deleting the bulk queue makes RabbitMQ cancel that consumer alone (as a node failover does).
+    with caplog.at_level("WARNING", logger="emailsender"):
+        broker.channel.queue_delete(topology.bulk_queue(broker.prefix))
+        wait_for(lambda: running.sender.stats["connections"] == 2, timeout=15)
+    assert any(r.getMessage() == "consumer cancelled by the broker; reconnecting" for r in caplog.records)
+
+    wait_for(running.sender.consuming.is_set)
+    bulk, normal = work_message(deliveries=2), work_message()
+    broker.publish(bulk, lane=BULK)
+    broker.publish(normal)
+    results = broker.collect_results(lambda r: {x["email_id"] for x in r} == {bulk.email_id, normal.email_id})
+    assert {x["outcome"] for x in results} == {"sent"}
+    assert running.stop() == 0
