@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from bench import loads
 from bench.scenarios.common import SETTLE_SECONDS, rabbitmq_url, settle, topology_prefix
 from bench.scenarios.delivery import build_backlog, publish_backlog
+from bench.scenarios.fields import PeakRss
 from emailsender import topology
 from emailsystem.emails.delivery.lanes import lane_for
 from emailsystem.emails.delivery.work import encode, message_id_for, work_message_build
@@ -31,6 +32,8 @@ BULK_RECIPIENTS = 1000
 # this many seconds, for as long as the fake has not received the whole backlog.
 TRICKLE_PER_S = 5
 TRICKLE_WINDOW_S = 2
+# The process role of the control's sender (see `fair`).
+CONTROL_ROLE = "sender_one_lane"
 
 
 def _bulk_backlog(user: User, sends: int, *, one_lane: bool) -> tuple[int, int]:
@@ -135,17 +138,18 @@ def fair(bench, context: dict[str, Any]) -> None:
     url = f"{context['web']}/api/v1/emails/sent-email/"
     payload = {"recipients": ["reset@example.com"], "subject": "Password reset", "body": "Your link"}
 
-    def once(*, one_lane: bool) -> None:
+    def once(*, one_lane: bool, role: str) -> None:
         _restart_fake(context, "--no-bodies")
         arrivals = Arrivals(context["fake"])
         first, last = _bulk_backlog(context["user"], sends, one_lane=one_lane)
         began = time.monotonic()
         started: dict[int, float] = {}
-        # For as long as the backlog drains: until the fake has received every one of its sends.
-        while arrivals.poll().of(first, last) < sends and time.monotonic() - began < SETTLE_SECONDS:
-            started.update(loads.paced_sends(url, payload, token, rate=TRICKLE_PER_S, seconds=TRICKLE_WINDOW_S))
-        drained = time.monotonic() - began
-        settle(context)
+        with PeakRss(context["stack"].running[role][0].pid) as sender:
+            # For as long as the backlog drains: until the fake has received every one of its sends.
+            while arrivals.poll().of(first, last) < sends and time.monotonic() - began < SETTLE_SECONDS:
+                started.update(loads.paced_sends(url, payload, token, rate=TRICKLE_PER_S, seconds=TRICKLE_WINDOW_S))
+            drained = time.monotonic() - began
+            settle(context)
         arrivals.poll()
         latencies = sorted(arrivals.at[i] - at for i, at in started.items() if i in arrivals.at)
         if len(latencies) < len(started):
@@ -154,7 +158,8 @@ def fair(bench, context: dict[str, Any]) -> None:
         span = max(backlog_at) - min(backlog_at)
         bench.notes.append(
             f"fair{' (one lane)' if one_lane else ''}: {len(started)} small sends in {drained:.0f} s while "
-            f"{sends * BULK_RECIPIENTS} bulk recipients drained (the fake received them over {span:.1f} s)"
+            f"{sends * BULK_RECIPIENTS} bulk recipients drained (the fake received them over {span:.1f} s; "
+            f"sender peak RSS {sender.peak_mb:.1f} MB)"
         )
         p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
         if one_lane:
@@ -162,12 +167,22 @@ def fair(bench, context: dict[str, Any]) -> None:
         else:
             bench.record("fair_small_send_p50_s", statistics.median(latencies))
             bench.record("fair_small_send_p99_s", p99)
+            bench.record("sender_rss_mb_bulk", sender.peak_mb)
         _restart_fake(context)
 
     def both() -> None:
-        once(one_lane=False)
-        # The control: the same backlog in the normal lane, which every send would share without lanes.
-        once(one_lane=True)
+        once(one_lane=False, role="sender")
+        # The control: the same backlog in the normal lane, which every send would share without
+        # lanes. Its sender runs under a role of its own, so that its peak (32 workers on
+        # 1,000-recipient messages, which lanes prevent) does not count as sender_rss_mb.
+        stack = context["stack"]
+        stack.stop("sender")
+        stack.start(CONTROL_ROLE, stack.commands["sender"])
+        try:
+            once(one_lane=True, role=CONTROL_ROLE)
+        finally:
+            stack.stop(CONTROL_ROLE)
+            stack.start("sender")
 
     bench.repeat("fair", both)
 
