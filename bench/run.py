@@ -41,6 +41,8 @@ SCENARIOS = [
     "pipeline",
     "pipeline_1rcpt",
     "pipeline_smtp",
+    "pipeline_io",
+    "fair",
     "scheduled",
     "prune",
 ]

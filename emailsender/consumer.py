@@ -9,13 +9,14 @@ Delivery guarantee: a work message is acked only after the publishes its outcome
 (result, retry copy, dead letter) are committed by the broker. Outcomes are recorded in
 batches: every job finished when the loop looks is published in one transaction, one wait,
 then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
-redelivers the message and the email is sent again: at most `prefetch` messages per crashed
-process.
+redelivers the message and the email is sent again: at most the two lanes' prefetch windows
+(`prefetch` + `bulk_prefetch`) per crashed process.
 
 This module is the connection handling. The parts around it live beside it: where each job
 stands and its log lines (jobs.py), the reconnect policy (reconnect.py), the memory of sent
 outcomes not yet acked (recently_sent.py), what to publish for an outcome (routing.py), how to
-classify SendGrid's answer (handler.py) and how a batch reaches the broker (publishing.py).
+classify SendGrid's answer (handler.py), how a batch reaches the broker (publishing.py) and
+how the two lanes of work are consumed (lanes.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from emailsender import brokers, metrics, topology, unflushed
 from emailsender.clients import Client
 from emailsender.handler import handle, unexpected_error
 from emailsender.jobs import Job, Jobs, job_fields, job_publishes, log_dropped, log_recorded
+from emailsender.lanes import consume_lanes, lanes_described
 from emailsender.liveness import LivenessFile
 from emailsender.outcomes import OutcomeKind
 from emailsender.providers import providers_from_settings
@@ -173,32 +175,24 @@ class Sender:
         topology.declare(publish_channel, prefix, self.settings.retry_delays_ms)
         publisher = BatchPublisher(connection, publish_channel, self.settings)
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
-        consume_channel.basic_qos(prefetch_count=self.settings.prefetch)
         self._cancelled_by_broker = False
         consume_channel.add_on_cancel_callback(self._on_cancelled)
-        consumer_tag = consume_channel.basic_consume(topology.work_queue(prefix), on_message_callback=self._on_message)
+        consumer_tags = consume_lanes(consume_channel, self.settings, self._on_message)
         self._consumed_since_connect = True
         self.stats["connections"] += 1
         self.consuming.set()
-        log.info(
-            "consuming",
-            extra={
-                "queue": topology.work_queue(prefix),
-                "prefetch": self.settings.prefetch,
-                "client": repr(self.client),
-            },
-        )
+        log.info("consuming", extra={**lanes_described(self.settings), "client": repr(self.client)})
         while not self._stop_requested:
             connection.process_data_events(time_limit=LOOP_TICK_SECONDS)
             self._liveness.touch()
             self._drain(publisher, consume_channel)
             if self._cancelled_by_broker:
                 # Without a consumer the loop would idle with no error: start over on a new connection.
-                raise ConsumerCancelled(f"the broker cancelled the consumer on {topology.work_queue(prefix)}")
+                raise ConsumerCancelled("the broker cancelled a consumer of the work queues")
             self._start_pending()
             metrics.HELD.set(len(self._jobs.held))
             queue_depths.read_when_due(connection)
-        self._shutdown(connection, consume_channel, publisher, consumer_tag)
+        self._shutdown(connection, consume_channel, publisher, consumer_tags)
 
     def _on_cancelled(self, _method_frame: Any) -> None:
         log.warning("consumer cancelled by the broker; reconnecting", extra={"held": len(self._jobs.held)})
@@ -206,19 +200,20 @@ class Sender:
 
     # -- receiving and working ------------------------------------------------------------
 
-    def _on_message(self, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
-        job = self._jobs.receive(method.delivery_tag, properties, body)
+    def _on_message(self, lane: str, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
+        job = self._jobs.receive(method.delivery_tag, properties, body, lane)
         remembered = self._recently_sent.get_for_work(body) if method.redelivered else None
         if remembered is not None:
             log.info("redelivered message was already sent; recording it", extra=job_fields(job))
             self._jobs.finish_now(job, remembered)
             return
-        self._jobs.pending.append(job)
+        self._jobs.wait(job)
 
     def _start_pending(self) -> None:
         if time.monotonic() < self._paused_until:
             return
-        while (job := self._jobs.start_next(limit=self.settings.concurrency)) is not None:
+        limits = {"limit": self.settings.concurrency, "bulk_limit": self.settings.bulk_workers}
+        while (job := self._jobs.start_next(**limits)) is not None:
             self._pool.submit(self._work, job, self._connection)
 
     def _work(self, job: Job, connection: pika.BlockingConnection | None) -> None:
@@ -278,10 +273,13 @@ class Sender:
 
     # -- shutdown -------------------------------------------------------------------------
 
-    def _shutdown(self, connection: Any, consume_channel: Any, publisher: BatchPublisher, consumer_tag: str) -> None:
+    def _shutdown(
+        self, connection: Any, consume_channel: Any, publisher: BatchPublisher, consumer_tags: list[str]
+    ) -> None:
         """Stop taking work, finish what is in flight within the limit, requeue the rest, close."""
         deadline = time.monotonic() + self.settings.shutdown_seconds
-        consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
+        for consumer_tag in consumer_tags:
+            consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
         jobs = self._jobs
         requeued = jobs.take_pending()
         for job in requeued:

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from emailsender import routing
+from emailsender import routing, topology
 from emailsender.outcomes import Outcome, OutcomeKind
 from emailsender.settings import Settings
 
@@ -32,6 +32,7 @@ class Job:
     headers: dict[str, Any]
     message_id: str | None
     attempt: int
+    lane: str = topology.WORK_KEY  # the lane (work queue) it came from; its retries go back there
     request_id: str | None = None  # the API request the send came from (x-request-id header), for logs
     started: float = 0.0
     outcome: Outcome | None = None
@@ -43,8 +44,10 @@ class Jobs:
     def __init__(self) -> None:
         self.generation = 0  # the current connection's number
         self.held: dict[int, Job] = {}  # unacked jobs of the current connection, by delivery tag
-        self.pending: deque[Job] = deque()  # received, waiting for a free worker or the end of a pause
+        # Received, waiting for a free worker or the end of a pause: one queue per lane.
+        self.pending: dict[str, deque[Job]] = {lane: deque() for lane in topology.LANES}
         self.running = 0  # jobs started (or finished at once) and not yet taken back, any connection
+        self.running_bulk = 0  # of which from the bulk lane
         self._finished: queue.SimpleQueue[Job] = queue.SimpleQueue()
         # Whether a job finished since the loop last took them: only the first one wakes the loop.
         self._wake_sent = False
@@ -58,10 +61,12 @@ class Jobs:
     def disconnected(self) -> None:
         """The connection is gone: the broker redelivers everything it had given us."""
         self.held.clear()
-        self.pending.clear()
+        for pending in self.pending.values():
+            pending.clear()
 
-    def receive(self, delivery_tag: int, properties: Any, body: bytes) -> Job:
-        """The job of a delivered message (pika's BasicProperties), held until it is acked or nacked."""
+    def receive(self, delivery_tag: int, properties: Any, body: bytes, lane: str = topology.WORK_KEY) -> Job:
+        """The job of a delivered message (pika's BasicProperties) from `lane`'s queue, held until it
+        is acked or nacked."""
         headers = dict(properties.headers or {})
         job = Job(
             delivery_tag=delivery_tag,
@@ -70,19 +75,39 @@ class Jobs:
             headers=headers,
             message_id=properties.message_id,
             attempt=routing.attempt_from_headers(headers),
+            lane=lane,
             request_id=routing.request_id_from_headers(headers),
         )
         self.held[delivery_tag] = job
         return job
 
-    def start_next(self, *, limit: int) -> Job | None:
-        """The next pending job to hand to a worker, while fewer than `limit` run; None otherwise."""
-        if not self.pending or self.running >= limit:
+    def wait(self, job: Job) -> None:
+        """The job waits for a free worker."""
+        self.pending[job.lane].append(job)
+
+    def start_next(self, *, limit: int, bulk_limit: int) -> Job | None:
+        """The next pending job to hand to a worker, while fewer than `limit` run; None otherwise.
+
+        The normal lane goes first, and bulk jobs never hold more than `bulk_limit` workers, so
+        a normal job waits for neither the bulk jobs received before it nor a worker they hold.
+        """
+        if self.running >= limit:
             return None
-        job = self.pending.popleft()
+        normal, bulk = self.pending[topology.WORK_KEY], self.pending[topology.BULK_KEY]
+        if normal:
+            job = normal.popleft()
+        elif bulk and self.running_bulk < bulk_limit:
+            job = bulk.popleft()
+        else:
+            return None
         job.started = time.monotonic()
-        self.running += 1
+        self._count_start(job)
         return job
+
+    def _count_start(self, job: Job) -> None:
+        self.running += 1
+        if job.lane == topology.BULK_KEY:
+            self.running_bulk += 1
 
     def finish(self, job: Job) -> bool:
         """A job's outcome is known (safe from any thread). True when the caller should wake the
@@ -95,7 +120,7 @@ class Jobs:
     def finish_now(self, job: Job, outcome: Outcome) -> None:
         """Finish a job without running it (its outcome is already known)."""
         job.outcome = outcome
-        self.running += 1
+        self._count_start(job)
         self._finished.put(job)
 
     def take_finished(self, *, connected: bool) -> tuple[list[Job], list[Job]]:
@@ -112,6 +137,8 @@ class Jobs:
             except queue.Empty:
                 return current, stale
             self.running -= 1
+            if job.lane == topology.BULK_KEY:
+                self.running_bulk -= 1
             if not connected or job.generation != self.generation or job.delivery_tag not in self.held:
                 stale.append(job)
             else:
@@ -123,8 +150,9 @@ class Jobs:
 
     def take_pending(self) -> list[Job]:
         """The jobs not started yet, no longer held or pending (the caller nacks them back to the broker)."""
-        taken = list(self.pending)
-        self.pending.clear()
+        taken = [job for pending in self.pending.values() for job in pending]
+        for pending in self.pending.values():
+            pending.clear()
         for job in taken:
             del self.held[job.delivery_tag]
         return taken
@@ -133,7 +161,9 @@ class Jobs:
 def job_publishes(job: Job, settings: Settings) -> list[routing.Publish]:
     """What to publish for a finished job's outcome (routing.plan)."""
     assert job.outcome is not None
-    return routing.plan(job.outcome, body=job.body, headers=job.headers, message_id=job.message_id, settings=settings)
+    return routing.plan(
+        job.outcome, body=job.body, headers=job.headers, message_id=job.message_id, settings=settings, lane=job.lane
+    )
 
 
 def job_fields(job: Job) -> dict[str, Any]:
@@ -143,6 +173,7 @@ def job_fields(job: Job) -> dict[str, Any]:
         "request_id": job.request_id,
         "delivery_tag": job.delivery_tag,
         "x_attempt": job.attempt,
+        "lane": job.lane,
     }
 
 

@@ -3,7 +3,7 @@
 | outcome      | publishes (in order)                                          | then |
 |--------------|---------------------------------------------------------------|------|
 | sent         | result "sent"                                                 | ack  |
-| retry        | copy -> retry tier (x-attempt + 1, jittered expiration),      | ack  |
+| retry        | copy -> its lane's retry tier (x-attempt + 1, jittered exp.), | ack  |
 |              | result "retrying"                                             |      |
 | rate_limited | copy -> retry tier (same x-attempt, expiration = the wait)    | ack  |
 | failed       | original -> dead (x-death-reason), result "failed"            | ack  |
@@ -67,14 +67,19 @@ def _result(
 
 
 def _delayed_copy(
-    outcome: Outcome, body: bytes, headers: dict[str, Any] | None, settings: Settings, message_id: str | None
+    outcome: Outcome,
+    body: bytes,
+    headers: dict[str, Any] | None,
+    settings: Settings,
+    message_id: str | None,
+    lane: str,
 ) -> Publish:
     delay_ms = max(1, round(outcome.delay_seconds * 1000))
     tier = topology.retry_tier(delay_ms, settings.retry_delays_ms)
     return Publish(
         purpose="retry",
         exchange="",  # the default exchange routes by queue name straight into the tier
-        routing_key=topology.retry_queue(settings.queue_prefix, tier),
+        routing_key=topology.retry_queue(settings.queue_prefix, tier, lane),
         body=body,
         headers=_copy_headers(headers, **{topology.ATTEMPT_HEADER: outcome.attempt}),
         message_id=message_id,
@@ -104,14 +109,19 @@ def plan(
     headers: dict[str, Any] | None,
     message_id: str | None,
     settings: Settings,
+    lane: str = topology.WORK_KEY,
 ) -> list[Publish]:
-    """The publishes the broker must have stored (committed), in order, before the work message is acked."""
+    """The publishes the broker must have stored (committed), in order, before the work message is acked.
+
+    `lane` is the work queue the message came from: a retry goes to that lane's delay tier,
+    which dead-letters it back to the same lane.
+    """
     if outcome.kind is OutcomeKind.SENT:
         return _result(outcome, settings, message_id, headers)
     if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RATE_LIMITED):
         # RATE_LIMITED gets no result (see result_for): a long 429 storm would flood the results queue.
         return [
-            _delayed_copy(outcome, body, headers, settings, message_id),
+            _delayed_copy(outcome, body, headers, settings, message_id, lane),
             *_result(outcome, settings, message_id, headers),
         ]
     return [

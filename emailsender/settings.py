@@ -51,6 +51,12 @@ def mask_url_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}"))
 
 
+def default_bulk_concurrency(concurrency: int) -> int:
+    """SENDER_BULK_CONCURRENCY's default: a quarter of the workers (at least one) kept for the
+    normal lane, and at least one for the bulk lane (with one worker both lanes share it)."""
+    return max(1, concurrency - max(1, concurrency // 4))
+
+
 @dataclass(frozen=True, repr=False)
 class Settings:
     """Everything the sender reads from its environment; defaults match the table in docs/sender/index.md."""
@@ -78,6 +84,14 @@ class Settings:
     # Two messages per worker thread: one in the HTTP call, one ready to start, so a thread
     # never idles waiting for the broker while the rest stays on the queue for other replicas.
     prefetch: int = 64
+    # Workers the bulk lane may hold at once: the rest are kept for the normal lane, so a
+    # one-recipient send always finds a free worker while a bulk backlog drains
+    # (docs/sender/fairness.md). None: `default_bulk_concurrency` (24 of 32). Read `bulk_workers`.
+    bulk_concurrency: int | None = None
+    # One bulk message per bulk worker: a bulk message is up to 1,000 recipients, the next one
+    # arrives within a broker round trip, and what one replica does not hold the others can take.
+    # None: `bulk_workers`. Read `bulk_window`.
+    bulk_prefetch: int | None = None
     # Five attempts with base 2 s span about 2 + 8 + 32 + 128 s, which rides out a typical
     # SendGrid incident before the recipients are marked failed.
     max_attempts: int = 5
@@ -147,6 +161,12 @@ class Settings:
 
         concurrency = number("SENDER_CONCURRENCY", cls.concurrency, int, 1)
         prefetch = number("SENDER_PREFETCH", 2 * concurrency, int, 1)
+        bulk_concurrency = number("SENDER_BULK_CONCURRENCY", default_bulk_concurrency(concurrency), int, 1)
+        if bulk_concurrency > concurrency:
+            problems.append(
+                f"SENDER_BULK_CONCURRENCY ({bulk_concurrency}) must be <= SENDER_CONCURRENCY ({concurrency})"
+            )
+        bulk_prefetch = number("SENDER_BULK_PREFETCH", bulk_concurrency, int, 1)
         retry_base = number("RETRY_BASE_SECONDS", cls.retry_base_seconds, float, 0.001)
         retry_max = number("RETRY_MAX_SECONDS", cls.retry_max_seconds, float, 0.001)
         if retry_max < retry_base:
@@ -197,6 +217,8 @@ class Settings:
             breaker_cool_down_seconds=number("BREAKER_COOL_DOWN_SECONDS", cls.breaker_cool_down_seconds, float, 0.001),
             concurrency=concurrency,
             prefetch=prefetch,
+            bulk_concurrency=bulk_concurrency,
+            bulk_prefetch=bulk_prefetch,
             max_attempts=number("SEND_MAX_ATTEMPTS", cls.max_attempts, int, 1),
             retry_base_seconds=retry_base,
             retry_max_seconds=retry_max,
@@ -225,6 +247,16 @@ class Settings:
         """Delay tiers (ms) for the retry queues: one per backoff step, plus the rate-limit tiers."""
         tiers = {max(1, round(self.backoff_seconds(n) * 1000)) for n in range(1, max(self.max_attempts, 2))}
         return tuple(sorted(tiers | set(RATE_LIMIT_TIERS_MS)))
+
+    @property
+    def bulk_workers(self) -> int:
+        """Workers the bulk lane may hold at once (never more than `concurrency`)."""
+        return min(self.bulk_concurrency or default_bulk_concurrency(self.concurrency), self.concurrency)
+
+    @property
+    def bulk_window(self) -> int:
+        """Unacked bulk messages this process holds (the bulk consumer's prefetch)."""
+        return self.bulk_prefetch or self.bulk_workers
 
     @property
     def providers(self) -> tuple[str, ...]:

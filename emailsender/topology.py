@@ -12,7 +12,11 @@ from typing import Any, Final
 import pika
 
 DEFAULT_PREFIX = "emails"
+# The two lanes of work, each a routing key and a work queue of its own (docs/sender/fairness.md):
+# the web side picks one per work message, the sender consumes both.
 WORK_KEY = "send"
+BULK_KEY = "bulk"
+LANES = (WORK_KEY, BULK_KEY)
 RESULT_KEY = "result"
 DEAD_KEY = "dead"
 
@@ -48,9 +52,28 @@ def work_queue(prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}.send"
 
 
-def retry_queue(prefix: str, delay_ms: int) -> str:
-    """The delay queue for one tier; the name carries the TTL so a new tier is a new queue."""
+def bulk_queue(prefix: str = DEFAULT_PREFIX) -> str:
+    """The bulk lane's work queue (routing key `bulk`): large sends and busy senders' work."""
+    return f"{prefix}.bulk"
+
+
+def lane_queue(prefix: str, lane: str) -> str:
+    """The work queue of `lane` (WORK_KEY or BULK_KEY)."""
+    return bulk_queue(prefix) if _checked(lane) == BULK_KEY else work_queue(prefix)
+
+
+def retry_queue(prefix: str, delay_ms: int, lane: str = WORK_KEY) -> str:
+    """The delay queue for one tier of one lane; the name carries the TTL so a new tier is a new
+    queue, and it dead-letters back to its own lane's work queue."""
+    if _checked(lane) == BULK_KEY:
+        return f"{prefix}.bulk.retry.{int(delay_ms)}"
     return f"{prefix}.retry.{int(delay_ms)}"
+
+
+def _checked(lane: str) -> str:
+    if lane not in LANES:
+        raise ValueError(f"unknown lane {lane!r}; lanes are {LANES}")
+    return lane
 
 
 def dead_queue(prefix: str = DEFAULT_PREFIX) -> str:
@@ -67,9 +90,10 @@ def all_queues(prefix: str, retry_delays_ms: tuple[int, ...] | list[int]) -> lis
     """Every queue `declare()` creates, for tooling and test clean-up."""
     return [
         work_queue(prefix),
+        bulk_queue(prefix),
         dead_queue(prefix),
         results_queue(prefix),
-        *(retry_queue(prefix, ms) for ms in sorted(set(retry_delays_ms))),
+        *(retry_queue(prefix, ms, lane) for lane in LANES for ms in sorted(set(retry_delays_ms))),
     ]
 
 
@@ -91,7 +115,8 @@ def retry_tier(delay_ms: int, retry_delays_ms: tuple[int, ...] | list[int]) -> i
 def declare(
     channel: Any, prefix: str = DEFAULT_PREFIX, retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
 ) -> None:
-    """Declare the exchange, the work, retry, dead and results queues and their bindings.
+    """Declare the exchange, the two lanes' work and retry queues, the dead and results queues
+    and their bindings.
 
     `channel` is an open pika BlockingChannel. Safe to call any number of times from any
     process; a changed retry tier creates a new queue instead of failing with PRECONDITION_FAILED.
@@ -100,21 +125,23 @@ def declare(
     channel.exchange_declare(exchange=exchange, exchange_type="direct", durable=True)
     for queue, key in (
         (work_queue(prefix), WORK_KEY),
+        (bulk_queue(prefix), BULK_KEY),
         (dead_queue(prefix), DEAD_KEY),
         (results_queue(prefix), RESULT_KEY),
     ):
         channel.queue_declare(queue=queue, durable=True)
         channel.queue_bind(queue=queue, exchange=exchange, routing_key=key)
-    for delay_ms in sorted(set(retry_delays_ms)):
-        channel.queue_declare(
-            queue=retry_queue(prefix, delay_ms),
-            durable=True,
-            arguments={
-                "x-message-ttl": int(delay_ms),
-                "x-dead-letter-exchange": exchange,
-                "x-dead-letter-routing-key": WORK_KEY,
-            },
-        )
+    for lane in LANES:
+        for delay_ms in sorted(set(retry_delays_ms)):
+            channel.queue_declare(
+                queue=retry_queue(prefix, delay_ms, lane),
+                durable=True,
+                arguments={
+                    "x-message-ttl": int(delay_ms),
+                    "x-dead-letter-exchange": exchange,
+                    "x-dead-letter-routing-key": lane,
+                },
+            )
 
 
 def delete(channel: Any, prefix: str, retry_delays_ms: tuple[int, ...] | list[int]) -> None:
@@ -138,16 +165,22 @@ def work_properties(message_id: str, attempt: int = 0, request_id: str | None = 
 
 
 def publish_work(
-    channel: Any, body: bytes, *, message_id: str, prefix: str = DEFAULT_PREFIX, request_id: str | None = None
+    channel: Any,
+    body: bytes,
+    *,
+    message_id: str,
+    prefix: str = DEFAULT_PREFIX,
+    request_id: str | None = None,
+    lane: str = WORK_KEY,
 ) -> None:
-    """Publish one encoded work message (see `messages.encode_work`).
+    """Publish one encoded work message (see `messages.encode_work`) to `lane`'s work queue.
 
     `mandatory=True` makes an unroutable message an error instead of a silent drop; on a
     channel in confirm mode (`channel.confirm_delivery()`) this returns once the broker has it.
     """
     channel.basic_publish(
         exchange=exchange_name(prefix),
-        routing_key=WORK_KEY,
+        routing_key=_checked(lane),
         body=body,
         properties=work_properties(message_id, request_id=request_id),
         mandatory=True,

@@ -292,6 +292,9 @@ SEND_MAX_RECIPIENTS = env_int("SEND_MAX_RECIPIENTS", 1000, minimum=1)
 SEND_DAILY_QUOTA = env_int("SEND_DAILY_QUOTA", 10000)
 # Messages per batch send: 500 one-recipient messages fit REQUEST_MAX_BYTES with room to spare.
 BATCH_MAX_MESSAGES = env_int("BATCH_MAX_MESSAGES", 500, minimum=1)
+# A request handing at least this many recipients to the sender goes to the bulk lane
+# (docs/sender/fairness.md): a tenth of one send's maximum, well above what one person's action mails.
+BULK_LANE_MIN_RECIPIENTS = env_int("BULK_LANE_MIN_RECIPIENTS", 100, minimum=1)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # Days each kind of record is kept before `manage.py prune` deletes it (docs/deploy/retention.md);
 # 0 keeps it forever. Idempotency records go once past IDEMPOTENCY_KEY_TTL_HOURS.

@@ -9,6 +9,7 @@ from bench.scenarios.fields import api_send_attachment
 from bench.scenarios.prune import prune
 from bench.scenarios.raw import raw
 from bench.scenarios.scheduled import scheduled
+from bench.scenarios.sharing import fair, pipeline_io
 from bench.scenarios.smtp import pipeline_smtp
 
 __all__ = [
@@ -20,8 +21,10 @@ __all__ = [
     "api_send_attachment",
     "build_backlog",
     "e2e",
+    "fair",
     "pipeline",
     "pipeline_1rcpt",
+    "pipeline_io",
     "pipeline_smtp",
     "prepare",
     "prune",

@@ -66,7 +66,11 @@ def queue_depths() -> dict[str, int]:
         channel = connection.channel()
         return {
             queue: channel.queue_declare(queue=queue, passive=True).method.message_count
-            for queue in (topology.work_queue(topology_prefix()), topology.results_queue(topology_prefix()))
+            for queue in (
+                topology.work_queue(topology_prefix()),
+                topology.bulk_queue(topology_prefix()),
+                topology.results_queue(topology_prefix()),
+            )
         }
     finally:
         connection.close()

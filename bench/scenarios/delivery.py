@@ -89,22 +89,22 @@ def build_backlog(user: User, *, emails: int = 5000, recipients: int = len(TEN))
     flat = [(email.pk, address) for email, group in zip(sent, addresses, strict=True) for address in group]
     for delivery, (email_id, address) in zip(deliveries, flat, strict=True):
         by_email.setdefault(email_id, []).append((delivery.pk, address))
-    _publish_backlog(
+    publish_backlog(
         (encode(work_message_build(sent_email=email, deliveries=by_email[email.pk])), message_id_for(0, email.pk))
         for email in sent
     )
     return sent[0].pk, sent[-1].pk
 
 
-def _publish_backlog(messages: Iterable[tuple[bytes, str]]) -> None:
-    """Publish (body, message id) work messages in broker transactions of BACKLOG_PUBLISH_BATCH:
+def publish_backlog(messages: Iterable[tuple[bytes, str]], *, lane: str = topology.WORK_KEY) -> None:
+    """Publish (body, message id) work messages to `lane` in broker transactions of BACKLOG_PUBLISH_BATCH:
     building a 20,000-message backlog one confirm at a time would take longer than draining it."""
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url()))
     try:
         channel = connection.channel()
         channel.tx_select()
         for count, (body, message_id) in enumerate(messages, start=1):
-            topology.publish_work(channel, body, message_id=message_id, prefix=topology_prefix())
+            topology.publish_work(channel, body, message_id=message_id, prefix=topology_prefix(), lane=lane)
             if count % BACKLOG_PUBLISH_BATCH == 0:
                 channel.tx_commit()
         channel.tx_commit()

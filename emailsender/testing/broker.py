@@ -61,12 +61,19 @@ class Broker:
         """Remember retry tiers declared outside `settings()`, so tear-down deletes their queues."""
         self._tiers |= set(tiers)
 
-    def publish(self, message: WorkMessage | bytes, *, attempt: int = 0, message_id: str | None = None) -> str:
+    def publish(
+        self,
+        message: WorkMessage | bytes,
+        *,
+        attempt: int = 0,
+        message_id: str | None = None,
+        lane: str = topology.WORK_KEY,
+    ) -> str:
         message_id = message_id or f"msg-{uuid.uuid4().hex[:10]}"
         body = message if isinstance(message, bytes) else encode_work(message)
         self.channel.basic_publish(
             exchange=topology.exchange_name(self.prefix),
-            routing_key=topology.WORK_KEY,
+            routing_key=lane,
             body=body,
             properties=topology.work_properties(message_id, attempt),
             mandatory=True,
@@ -133,6 +140,8 @@ def sender_env(settings: Settings) -> dict[str, str]:
         QUEUE_PREFIX=settings.queue_prefix,
         SENDER_CONCURRENCY=str(settings.concurrency),
         SENDER_PREFETCH=str(settings.prefetch),
+        SENDER_BULK_CONCURRENCY=str(settings.bulk_workers),
+        SENDER_BULK_PREFETCH=str(settings.bulk_window),
         SEND_MAX_ATTEMPTS=str(settings.max_attempts),
         RETRY_BASE_SECONDS=str(settings.retry_base_seconds),
         RETRY_MAX_SECONDS=str(settings.retry_max_seconds),

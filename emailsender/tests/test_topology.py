@@ -17,7 +17,25 @@ def test_names():
     assert topology.retry_queue("emails", 2000) == "emails.retry.2000"
     assert topology.dead_queue("emails") == "emails.dead"
     assert topology.results_queue("emails") == "emails.results"
-    assert topology.all_queues("e", (10, 5, 10)) == ["e.send", "e.dead", "e.results", "e.retry.5", "e.retry.10"]
+    assert topology.bulk_queue("emails") == "emails.bulk"
+    assert topology.retry_queue("emails", 2000, topology.BULK_KEY) == "emails.bulk.retry.2000"
+    assert topology.lane_queue("emails", topology.BULK_KEY) == "emails.bulk"
+    assert topology.lane_queue("emails", topology.WORK_KEY) == "emails.send"
+    assert topology.all_queues("e", (10, 5, 10)) == [
+        "e.send",
+        "e.bulk",
+        "e.dead",
+        "e.results",
+        "e.retry.5",
+        "e.retry.10",
+        "e.bulk.retry.5",
+        "e.bulk.retry.10",
+    ]
+
+
+def test_an_unknown_lane_is_refused():
+    with pytest.raises(ValueError, match="unknown lane 'dead'"):
+        topology.retry_queue("emails", 2000, "dead")
 
 
 def test_declare_is_idempotent_and_routes_by_key(broker):
@@ -25,7 +43,7 @@ def test_declare_is_idempotent_and_routes_by_key(broker):
     topology.declare(channel, broker.prefix, (100, 1000))
     topology.declare(channel, broker.prefix, (100, 1000))
     broker.declare_tiers((100, 1000))
-    for key, queue in (("send", "send"), ("result", "results"), ("dead", "dead")):
+    for key, queue in (("send", "send"), ("bulk", "bulk"), ("result", "results"), ("dead", "dead")):
         channel.basic_publish(broker.prefix, key, b"x", mandatory=True)
         assert broker.depth(f"{broker.prefix}.{queue}") == 1
 
@@ -36,6 +54,14 @@ def test_retry_queue_dead_letters_back_to_the_work_queue(broker):
     broker.channel.basic_publish("", topology.retry_queue(broker.prefix, 100), b"later", mandatory=True)
     assert broker.depth(topology.work_queue(broker.prefix)) == 0
     _wait_depth(broker, topology.work_queue(broker.prefix), 1)
+
+
+def test_a_bulk_retry_dead_letters_back_to_the_bulk_queue(broker):
+    topology.declare(broker.channel, broker.prefix, (100,))
+    broker.declare_tiers((100,))
+    broker.channel.basic_publish("", topology.retry_queue(broker.prefix, 100, topology.BULK_KEY), b"later")
+    _wait_depth(broker, topology.bulk_queue(broker.prefix), 1)
+    assert broker.depth(topology.work_queue(broker.prefix)) == 0
 
 
 def test_changed_tiers_create_new_queues_instead_of_conflicting(broker):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from emailsystem.core.exceptions import ApplicationError, ConflictError, ForbiddenError, QuotaExceededError
 from emailsystem.emails.attachments import attachments_insert
 from emailsystem.emails.delivery.enqueue import outbox_enqueue
+from emailsystem.emails.delivery.lanes import lane_for
 from emailsystem.emails.models import EmailTemplate, IdempotencyRecord, Suppression
 from emailsystem.emails.receipts import SendReceipt, receipts_from_record, receipts_record
 from emailsystem.emails.recipients import recipients_resolve
@@ -131,7 +132,13 @@ def sent_email_create(
     work_attachments = attachments_insert(sent_email_id=sent_email.pk, attachments=attachments or [])
     queued = recorded.queued
     if queued:
-        outbox_enqueue(sent_email=sent_email, deliveries=queued, send_at=send_at, attachments=work_attachments)
+        outbox_enqueue(
+            sent_email=sent_email,
+            deliveries=queued,
+            send_at=send_at,
+            attachments=work_attachments,
+            lane=lane_for(recipients=len(queued)),
+        )
     return recorded.receipt
 
 

@@ -60,6 +60,7 @@ OPTIONAL = {
     "TEMPLATE_RENDER_MAX_CHARS",  # a bound on template output, not a deployment choice
     "ATTACHMENTS_MAX_BYTES",  # 10 MiB decoded per send, SendGrid's own request limit leaves room for it
     "BATCH_MAX_MESSAGES",  # 500 messages per batch send
+    "BULK_LANE_MIN_RECIPIENTS",  # 100: the size of request that goes to the bulk lane (docs/sender/fairness.md)
     "SEND_AT_MAX_DAYS",  # how far ahead a send may be scheduled, 30 days
     "EMAIL_PROVIDERS",  # unset: SendGrid when its key is set, else the .eml folder (docs/configuration.md)
     "SMTP_URL",  # only with the smtp provider; a secret when set (secrets.env)
@@ -68,6 +69,8 @@ OPTIONAL = {
     "DATABASE_CONN_MAX_AGE",  # persistent connections, 60 s
     "SENDER_CONCURRENCY",  # tuning knobs of the sender, with reasons in emailsender/settings.py
     "SENDER_PREFETCH",
+    "SENDER_BULK_CONCURRENCY",
+    "SENDER_BULK_PREFETCH",
     "SEND_MAX_ATTEMPTS",
     "RETRY_BASE_SECONDS",
     "RETRY_MAX_SECONDS",

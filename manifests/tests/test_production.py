@@ -26,7 +26,7 @@ import pytest
 import yaml
 from manifest_rendering import ROOT, Rendering, containers, kustomization, where
 
-from emailsender.topology import work_queue
+from emailsender.topology import bulk_queue, work_queue
 
 PRODUCTION = "overlays/production"
 # As in check.sh: ../shared/crds beside the checkout (CI), or CRDS_DIR.
@@ -116,10 +116,16 @@ def test_keda_scales_the_sender_on_its_work_queue(production: Rendering) -> None
         "KEDA owns the sender's HPA; a second autoscaler on the Deployment would fight it"
     )
     assert scaled["spec"]["minReplicaCount"] >= 2, "one sender is a single point of failure"
-    [trigger] = scaled["spec"]["triggers"]
-    assert trigger["type"] == "rabbitmq"
+    trigger, bulk = scaled["spec"]["triggers"]
+    assert trigger["type"] == bulk["type"] == "rabbitmq"
     config = production.by_kind_name[("ConfigMap", sender_config_map(production))]["data"]
     assert trigger["metadata"]["queueName"] == work_queue(config["QUEUE_PREFIX"])
+    # Both lanes' backlogs scale the senders, on the same broker with the same credentials.
+    assert bulk["metadata"]["queueName"] == bulk_queue(config["QUEUE_PREFIX"])
+    assert (bulk["metadata"]["host"], bulk["authenticationRef"]) == (
+        trigger["metadata"]["host"],
+        trigger["authenticationRef"],
+    )
     rabbitmq = only(production.of_kind("rabbitmq.com", "RabbitmqCluster"), "RabbitmqCluster")["metadata"]["name"]
     namespace = kustomization(ROOT / "manifests" / PRODUCTION)["namespace"]
     # KEDA runs in its own namespace: the broker's Service needs the namespace in its name.

@@ -70,6 +70,6 @@ class DeliveryAdmin(RequeueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 class OutboxMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Sends not yet confirmed by the broker. Rows that stay here mean the broker is unreachable."""
 
-    list_display = ["id", "sent_email", "created", "available_at", "attempts", "last_error"]
+    list_display = ["id", "sent_email", "lane", "created", "available_at", "attempts", "last_error"]
     raw_id_fields = ["sent_email"]
     ordering = ["available_at", "id"]

@@ -49,6 +49,7 @@ class WorkPublish:
     body: bytes
     message_id: str
     request_id: str | None = None
+    lane: str = topology.WORK_KEY  # the routing key: which lane's work queue (delivery/lanes.py)
 
 
 class Publisher:
@@ -63,9 +64,11 @@ class Publisher:
         self._skip_until = 0.0
         self._heartbeat_thread: threading.Thread | None = None
 
-    def publish(self, body: bytes, *, message_id: str, request_id: str | None = None) -> None:
-        """Publish one work message and wait until the broker has stored it. Raises PublishError."""
-        if self.publish_many([WorkPublish(body, message_id, request_id)]):
+    def publish(
+        self, body: bytes, *, message_id: str, request_id: str | None = None, lane: str = topology.WORK_KEY
+    ) -> None:
+        """Publish one work message to `lane` and wait until the broker has stored it. Raises PublishError."""
+        if self.publish_many([WorkPublish(body, message_id, request_id, lane)]):
             raise PublishError("the broker could not route the message to the work queue")
 
     def publish_many(self, messages: Sequence[WorkPublish]) -> list[str]:
@@ -116,7 +119,7 @@ class Publisher:
             unflushed.publish(
                 channel,
                 exchange=topology.exchange_name(self._prefix),
-                routing_key=topology.WORK_KEY,
+                routing_key=message.lane,
                 body=message.body,
                 properties=topology.work_properties(message.message_id, request_id=message.request_id),
                 mandatory=True,

@@ -44,16 +44,17 @@ UNDELETED_MAX = 10_000
 class Dispatcher(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="outbox-dispatcher", daemon=True)
-        self._queue: queue.SimpleQueue[tuple[int, str, bytes, str | None]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, WorkPublish]] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
         self._undeleted: list[int] = []  # published, but the delete failed: retried by this thread
 
-    def submit(self, outbox_id: int, message_id: str, body: bytes, request_id: str | None = None) -> None:
-        """Queue one committed send for publishing; `request_id` travels in its x-request-id header."""
+    def submit(self, outbox_id: int, message: WorkPublish) -> None:
+        """Queue one committed send's message for publishing (its request id travels in its
+        x-request-id header, and its lane is the routing key)."""
         with self._idle:
             self._pending += 1
-        self._queue.put((outbox_id, message_id, body, request_id))
+        self._queue.put((outbox_id, message))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is published (or left to the relay)."""
@@ -78,8 +79,8 @@ class Dispatcher(threading.Thread):
                 self._pending -= len(batch)
                 self._idle.notify_all()
 
-    def _dispatch(self, batch: list[tuple[int, str, bytes, str | None]]) -> None:
-        messages = [WorkPublish(body, message_id, request_id) for _, message_id, body, request_id in batch]
+    def _dispatch(self, batch: list[tuple[int, WorkPublish]]) -> None:
+        messages = [message for _, message in batch]
         try:
             unroutable = set(publisher().publish_many(messages))
         except PublishError as error:
@@ -88,7 +89,8 @@ class Dispatcher(threading.Thread):
         else:
             reason = "the broker could not route it to the work queue"
         published = []
-        for outbox_id, message_id, _body, request_id in batch:
+        for outbox_id, message in batch:
+            message_id, request_id = message.message_id, message.request_id
             if message_id not in unroutable:
                 published.append(outbox_id)
                 continue

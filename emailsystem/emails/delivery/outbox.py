@@ -30,7 +30,7 @@ from emailsystem.emails.delivery.work import (
     work_message_for_outbox,
     work_messages_for_outbox,
 )
-from emailsystem.emails.models import OutboxMessage, SentEmail
+from emailsystem.emails.models import Lane, OutboxMessage, SentEmail
 from emailsystem.emails.sql import outbox_published_delete
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def outbox_insert(
     delivery_ids: list[int] | None,
     published_by_request: bool,
     available_at: datetime.datetime | None = None,
+    lane: Lane = Lane.NORMAL,
 ) -> OutboxMessage:
     """The outbox row for these deliveries (None: every queued delivery of the email).
 
@@ -83,6 +84,7 @@ def outbox_insert(
             # Stored with the row, so the relay and the embedded worker, which handle it after
             # this request, still log and carry it.
             request_id=current_request_id.get(),
+            lane=lane,
         )
     )
 
@@ -202,7 +204,9 @@ def _relay_claimed(claimed: list[int], published: list[int]) -> int:
     due = {message_id_for(row.pk, row.sent_email_id): row for row in rows if messages[row.pk].deliveries}
     if not due:
         return 0
-    batch = [WorkPublish(encode(messages[row.pk]), message_id, row.request_id) for message_id, row in due.items()]
+    batch = [
+        WorkPublish(encode(messages[row.pk]), message_id, row.request_id, row.lane) for message_id, row in due.items()
+    ]
     try:
         unroutable = set(publisher().publish_many(batch))
         error = "the broker could not route it to the work queue"
@@ -231,7 +235,7 @@ def _publish(outbox: OutboxMessage, message: WorkMessage) -> bool:
     message_id = message_id_for(outbox.pk, outbox.sent_email_id)
     fields = {"message_id": message_id, "email_id": outbox.sent_email_id}
     try:
-        publisher().publish(encode(message), message_id=message_id, request_id=outbox.request_id)
+        publisher().publish(encode(message), message_id=message_id, request_id=outbox.request_id, lane=outbox.lane)
     except PublishError as error:
         QUEUE_PUBLISH_FAILURES.labels("relay").inc()
         OutboxMessage.objects.filter(pk=outbox.pk).update(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from emailsystem.core.exceptions import ApplicationError
 from emailsystem.emails.delivery.enqueue import outbox_enqueue
 from emailsystem.emails.delivery.history import requeues_record
+from emailsystem.emails.delivery.lanes import lane_for
 from emailsystem.emails.delivery.results import sent_email_status_refresh
 from emailsystem.emails.models import Delivery, DeliveryStatus, SentEmail, Suppression
 
@@ -41,7 +42,8 @@ def deliveries_requeue(*, delivery_ids: Iterable[int]) -> int:
         status=DeliveryStatus.QUEUED, reason="", attempts=0, updated=now
     )
     requeues_record(by_email=by_email, at=now)
+    lane = lane_for(recipients=requeued)
     for email in SentEmail.objects.filter(pk__in=by_email):
-        outbox_enqueue(sent_email=email, delivery_ids=by_email[email.pk])
+        outbox_enqueue(sent_email=email, delivery_ids=by_email[email.pk], lane=lane)
     sent_email_status_refresh(email_ids=by_email)
     return requeued

@@ -1,7 +1,7 @@
 """The emails app's models, one module per job; every model and choice is importable from here."""
 
 from emailsystem.emails.models.history import DeliveryEvent, HistoryKind, SentEmailHistory
-from emailsystem.emails.models.outbox import OutboxMessage
+from emailsystem.emails.models.outbox import Lane, OutboxMessage
 from emailsystem.emails.models.safeguards import DailySendCount, IdempotencyRecord, Suppression, SuppressionReason
 from emailsystem.emails.models.sends import (
     RECIPIENT_ONLY_STATUSES,
@@ -28,6 +28,7 @@ __all__ = [
     "EmailTemplate",
     "HistoryKind",
     "IdempotencyRecord",
+    "Lane",
     "OutboxMessage",
     "Recipient",
     "SentEmail",

@@ -3,7 +3,16 @@
 from django.db import models
 from django.utils import timezone
 
+from emailsender import topology
 from emailsystem.emails.models.sends import SentEmail
+
+
+class Lane(models.TextChoices):
+    """The work queue a row's message is published to: its routing key (emailsender.topology).
+    The rule that picks one is in delivery/lanes.py."""
+
+    NORMAL = topology.WORK_KEY, "Normal"
+    BULK = topology.BULK_KEY, "Bulk"
 
 
 class OutboxMessage(models.Model):
@@ -26,6 +35,9 @@ class OutboxMessage(models.Model):
     # worker handles later still logs and carries it (docs/observability.md, "Request ids"). None for rows
     # written outside a request: NULL, like the context variable it is read from, rather than "".
     request_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    # Chosen with the send and kept, so the relay and a scheduled send publish to the same lane.
+    # The database default lets a web process that predates the column go on inserting rows.
+    lane = models.CharField(max_length=8, choices=Lane.choices, default=Lane.NORMAL, db_default=Lane.NORMAL)
 
     class Meta:
         indexes = [models.Index(fields=["available_at"], name="outbox_available_at")]
