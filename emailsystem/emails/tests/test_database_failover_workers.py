@@ -16,6 +16,7 @@ from emailsender.result_messages import build_result, encode_result
 from emailsender.testing.polling import wait_for
 from emailsystem.emails.delivery import outbox as outbox_module
 from emailsystem.emails.delivery import results_consumer
+from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.outbox import (
     CLAIM_LEASE,
     RelayInterrupted,
@@ -43,6 +44,9 @@ def rows_left_by_an_outage(settings, monkeypatch):
     reachable = settings.RABBITMQ_URL
     settings.RABBITMQ_URL = UNREACHABLE
     emails = [sent_email(recipients=["a@example.com"]), sent_email(recipients=["b@example.com"])]
+    # The dispatcher publishes on its own thread: it must have tried (and failed) before the URL is
+    # reachable again, or it publishes a row while the test relays them.
+    assert dispatcher().flush(), "the dispatcher did not finish"
     settings.RABBITMQ_URL = reachable
     return emails
 
