@@ -170,7 +170,7 @@ class Sender:
         consume_channel = connection.channel()
         publish_channel = connection.channel()
         prefix = self.settings.queue_prefix
-        topology.declare(publish_channel, prefix, self.settings.retry_delays_ms)
+        topology.declare(publish_channel, prefix, self.settings.retry_delays_ms, self.settings.queue_type)
         publisher = BatchPublisher(connection, publish_channel, self.settings)
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
         consume_channel.basic_qos(prefetch_count=self.settings.prefetch)

@@ -70,7 +70,9 @@ class BatchPublisher:
                     "routing_key": publish.routing_key,
                 },
             )
-        topology.declare(self._channel, self._settings.queue_prefix, self._settings.retry_delays_ms)
+        topology.declare(
+            self._channel, self._settings.queue_prefix, self._settings.retry_delays_ms, self._settings.queue_type
+        )
         if self._publish_and_commit(returned):
             raise pika.exceptions.UnroutableError(self._returned)
 

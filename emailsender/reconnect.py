@@ -39,7 +39,13 @@ def fatal_cause(error: BaseException) -> FatalError | None:
         return FatalError(f"broker refused the login: {error!r}")
     closed = pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker
     if isinstance(error, closed) and error.reply_code in _FATAL_REPLY_CODES:
-        return FatalError(f"broker refused: {error.reply_code} {error.reply_text}")
+        hint = ""
+        if "inequivalent arg" in str(error.reply_text):
+            hint = (
+                "; the queue exists with other arguments, such as another type than RABBITMQ_QUEUE_TYPE: "
+                "set it to the type the queues have, or move them as docs/sender/messages.md says"
+            )
+        return FatalError(f"broker refused: {error.reply_code} {error.reply_text}{hint}")
     return None
 
 

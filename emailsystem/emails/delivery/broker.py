@@ -52,10 +52,11 @@ class WorkPublish:
 
 
 class Publisher:
-    def __init__(self, url: str, prefix: str, retry_delays_ms: tuple[int, ...]) -> None:
+    def __init__(self, url: str, prefix: str, retry_delays_ms: tuple[int, ...], queue_type: str) -> None:
         self._url = url
         self._prefix = prefix
         self._retry_delays_ms = retry_delays_ms
+        self._queue_type = queue_type
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
@@ -86,7 +87,7 @@ class Publisher:
                 unroutable = self._publish_and_commit(channel, messages)
                 if unroutable:
                     logger.error("%d work messages not routed; declaring the topology again", len(unroutable))
-                    topology.declare(channel, self._prefix, self._retry_delays_ms)
+                    topology.declare(channel, self._prefix, self._retry_delays_ms, self._queue_type)
                     unroutable = self._publish_and_commit(
                         channel, [message for message in messages if message.message_id in unroutable]
                     )
@@ -160,7 +161,7 @@ class Publisher:
         channel = self._connection.channel()
         channel.tx_select()
         channel.add_on_return_callback(self._on_return)
-        topology.declare(channel, self._prefix, self._retry_delays_ms)
+        topology.declare(channel, self._prefix, self._retry_delays_ms, self._queue_type)
         self._channel = channel
         self._start_heartbeats()
         return channel
@@ -203,7 +204,9 @@ def publisher() -> Publisher:
     key = (config.rabbitmq_url, config.queue_prefix)
     with _publishers_lock:
         if key not in _publishers:
-            _publishers[key] = Publisher(config.rabbitmq_url, config.queue_prefix, config.retry_delays_ms)
+            _publishers[key] = Publisher(
+                config.rabbitmq_url, config.queue_prefix, config.retry_delays_ms, config.queue_type
+            )
         return _publishers[key]
 
 
