@@ -39,7 +39,16 @@ BACKOFF_AFTER_FAILURE_SECONDS = 5.0
 
 
 class PublishError(Exception):
-    """The broker did not store the message; it stays in the outbox for the relay."""
+    """The broker did not confirm the message; it stays in the outbox for the relay.
+
+    `uncertain` is True when the connection failed after the transaction's commit was sent:
+    the broker may have stored the messages without its answer reaching us, so publishing
+    them again soon could send them twice (docs/delivery/crash-windows.md).
+    """
+
+    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+        super().__init__(message)
+        self.uncertain = uncertain
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ class Publisher:
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._returned: list[str] = []  # message ids the broker sent back as unroutable
+        self._committing = False  # a commit was sent and its answer has not come yet
         self._skip_until = 0.0
         self._heartbeat_thread: threading.Thread | None = None
 
@@ -82,6 +92,7 @@ class Publisher:
         with self._lock:
             if time.monotonic() < self._skip_until:
                 raise PublishError("broker unavailable (recent failure); left for the relay")
+            self._committing = False
             try:
                 channel = self._live_channel()
                 unroutable = self._publish_and_commit(channel, messages)
@@ -95,7 +106,7 @@ class Publisher:
             except (pika.exceptions.AMQPError, OSError) as error:
                 self._reset()
                 self._skip_until = time.monotonic() + BACKOFF_AFTER_FAILURE_SECONDS
-                raise PublishError(f"{type(error).__name__}: {error}") from None
+                raise PublishError(f"{type(error).__name__}: {error}", uncertain=self._committing) from None
 
     def _live_channel(self) -> BlockingChannel:
         """The channel, on a connection that has just answered I/O. One the broker closed while
@@ -122,7 +133,10 @@ class Publisher:
                 properties=topology.work_properties(message.message_id, request_id=message.request_id),
                 mandatory=True,
             )
+        # Until here nothing of the transaction is stored: a channel that dies discards it.
+        self._committing = True
         channel.tx_commit()
+        self._committing = False
         # RabbitMQ sends a transaction's basic.return frames before its commit-ok; pika holds
         # them as channel events until this dispatches them to _on_return.
         assert self._connection is not None

@@ -25,7 +25,7 @@ from django.db import DatabaseError, close_old_connections
 
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.emails.delivery.broker import PublishError, WorkPublish, publisher
-from emailsystem.emails.delivery.outbox import outbox_delete
+from emailsystem.emails.delivery.outbox import UNCERTAIN_RELAY_GRACE, outbox_delete, outbox_publish_failed
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,10 @@ class Dispatcher(threading.Thread):
         except PublishError as error:
             unroutable = {message.message_id for message in messages}
             reason = str(error)
+            if error.uncertain:
+                # The broker may hold them: the relay waits long enough for those copies to be sent first.
+                self._delay_relay([outbox_id for outbox_id, *_rest in batch], error)
+                reason = f"{reason} (commit unanswered: the relay waits {UNCERTAIN_RELAY_GRACE.seconds} s)"
         else:
             reason = "the broker could not route it to the work queue"
         published = []
@@ -100,6 +104,15 @@ class Dispatcher(threading.Thread):
                 extra={"message_id": message_id, "request_id": request_id},
             )
         self._delete_published(published)
+
+    def _delay_relay(self, outbox_ids: list[int], error: PublishError) -> None:
+        try:
+            outbox_publish_failed(outbox_ids=outbox_ids, error=error)
+        except DatabaseError:
+            # The rows keep their RELAY_GRACE: a copy the broker did store may then be sent twice.
+            logger.exception("could not delay the relay of %d uncertain publishes", len(outbox_ids))
+        finally:
+            close_old_connections()
 
     def _delete_published(self, published: list[int]) -> None:
         """Delete the rows just published, and any whose earlier delete failed."""

@@ -2,6 +2,7 @@
 with one commit, and what a broker failure during one leaves behind."""
 
 import datetime
+import json
 
 import pika
 import pytest
@@ -11,10 +12,12 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from emailsender import topology
 from emailsender.messages import parse_work
+from emailsender.result_messages import build_result, parse_result
 from emailsystem.emails.delivery import outbox as outbox_module
 from emailsystem.emails.delivery.broker import WorkPublish, publisher
 from emailsystem.emails.delivery.dispatcher import dispatcher
 from emailsystem.emails.delivery.outbox import outbox_relay
+from emailsystem.emails.delivery.results import delivery_results_apply
 from emailsystem.emails.models import OutboxMessage
 from emailsystem.emails.services import sent_email_create
 from emailsystem.emails.tests.factories import sent_email
@@ -122,4 +125,56 @@ def test_a_broker_failure_during_the_relays_transaction_keeps_every_row_for_late
     assert {row.attempts for row in rows} == {1}
     assert all("StreamLostError" in row.last_error for row in rows)
     assert all(row.available_at >= before + outbox_module.RELAY_GRACE for row in rows)
+    assert broker.take(topology.work_queue(broker.prefix)) == []
+
+
+def commit_answer_lost(channel):
+    """The commit reaches the broker and is stored; its commit-ok never comes back (the node went down)."""
+    ORIGINAL_TX_COMMIT(channel)
+    raise pika.exceptions.StreamLostError("the connection dropped after the commit, before commit-ok")
+
+
+ORIGINAL_TX_COMMIT = BlockingChannel.tx_commit
+
+
+def test_a_commit_whose_answer_is_lost_waits_for_its_stored_copy_so_the_relay_sends_nothing_twice(
+    broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        sent_email(recipients=["warm@example.com"])  # connects the publisher
+    work_messages(broker)
+    monkeypatch.setattr(BlockingChannel, "tx_commit", commit_answer_lost)
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        email = sent_email(recipients=["a@example.com", "b@example.com"])
+
+    # The broker holds the message; the row stays, out of the relay's reach for UNCERTAIN_RELAY_GRACE.
+    [(_properties, stored)] = work_messages(broker)
+    assert stored.email_id == email.pk
+    [row] = OutboxMessage.objects.all()
+    assert row.available_at >= before + outbox_module.UNCERTAIN_RELAY_GRACE
+    assert "commit" in row.last_error
+
+    # The stored copy is sent and its result applied before the grace ends ...
+    delivery_results_apply(
+        results=[
+            parse_result(
+                json.dumps(
+                    build_result(
+                        email_id=email.pk,
+                        delivery_ids=[d.id for d in stored.deliveries],
+                        outcome="sent",
+                        attempt=1,
+                        status_code=202,
+                    )
+                ).encode()
+            )
+        ]
+    )
+    OutboxMessage.objects.update(available_at=timezone.now())
+    monkeypatch.setattr(BlockingChannel, "tx_commit", ORIGINAL_TX_COMMIT)
+
+    # ... so the relay finds nothing left to send, and publishes nothing.
+    assert outbox_relay() == 0
+    assert not OutboxMessage.objects.exists()
     assert broker.take(topology.work_queue(broker.prefix)) == []
