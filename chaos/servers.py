@@ -9,9 +9,11 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +88,20 @@ class PrivateRabbitMQ:
 
     SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, name: str = "rabbitmq", cookie: str | None = None) -> None:
         if not (self.SCRIPTS / "rabbitmq-server").exists():
             raise RuntimeError("no /usr/lib/rabbitmq/bin/rabbitmq-server: install the rabbitmq-server package")
-        self.dir = base / "rabbitmq"
+        self.dir = base / name
         self.port = free_port()
-        self.node = f"chaos-{os.getpid()}@localhost"
+        self.node = f"chaos-{os.getpid()}-{name}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
         self.process: subprocess.Popen | None = None
         home = self.dir / "home"
         home.mkdir(parents=True)
-        cookie = home / ".erlang.cookie"
-        cookie.write_text(os.urandom(20).hex().upper())
-        cookie.chmod(0o400)
+        # Nodes of one cluster share their Erlang cookie: it is what lets them (and rabbitmqctl) talk.
+        cookie_file = home / ".erlang.cookie"
+        cookie_file.write_text(cookie or os.urandom(20).hex().upper())
+        cookie_file.chmod(0o400)
         (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
         (self.dir / "enabled_plugins").write_text("[].\n")
         (self.dir / "rabbitmq-env.conf").write_text("")
@@ -127,6 +130,11 @@ class PrivateRabbitMQ:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.wait_until_answers(timeout)
+
+    def wait_until_answers(self, timeout: float = 90) -> None:
+        """Wait until the node accepts AMQP connections; RuntimeError if it dies or takes too long."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while not self.answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -151,8 +159,27 @@ class PrivateRabbitMQ:
             _run([str(self.SCRIPTS / "rabbitmqctl"), "-n", self.node, "stop"], env=self.env, timeout=60)
             self.process.wait(timeout=30)
         except (subprocess.SubprocessError, OSError):
-            os.killpg(self.process.pid, 9)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL the node's process group: no clean shutdown, as when its machine dies."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def ctl(self, *arguments: str, tool: str = "rabbitmqctl", timeout: float = 60) -> str:
+        """Run a CLI tool (rabbitmqctl, rabbitmq-queues) against this node; its standard output."""
+        done = subprocess.run(
+            [str(self.SCRIPTS / tool), "-n", self.node, *arguments],
+            env=self.env,
+            check=True,
+            timeout=timeout,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
 
     def queue_depth(self, queue: str) -> int:
         return self._queue(queue).message_count
@@ -169,21 +196,35 @@ class PrivateRabbitMQ:
 
 
 class PrivateServers:
-    """Both servers in one temporary directory, removed by close() whatever happened."""
+    """A private PostgreSQL and a broker in one temporary directory, removed by close() whatever happened.
+
+    The database lives through the whole run; the broker is one node or a cluster, and a run
+    that needs both starts one, then the other (`start_broker`, `stop_broker`).
+    """
 
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="chaos-"))
         self.base.chmod(0o755)  # the postgres user must reach its directory inside
         self.postgres = PrivatePostgres(self.base)
-        self.rabbitmq = PrivateRabbitMQ(self.base)
+        self.rabbitmq: Any = None
 
     def start(self) -> None:
         self.postgres.start()
         self.postgres.create_database()
+
+    def start_broker(self, build: Callable[[Path, str], Any]) -> None:
+        """Start the broker `build(directory, name)` makes: PrivateRabbitMQ, or chaos.cluster.PrivateRabbitCluster."""
+        self.stop_broker()
+        self.rabbitmq = build(self.base, f"broker-{len(list(self.base.glob('broker-*')))}")
         self.rabbitmq.start()
 
+    def stop_broker(self) -> None:
+        if self.rabbitmq is not None:
+            self.rabbitmq.stop()
+            self.rabbitmq = None
+
     def close(self) -> None:
-        for stop in (self.rabbitmq.stop, self.postgres.stop):
+        for stop in (self.stop_broker, self.postgres.stop):
             try:
                 stop()
             except (subprocess.SubprocessError, OSError) as error:
