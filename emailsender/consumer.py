@@ -6,14 +6,14 @@ and put the finished job on a queue, waking the connection thread with
 `add_callback_threadsafe`.
 
 Delivery guarantee: a work message is acked only after the publishes its outcome needs
-(result, retry copy, dead letter) are committed by the broker. Outcomes are recorded in
-batches: every job finished when the loop looks is published in one transaction, one wait,
+(result, retry copy, dead letter) are confirmed by the broker. Outcomes are recorded in
+batches: every job finished when the loop looks is published, its confirms awaited once,
 then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
 redelivers the message and the email is sent again: at most `prefetch` messages per crashed
 process.
 
-This module is the connection handling. The parts around it live beside it: where each job
-stands and its log lines (jobs.py), the reconnect policy (reconnect.py), the memory of sent
+This module is one connection's life. The parts around it live beside it: where each job
+stands and its log lines (jobs.py), the reconnect policy and its loop (reconnect.py), the memory of sent
 outcomes not yet acked (recently_sent.py), what to publish for an outcome (routing.py), how to
 classify SendGrid's answer (handler.py) and how a batch reaches the broker (publishing.py).
 """
