@@ -62,13 +62,7 @@ class PrivateRabbitCluster:
 
     def leaders(self) -> dict[str, str]:
         """Queue name -> the node that leads it (quorum queues), as a live node sees it."""
-        output = self.live().ctl("list_queues", "name", "leader", "--no-table-headers", "--quiet")
-        leaders = {}
-        for line in output.splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                leaders[parts[0]] = parts[1]
-        return leaders
+        return _leaders(self.live().ctl("list_queues", "name", "leader", "--no-table-headers", "--quiet"))
 
     def node_named(self, name: str) -> PrivateRabbitMQ:
         return next(node for node in self.nodes if node.node == name)
@@ -116,3 +110,14 @@ def _running_nodes(status_json: str) -> list[str]:
     if match is None:
         return []
     return re.findall(r'"([^"]+)"', match.group(1))
+
+
+def _leaders(list_queues_output: str) -> dict[str, str]:
+    """Queue -> leader from `rabbitmqctl list_queues name leader` (tab separated; a classic queue
+    has no leader and is left out)."""
+    leaders = {}
+    for line in list_queues_output.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            leaders[parts[0]] = parts[1]
+    return leaders
