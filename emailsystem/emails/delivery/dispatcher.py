@@ -1,11 +1,11 @@
 """Publishing committed sends off the request path (broker mode).
 
 A request commits the send and its outbox row, hands the message to this process's
-dispatcher thread and answers at once. The thread publishes what is queued in one broker
-transaction per batch (waiting once for its commit) and deletes the published rows in one
+dispatcher thread and answers at once. The thread publishes what is queued as one batch
+(waiting once for the broker's confirms of all of it) and deletes the published rows in one
 statement. Whatever it has not
 published when the process dies stays in the outbox, and the relay publishes it after
-RELAY_GRACE: a crash delays those sends, it never loses them. A crash between a commit
+RELAY_GRACE: a crash delays those sends, it never loses them. A crash between the confirms
 and the batch's delete re-publishes that batch (docs/delivery/crash-windows.md).
 
 When the delete fails because the database is unreachable, the thread keeps the published
@@ -29,7 +29,7 @@ from emailsystem.emails.delivery.outbox import UNCERTAIN_RELAY_GRACE, outbox_del
 
 logger = logging.getLogger(__name__)
 
-# Messages per broker transaction and rows per delete: large enough to amortise the commits,
+# Messages per confirmed batch and rows per delete: large enough to amortise the waits,
 # small enough that a crash re-publishes little.
 BATCH = 100
 # On a clean exit, how long to keep publishing what is queued before leaving it to the relay.
@@ -88,7 +88,7 @@ class Dispatcher(threading.Thread):
             if error.uncertain:
                 # The broker may hold them: the relay waits long enough for those copies to be sent first.
                 self._delay_relay([outbox_id for outbox_id, *_rest in batch], error)
-                reason = f"{reason} (commit unanswered: the relay waits {UNCERTAIN_RELAY_GRACE.seconds} s)"
+                reason = f"{reason} (confirms unanswered: the relay waits {UNCERTAIN_RELAY_GRACE.seconds} s)"
         else:
             reason = "the broker could not route it to the work queue"
         published = []

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 # Longer than any immediate publish can take (connect timeout 2 s, twice), so the relay and
 # the request never publish the same row.
 RELAY_GRACE = datetime.timedelta(seconds=15)
-# After a publish whose commit went unanswered (PublishError.uncertain) the copy may be in the
+# After a publish whose confirms went unanswered (PublishError.uncertain) the copy may be in the
 # queue: the relay waits this long, so that copy is sent and its result recorded first and the
 # relay finds nothing left to send. It covers a broker restart (about 15 s here) plus a sender's
 # longest reconnect wait (30 s).
@@ -158,11 +158,11 @@ def outbox_relay(*, limit: int = RELAY_BATCH) -> int:
     """Publish up to `limit` available rows: those whose immediate publish did not happen, and
     scheduled sends come due. Returns how many were published.
 
-    One claim, one read of the rows and one of their deliveries, one broker transaction for
-    every message (publisher.publish_many: one wait for its commit), and one DELETE for what
+    One claim, one read of the rows and one of their deliveries, one confirmed batch for every
+    message (publisher.publish_many: one wait for the broker's confirms), and one DELETE for what
     it stored: a thousand scheduled sends due at one second take ten passes, not a thousand
     (docs/sending/scheduled.md). When the broker fails the whole batch waits RELAY_GRACE,
-    as one failed row did. A crash after the commit and before the DELETE re-publishes the
+    as one failed row did. A crash after the confirms and before the DELETE re-publishes the
     batch once its claim lapses (docs/delivery/crash-windows.md).
     """
     claimed = outbox_claim_batch(limit=limit)
