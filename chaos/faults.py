@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.servers import kill_postgres, replicate_synchronously
+from emailsender import topology
 
 # How long a supervisor (Kubernetes, systemd) waits before restarting a killed process.
 RESTART_DELAY_SECONDS = 2.0
@@ -95,6 +96,36 @@ def restart_broker(ctx: dict[str, Any]) -> Fault:
     fault.crash_at = time.time()
     _fake_mode(ctx["fake"], latency_ms=0)
     rabbitmq.start()
+    fault.cleared = time.time()
+    return fault
+
+
+def kill_broker_node(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL the cluster node that leads the work queue (chaos/cluster.py), wait for the
+    survivors to elect new leaders, then start the node again; it rejoins the cluster.
+
+    Every process connected to the victim loses its connection: the senders' unacked messages
+    are redelivered and unconfirmed publishes are retried, so duplicates are bounded as in
+    broker_restart. Processes connected elsewhere carry on.
+    """
+    cluster = ctx["servers"].rabbitmq
+    queues = topology.all_queues(ctx["prefix"], ctx["retry_delays_ms"])
+    fault = Fault(began=time.time(), duplicate_bound=2 * ctx["sender_prefetch"] * ctx["recipients"])
+    _fake_mode(ctx["fake"], latency_ms=SLOW_SENDGRID_MS)
+    time.sleep(2)  # senders hold slow requests when the node dies
+    leaders = cluster.leaders()
+    victim = cluster.node_named(leaders[topology.work_queue(ctx["prefix"])])
+    led = sorted(queue for queue in queues if leaders.get(queue) == victim.node)
+    fault.crash_at = time.time()
+    victim.kill()
+    _fake_mode(ctx["fake"], latency_ms=0)
+    elected = cluster.wait_for_leaders(led, excluding=victim.node)
+    fault.notes.append(f"killed {victim.node}, leader of {len(led)} of {len(queues)} queues")
+    fault.notes.append(f"new leaders {elected:.1f} s after the kill")
+    time.sleep(RESTART_DELAY_SECONDS)
+    restarted = time.monotonic()
+    victim.start()
+    fault.notes.append(f"the node answered again {time.monotonic() - restarted:.1f} s after its start")
     fault.cleared = time.time()
     return fault
 
@@ -206,12 +237,21 @@ class Scenario:
     inject: Callable[[dict[str, Any]], Fault]
     # EMAIL_PROVIDERS of the senders during the scenario (run.py restarts them when it changes).
     providers: tuple[str, ...] = ("sendgrid",)
+    # Runs on a stack of its own whose broker is a three-node cluster (chaos/cluster.py).
+    cluster: bool = False
 
 
 SCENARIOS = [
     Scenario("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
     Scenario("results_kill", "SIGKILL the results consumer, restart it 2 s later", kill_results),
     Scenario("broker_restart", "SendGrid slowed to 300 ms; stop and start the RabbitMQ node", restart_broker),
+    Scenario(
+        "broker_node_kill",
+        "three-node RabbitMQ cluster, SendGrid slowed to 300 ms; SIGKILL the node leading the work queue, "
+        "start it again once new leaders are elected",
+        kill_broker_node,
+        cluster=True,
+    ),
     Scenario("database_down", "stop PostgreSQL for 10 s, then start it", database_down),
     Scenario("sendgrid_errors", "SendGrid: 500 for 20 s, 429 for 10 s, hang for 10 s", sendgrid_errors),
     Scenario(

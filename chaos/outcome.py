@@ -28,7 +28,8 @@ class Outcome:
     failover: dict[str, int] = field(default_factory=dict)
     # (delivery id, seconds from the fault's start to each accepted copy), for the first few
     duplicate_examples: list[tuple[int, list[float]]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what the fault itself measured (faults.Fault.notes)
+    # What the fault itself measured (the node killed, how soon new leaders were elected ...)
+    notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     @property

@@ -1,14 +1,15 @@
 """`make chaos`: inject faults into a real stack under load and check that nothing accepted is lost.
 
 Starts a private PostgreSQL (with a synchronous standby when database_failover is to run)
-and a private RabbitMQ node (never the machine's shared ones), the fake SendGrid, an SMTP
+and a private RabbitMQ node (never the machine's shared ones; for broker_node_kill, a private
+three-node cluster with a stack of its own, run first), the fake SendGrid, an SMTP
 sink and every Procfile process (gunicorn with 2 workers, 2 senders, results, relay), then
 runs each scenario in chaos/faults.py under a steady load of plain, scheduled and batch
 sends, lets the stack settle and checks the outcome
 (chaos/verdicts.py). Prints the table, writes chaos/results/latest.{md,json}, and exits
 non-zero if anything was lost or any check failed.
 
-    python -m chaos.run                        # every scenario (about 4 minutes)
+    python -m chaos.run                        # every scenario (about 7 minutes)
     python -m chaos.run --only sender_kill     # some of them, comma separated
 """
 
@@ -26,8 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from chaos.cluster import PrivateRabbitCluster  # noqa: E402
 from chaos.faults import OUTAGE_BREAKER_COOL_DOWN_SECONDS, SCENARIOS, Scenario  # noqa: E402
-from chaos.servers import PrivateServers  # noqa: E402
+from chaos.servers import PrivateRabbitMQ, PrivateServers  # noqa: E402
 from emailsender import topology  # noqa: E402
 from emailsender.testing.smtp_sink import SmtpSink  # noqa: E402
 from emailsender.testing.tcp_proxy import TcpProxy  # noqa: E402
@@ -75,10 +77,14 @@ def prepare() -> str:
     from emailsystem.users.services import user_email_verified_set
 
     call_command("migrate", "--noinput", verbosity=0)
-    user = User.objects.create(email="chaos@example.com", username="chaos", daily_quota=2_000_000_000)
-    # Granted as an admin's "Email address verified" box does: only a verified address sends From itself.
-    user_email_verified_set(user=user, verified=True)
-    return Token.objects.create(user=user).key
+    # The second stack of a run (the cluster's) finds the user the first one made.
+    user, created = User.objects.get_or_create(
+        email="chaos@example.com", defaults={"username": "chaos", "daily_quota": 2_000_000_000}
+    )
+    if created:
+        # Granted as an admin's "Email address verified" box does: only a verified address sends From itself.
+        user_email_verified_set(user=user, verified=True)
+    return Token.objects.get_or_create(user=user)[0].key
 
 
 def sender_environment(ctx: dict[str, Any], providers: tuple[str, ...]) -> dict[str, str]:
@@ -162,6 +168,65 @@ def run_scenario(ctx: dict[str, Any], scenario: Scenario) -> "Outcome":  # type:
     return outcome
 
 
+def run_stack(servers: PrivateServers, scenarios: list[Scenario], *, cluster: bool) -> list["Outcome"]:  # type: ignore[name-defined]  # noqa: F821
+    """Start a broker (a three-node cluster when `cluster`) and the stack on it, run the scenarios
+    in order, and stop the stack and the broker whatever happened."""
+    print(f"chaos: private {'three-node RabbitMQ cluster' if cluster else 'RabbitMQ node'}", flush=True)
+    servers.start_broker(PrivateRabbitCluster if cluster else PrivateRabbitMQ)
+    web_port, fake_port = devstack.free_port(), devstack.free_port()
+    env = stack_environment(servers, web_port, fake_port)
+    # The stack logs at INFO to its files; this process only prints its own lines. Django's
+    # settings keep the first stack's RABBITMQ_URL: this process reads queues through ctx["servers"].
+    os.environ.update({**env, "LOG_LEVEL": "WARNING"})
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    from emailsystem.emails.delivery.config import sender_settings
+
+    # pika logs every refused connection while the broker is down, with a traceback each.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    outcomes = []
+    try:
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(connections.close_all)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # aiosmtpd's own warnings about its event loop and TLS
+                sink = cleanup.enter_context(SmtpSink())
+            # The senders reach the fake through it in sendgrid_outage, which closes its port.
+            proxy = TcpProxy("127.0.0.1", fake_port)
+            cleanup.callback(proxy.close)
+            stack = devstack.Stack(env, LOGS)
+            cleanup.callback(stack.stop_all)
+            config = sender_settings()
+            ctx: dict[str, Any] = {
+                "servers": servers,
+                "stack": stack,
+                "token": prepare(),
+                "web": f"http://127.0.0.1:{web_port}",
+                "fake": f"http://127.0.0.1:{fake_port}",
+                "proxy": proxy,
+                "sink": sink,
+                "prefix": STACK_SETTINGS["QUEUE_PREFIX"],
+                "retry_delays_ms": config.retry_delays_ms,
+                "sendgrid_timeout": float(STACK_SETTINGS["SENDGRID_TIMEOUT_SECONDS"]),
+                "sender_prefetch": config.prefetch,
+                "recipients": RECIPIENTS,
+                "providers": ("sendgrid",),  # what the running senders send through
+            }
+            stack.start_fake(fake_port, "--no-bodies")
+            for role in ("web", "results", "relay", *["sender"] * SENDERS):
+                stack.start(role)
+            devstack.wait_for_http(f"{ctx['web']}/healthz")
+            devstack.wait_for_http(f"{ctx['fake']}/_fake/health")
+            for scenario in scenarios:
+                outcomes.append(run_scenario(ctx, scenario))
+    finally:
+        servers.stop_broker()
+    return outcomes
+
+
 def main() -> int:
     names = [scenario.name for scenario in SCENARIOS]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -180,52 +245,12 @@ def main() -> int:
     try:
         print(f"chaos: private PostgreSQL and RabbitMQ in {servers.base}", flush=True)
         servers.start()
-        web_port, fake_port = devstack.free_port(), devstack.free_port()
-        env = stack_environment(servers, web_port, fake_port)
-        # The stack logs at INFO to its files; this process only prints its own lines.
-        os.environ.update({**env, "LOG_LEVEL": "WARNING"})
-        import django
-
-        django.setup()
-        from django.db import connections
-
-        from emailsystem.emails.delivery.config import sender_settings
-
-        # pika logs every refused connection while the broker is down, with a traceback each.
-        logging.getLogger("pika").setLevel(logging.CRITICAL)
-
-        with contextlib.ExitStack() as cleanup:
-            cleanup.callback(connections.close_all)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # aiosmtpd's own warnings about its event loop and TLS
-                sink = cleanup.enter_context(SmtpSink())
-            # The senders reach the fake through it in sendgrid_outage, which closes its port.
-            proxy = TcpProxy("127.0.0.1", fake_port)
-            cleanup.callback(proxy.close)
-            stack = devstack.Stack(env, LOGS)
-            cleanup.callback(stack.stop_all)
-            ctx: dict[str, Any] = {
-                "servers": servers,
-                "stack": stack,
-                "token": prepare(),
-                "web": f"http://127.0.0.1:{web_port}",
-                "fake": f"http://127.0.0.1:{fake_port}",
-                "proxy": proxy,
-                "sink": sink,
-                "prefix": STACK_SETTINGS["QUEUE_PREFIX"],
-                "sendgrid_timeout": float(STACK_SETTINGS["SENDGRID_TIMEOUT_SECONDS"]),
-                "sender_prefetch": sender_settings().prefetch,
-                "recipients": RECIPIENTS,
-                "providers": ("sendgrid",),  # what the running senders send through
-            }
-            stack.start_fake(fake_port, "--no-bodies")
-            for role in ("web", "results", "relay", *["sender"] * SENDERS):
-                stack.start(role)
-            devstack.wait_for_http(f"{ctx['web']}/healthz")
-            devstack.wait_for_http(f"{ctx['fake']}/_fake/health")
-            for scenario in SCENARIOS:
-                if scenario.name in only:
-                    outcomes.append(run_scenario(ctx, scenario))
+        # The cluster's scenarios first: database_failover, among the single node's, must run
+        # last, since the primary it kills stays dead and its standby serves what follows.
+        for cluster in (True, False):
+            chosen = [scenario for scenario in SCENARIOS if scenario.name in only and scenario.cluster == cluster]
+            if chosen:
+                outcomes += run_stack(servers, chosen, cluster=cluster)
     finally:
         servers.close()
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,19 +161,20 @@ class PrivateRabbitMQ:
 
     SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, name: str = "rabbitmq", cookie: str | None = None) -> None:
         if not (self.SCRIPTS / "rabbitmq-server").exists():
             raise RuntimeError("no /usr/lib/rabbitmq/bin/rabbitmq-server: install the rabbitmq-server package")
-        self.dir = base / "rabbitmq"
+        self.dir = base / name
         self.port = free_port()
-        self.node = f"chaos-{os.getpid()}@localhost"
+        self.node = f"chaos-{os.getpid()}-{name}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
         self.process: subprocess.Popen | None = None
         home = self.dir / "home"
         home.mkdir(parents=True)
-        cookie = home / ".erlang.cookie"
-        cookie.write_text(os.urandom(20).hex().upper())
-        cookie.chmod(0o400)
+        # Nodes of one cluster share their Erlang cookie: it is what lets them (and rabbitmqctl) talk.
+        cookie_file = home / ".erlang.cookie"
+        cookie_file.write_text(cookie or os.urandom(20).hex().upper())
+        cookie_file.chmod(0o400)
         (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
         (self.dir / "enabled_plugins").write_text("[].\n")
         (self.dir / "rabbitmq-env.conf").write_text("")
@@ -201,6 +203,11 @@ class PrivateRabbitMQ:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.wait_until_answers(timeout)
+
+    def wait_until_answers(self, timeout: float = 90) -> None:
+        """Wait until the node accepts AMQP connections; RuntimeError if it dies or takes too long."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while not self.answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -225,8 +232,27 @@ class PrivateRabbitMQ:
             _run([str(self.SCRIPTS / "rabbitmqctl"), "-n", self.node, "stop"], env=self.env, timeout=60)
             self.process.wait(timeout=30)
         except (subprocess.SubprocessError, OSError):
-            os.killpg(self.process.pid, 9)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL the node's process group: no clean shutdown, as when its machine dies."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def ctl(self, *arguments: str, tool: str = "rabbitmqctl", timeout: float = 60) -> str:
+        """Run a CLI tool (rabbitmqctl, rabbitmq-queues) against this node; its standard output."""
+        done = subprocess.run(
+            [str(self.SCRIPTS / tool), "-n", self.node, *arguments],
+            env=self.env,
+            check=True,
+            timeout=timeout,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
 
     def queue_depth(self, queue: str) -> int:
         return self._queue(queue).message_count
@@ -243,10 +269,12 @@ class PrivateRabbitMQ:
 
 
 class PrivateServers:
-    """Both servers in one temporary directory, removed by close() whatever happened.
+    """A private PostgreSQL and a broker in one temporary directory, removed by close() whatever happened.
 
-    With `standby`, PostgreSQL is a primary with a synchronous standby, and database_url names
-    both in libpq's multi-host form, as docs/deploy/database-failover.md says to.
+    The database lives through the whole run; the broker is one node or a cluster, and a run
+    that needs both starts one, then the other (`start_broker`, `stop_broker`). With `standby`,
+    PostgreSQL is a primary with a synchronous standby, and database_url names both in libpq's
+    multi-host form, as docs/deploy/database-failover.md says to.
     """
 
     def __init__(self, *, standby: bool = False) -> None:
@@ -254,7 +282,7 @@ class PrivateServers:
         self.base.chmod(0o755)  # the postgres user must reach its directory inside
         self.postgres = PrivatePostgres(self.base)
         self.standby = PrivateStandby(self.base, self.postgres) if standby else None
-        self.rabbitmq = PrivateRabbitMQ(self.base)
+        self.rabbitmq: Any = None
 
     @property
     def database_url(self) -> str:
@@ -269,10 +297,20 @@ class PrivateServers:
         if self.standby is not None:
             self.standby.start()
             replicate_synchronously(self.postgres)
+
+    def start_broker(self, build: Callable[[Path, str], Any]) -> None:
+        """Start the broker `build(directory, name)` makes: PrivateRabbitMQ, or chaos.cluster.PrivateRabbitCluster."""
+        self.stop_broker()
+        self.rabbitmq = build(self.base, f"broker-{len(list(self.base.glob('broker-*')))}")
         self.rabbitmq.start()
 
+    def stop_broker(self) -> None:
+        if self.rabbitmq is not None:
+            self.rabbitmq.stop()
+            self.rabbitmq = None
+
     def close(self) -> None:
-        stops = [self.rabbitmq.stop, *([self.standby.stop] if self.standby else []), self.postgres.stop]
+        stops = [self.stop_broker, *([self.standby.stop] if self.standby else []), self.postgres.stop]
         for stop in stops:
             try:
                 stop()

@@ -105,7 +105,8 @@ def check(
         missing = sorted(ours - found.keys())
         failures.append(f"{outcome.lost} accepted recipients never reached a provider (delivery ids {missing[:5]}...)")
     _check_recorded_provider(outcome, rows, found)
-    _check_duplicates(outcome, fault, {pk: [c.at for c in found[pk]] for pk in ours if pk in found})
+    email_of = {row[0]: row[1] for row in accepted_rows}
+    _check_duplicates(outcome, fault, {pk: [c.at for c in found[pk]] for pk in ours if pk in found}, email_of)
     arrivals.check_retry_spacing(outcome, requests, ours, sendgrid_timeout=ctx["sendgrid_timeout"])
     arrivals.check_schedule(outcome, fault, send_at, accepted_rows, found)
     arrivals.check_failover(outcome, fault, found, ours)
@@ -169,7 +170,9 @@ def _check_readyz(outcome: Outcome, fault: Fault, samples: list[tuple[float, int
             outcome.failures.append(f"/readyz during the database outage answered {Counter(inside)}, expected 503")
 
 
-def _check_duplicates(outcome: Outcome, fault: Fault, accepted_at: dict[int, list[float]]) -> None:
+def _check_duplicates(
+    outcome: Outcome, fault: Fault, accepted_at: dict[int, list[float]], email_of: dict[int, int]
+) -> None:
     """A delivery accepted twice is allowed only in the documented crash window: first copy before the crash."""
     duplicates = {pk: sorted(times) for pk, times in accepted_at.items() if len(times) > 1}
     outcome.duplicated = len(duplicates)
@@ -187,8 +190,11 @@ def _check_duplicates(outcome: Outcome, fault: Fault, accepted_at: dict[int, lis
         )
     unexplained = [pk for pk, times in duplicates.items() if times[0] > fault.crash_at]
     if unexplained:
+        emails = sorted({email_of[pk] for pk in unexplained})
+        copies = [[round(at - fault.crash_at, 2) for at in duplicates[pk]] for pk in unexplained[:3]]
         outcome.failures.append(
-            f"{len(unexplained)} duplicates whose first copy was accepted after the crash (ids {unexplained[:5]})"
+            f"{len(unexplained)} duplicates whose first copy was accepted after the crash (ids {unexplained[:5]}, "
+            f"emails {emails[:5]}; copies at {copies} s after the crash)"
         )
 
 

@@ -6,14 +6,14 @@ and put the finished job on a queue, waking the connection thread with
 `add_callback_threadsafe`.
 
 Delivery guarantee: a work message is acked only after the publishes its outcome needs
-(result, retry copy, dead letter) are committed by the broker. Outcomes are recorded in
-batches: every job finished when the loop looks is published in one transaction, one wait,
+(result, retry copy, dead letter) are confirmed by the broker. Outcomes are recorded in
+batches: every job finished when the loop looks is published, its confirms awaited once,
 then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
 redelivers the message and the email is sent again: at most the two lanes' prefetch windows
 (`prefetch` + `bulk_prefetch`) per crashed process.
 
-This module is the connection handling. The parts around it live beside it: where each job
-stands and its log lines (jobs.py), the reconnect policy (reconnect.py), the memory of sent
+This module is one connection's life. The parts around it live beside it: where each job
+stands and its log lines (jobs.py), the reconnect policy and its loop (reconnect.py), the memory of sent
 outcomes not yet acked (recently_sent.py), what to publish for an outcome (routing.py), how to
 classify SendGrid's answer (handler.py), how a batch reaches the broker (publishing.py) and
 how the two lanes of work are consumed (lanes.py).
@@ -45,7 +45,7 @@ from emailsender.outcomes import OutcomeKind
 from emailsender.providers import providers_from_settings
 from emailsender.publishing import BatchPublisher
 from emailsender.recently_sent import RecentlySent
-from emailsender.reconnect import RECOVERABLE, Backoff, ConsumerCancelled, FatalError, fatal_cause
+from emailsender.reconnect import ConsumerCancelled, FatalError, run_reconnecting
 from emailsender.settings import Settings, mask_url_password
 
 log = logging.getLogger("emailsender")
@@ -97,53 +97,42 @@ class Sender:
     # -- main loop ------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Consume until `stop()`; reconnect on broker failures. Returns the process exit code.
-
-        0 after a clean stop; 2 for errors no reconnect can fix (credentials, permissions,
-        conflicting queue arguments); 1 for a bug, after logging it.
-        """
-        backoff = Backoff()
+        """Consume until `stop()`; reconnect on broker failures (reconnect.run_reconnecting). Returns
+        the process exit code: 0 after a clean stop; 2 for errors no reconnect can fix
+        (credentials, permissions, conflicting queue arguments); 1 for a bug, after logging it."""
         self._liveness.touch()
         try:
-            while not self._stop_requested:
-                try:
-                    self._serve()
-                except RECOVERABLE as exc:
-                    fatal = fatal_cause(exc)
-                    if fatal is not None:
-                        raise fatal from exc
-                    self._lost_connection(exc)
-                else:
-                    break
-                if self._consumed_since_connect:  # the last connection worked: start over from 1 s
-                    backoff.reset()
-                    self._consumed_since_connect = False
-                delay = backoff.next_delay()
-                log.info("reconnecting", extra={"in_seconds": round(delay, 1)})
-                self._sleep(delay)
-        except FatalError as exc:
-            log.error("cannot continue", extra={"error": str(exc)})
-            return 2
-        except Exception:  # process boundary: log and let the orchestrator restart us
-            log.exception("sender crashed")
-            return 1
+            code = run_reconnecting(self)
         finally:
             self.consuming.clear()
-        log.info("stopped", extra={"stats": dict(self.stats)})
-        return 0
+        if code == 0:
+            log.info("stopped", extra={"stats": dict(self.stats)})
+        return code
 
-    def _sleep(self, seconds: float) -> None:
+    # -- what the reconnect policy drives (reconnect.Reconnectable) --------------------------
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
+    def take_consumed(self) -> bool:
+        """Whether the last connection got as far as consuming; asking clears it."""
+        consumed, self._consumed_since_connect = self._consumed_since_connect, False
+        return consumed
+
+    def wait(self, seconds: float) -> None:
+        """Wait before reconnecting, still touching the liveness file and settling finished jobs."""
         deadline = time.monotonic() + seconds
         while not self._stop_requested and time.monotonic() < deadline:
             time.sleep(min(LOOP_TICK_SECONDS, max(deadline - time.monotonic(), 0)))
             self._liveness.touch()  # waiting to reconnect is retrying, not stuck
             self._drain(None, None)  # no connection: every finished job is discarded (and remembered if sent)
 
-    def _lost_connection(self, exc: BaseException) -> None:
+    def lost_connection(self, error: BaseException) -> None:
         self.consuming.clear()
         log.warning(
             "broker connection lost; unacked messages will be redelivered",
-            extra={"error": repr(exc), "held": len(self._jobs.held)},
+            extra={"error": repr(error), "held": len(self._jobs.held)},
         )
         self._jobs.disconnected()
         if self._connection is not None and self._connection.is_open:
@@ -161,8 +150,9 @@ class Sender:
             client_properties={"connection_name": f"emailsender@{socket.gethostname()}:{os.getpid()}"},
         )
 
-    def _serve(self) -> None:
-        """One connection's life: declare, consume, and on stop drain and close."""
+    def serve(self) -> None:
+        """One connection's life: declare, consume, and on stop drain and close. Raises what
+        ends the connection otherwise (reconnect.RECOVERABLE, or a FatalError's cause)."""
         connection = self._connect()
         self._connection = connection
         self._jobs.connected()
@@ -172,7 +162,7 @@ class Sender:
         consume_channel = connection.channel()
         publish_channel = connection.channel()
         prefix = self.settings.queue_prefix
-        topology.declare(publish_channel, prefix, self.settings.retry_delays_ms)
+        topology.declare(publish_channel, prefix, self.settings.retry_delays_ms, self.settings.queue_type)
         publisher = BatchPublisher(connection, publish_channel, self.settings)
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
         self._cancelled_by_broker = False

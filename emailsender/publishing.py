@@ -1,21 +1,21 @@
 """Publish the outcomes of many work messages with one broker round trip.
 
-The sender's publishes go on a dedicated channel in AMQP transaction mode (`tx_select`):
-every publish of a batch is sent without waiting, then one `tx_commit` waits for the broker.
-In RabbitMQ, visibility, durability and the transfer of responsibility all happen on commit
-(https://www.rabbitmq.com/docs/semantics), so `commit-ok` says about every message of the
-batch what a publisher confirm says about one. Work messages may be acked after `publish()`
-returns.
+The sender's publishes go on a dedicated channel in publisher-confirm mode (confirms.py):
+every publish of a batch is written without waiting, then one wait covers the broker's
+confirms of all of them. A confirm means the message is stored (in a quorum queue: on a
+majority of its members), so work messages may be acked after `publish()` returns. A
+`basic.nack` (a quorum queue without a leader refuses publishes until one is elected) raises
+NackError: the connection is dropped, the work messages are redelivered, and the outcomes the
+sender remembers (recently_sent.py) are published again rather than sent again.
 
-Why not publisher confirms: pika's `BlockingChannel.basic_publish` waits for the confirm of
-each message before returning, one round trip per publish. The publishes of a batch are
-written without a flush each (unflushed.py); `tx_commit` flushes them with the commit. With a transaction, nothing of a
-batch reaches a queue before its commit: if the connection drops first, the broker drops the
-batch's publishes and redelivers the unacked work, so no stray retry copy is left behind.
+If the connection drops during the wait, some of the batch may be stored and some not; the
+unacked work is redelivered and its outcomes published again, so a result or a retry copy may
+exist twice. Results are idempotent; a duplicated retry copy is a second send of that message
+(docs/delivery/crash-windows.md).
 
 `mandatory=True` keeps a missing queue an error rather than a silent drop. RabbitMQ sends the
-`basic.return` of an unroutable message before the `commit-ok` of its transaction; pika
-queues it as a channel event, which `process_data_events` dispatches right after the commit.
+`basic.return` of an unroutable message before its confirm; pika queues it as a channel event,
+which `process_data_events` dispatches right after the wait.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, ReturnedMessage
 
-from emailsender import topology, unflushed
+from emailsender import topology
+from emailsender.confirms import ConfirmedChannel
 from emailsender.routing import Publish
 from emailsender.settings import Settings
 
@@ -36,25 +37,24 @@ log = logging.getLogger("emailsender")
 
 
 class BatchPublisher:
-    """Publishes lists of `routing.Publish` on a transactional channel, one commit per list."""
+    """Publishes lists of `routing.Publish` on a confirm-mode channel, one wait per list."""
 
     def __init__(self, connection: pika.BlockingConnection, channel: BlockingChannel, settings: Settings) -> None:
         self._connection = connection
         self._channel = channel
         self._settings = settings
         self._returned: list[ReturnedMessage] = []
-        channel.tx_select()
+        self._confirms = ConfirmedChannel(channel)
         channel.add_on_return_callback(self._on_return)
 
     def publish(self, publishes: Sequence[Publish]) -> None:
-        """Publish everything, then wait once for the broker to commit it.
+        """Publish everything, then wait once for the broker to confirm it.
 
         Returns only when every message is routed to a queue and stored. A message the broker
         could not route (someone deleted a queue) is published again, once, after declaring the
         topology again; if it still cannot be routed this raises `UnroutableError` (the rest of
-        the batch is committed by then, and will be published again with the redelivery, as
-        before batching). Any other failure raises pika's exception; nothing of an uncommitted
-        batch reaches a queue.
+        the batch is stored by then, and will be published again with the redelivery). A
+        message the broker refused raises `NackError`; any other failure raises pika's exception.
         """
         if not publishes:
             return
@@ -70,24 +70,27 @@ class BatchPublisher:
                     "routing_key": publish.routing_key,
                 },
             )
-        topology.declare(self._channel, self._settings.queue_prefix, self._settings.retry_delays_ms)
+        topology.declare(
+            self._channel, self._settings.queue_prefix, self._settings.retry_delays_ms, self._settings.queue_type
+        )
         if self._publish_and_commit(returned):
             raise pika.exceptions.UnroutableError(self._returned)
 
     def _publish_and_commit(self, publishes: Sequence[Publish]) -> list[Publish]:
-        """One transaction; returns the publishes the broker sent back as unroutable."""
+        """Publish all, wait once for their confirms; returns the publishes the broker sent back as unroutable."""
         self._returned = []
         for publish in publishes:
-            unflushed.publish(
-                self._channel,
+            self._confirms.publish(
                 exchange=publish.exchange,
                 routing_key=publish.routing_key,
                 body=publish.body,
                 properties=_properties(publish),
                 mandatory=True,
             )
-        self._channel.tx_commit()
-        # Returns arrive before commit-ok and wait in pika as channel events: dispatch them now.
+        nacked = self._confirms.wait()
+        if nacked:
+            raise pika.exceptions.NackError([])
+        # Returns arrive before their confirms and wait in pika as channel events: dispatch them now.
         # This also dispatches deliveries to the consumer, as the sender's loop does every tick.
         self._connection.process_data_events(time_limit=0)
         matched = _match_returned(publishes, self._returned)

@@ -1,11 +1,15 @@
 """The sender's reconnect policy, apart from its connection handling (consumer.py): which broker
-failures a new connection can fix, and how long to wait before trying."""
+failures a new connection can fix, how long to wait before trying, and the loop that does it."""
 
 from __future__ import annotations
 
+import logging
 import random
+from typing import Protocol
 
 import pika.exceptions
+
+log = logging.getLogger("emailsender")
 
 # Reconnect backoff doubles from 1 s up to 30 s (jittered), and resets once a connection is consuming again.
 RECONNECT_MIN_SECONDS = 1.0
@@ -39,7 +43,13 @@ def fatal_cause(error: BaseException) -> FatalError | None:
         return FatalError(f"broker refused the login: {error!r}")
     closed = pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker
     if isinstance(error, closed) and error.reply_code in _FATAL_REPLY_CODES:
-        return FatalError(f"broker refused: {error.reply_code} {error.reply_text}")
+        hint = ""
+        if "inequivalent arg" in str(error.reply_text):
+            hint = (
+                "; the queue exists with other arguments, such as another type than RABBITMQ_QUEUE_TYPE: "
+                "set it to the type the queues have, or move them as docs/sender/messages.md says"
+            )
+        return FatalError(f"broker refused: {error.reply_code} {error.reply_text}{hint}")
     return None
 
 
@@ -62,3 +72,49 @@ class Backoff:
         delay = random.uniform(self._step / 2, self._step)  # noqa: S311 (spreading load, not security)
         self._step = min(self._step * 2, self.maximum)
         return delay
+
+
+class Reconnectable(Protocol):
+    """One consuming connection at a time, as consumer.Sender handles it."""
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+    def serve(self) -> None:
+        """One connection's life; returns after a clean stop, raises when the connection ends otherwise."""
+
+    def lost_connection(self, error: BaseException) -> None: ...
+
+    def take_consumed(self) -> bool:
+        """Whether the last connection got as far as consuming (then the backoff starts over)."""
+
+    def wait(self, seconds: float) -> None: ...
+
+
+def run_reconnecting(connection: Reconnectable) -> int:
+    """Serve connections until a clean stop, waiting a jittered, capped, resetting backoff between
+    them. Returns the exit code: 0 after a clean stop, 2 after a FatalError, 1 after a bug."""
+    backoff = Backoff()
+    try:
+        while not connection.stop_requested:
+            try:
+                connection.serve()
+            except RECOVERABLE as exc:
+                fatal = fatal_cause(exc)
+                if fatal is not None:
+                    raise fatal from exc
+                connection.lost_connection(exc)
+            else:
+                break
+            if connection.take_consumed():  # the last connection worked: start over from the minimum
+                backoff.reset()
+            delay = backoff.next_delay()
+            log.info("reconnecting", extra={"in_seconds": round(delay, 1)})
+            connection.wait(delay)
+    except FatalError as exc:
+        log.error("cannot continue", extra={"error": str(exc)})
+        return 2
+    except Exception:  # process boundary: log and let the orchestrator restart us
+        log.exception("sender crashed")
+        return 1
+    return 0

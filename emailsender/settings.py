@@ -21,6 +21,12 @@ from emailsender.smtp_url import SmtpUrl, SmtpUrlError
 # 10-minute queue; 60 s is the longest a 429 can make us wait (see delays.RATE_LIMIT_MAX_SECONDS).
 RATE_LIMIT_TIERS_MS = (1_000, 10_000, 60_000)
 
+# RABBITMQ_QUEUE_TYPE: quorum queues are RabbitMQ's replicated type (RabbitMQ 4 replicates no
+# other); classic queues suit a single development node and deployments not yet migrated.
+QUORUM = "quorum"
+CLASSIC = "classic"
+QUEUE_TYPES = (QUORUM, CLASSIC)
+
 # The providers EMAIL_PROVIDERS may name (emailsender.providers builds them).
 PROVIDER_NAMES = ("sendgrid", "smtp", "eml")
 
@@ -99,6 +105,9 @@ class Settings:
     # The longest single backoff, so a long incident is not followed by hour-long waits.
     retry_max_seconds: float = 600.0
     queue_prefix: str = "emails"
+    # RABBITMQ_QUEUE_TYPE: quorum survives the loss of a node in a cluster; classic only for a
+    # single development node or queues declared classic before (docs/sender/messages.md).
+    queue_type: str = QUORUM
     # Kubernetes sends SIGKILL 30 s after SIGTERM by default; 25 s leaves time to nack and close.
     shutdown_seconds: float = 25.0
     log_level: str = "INFO"
@@ -176,6 +185,10 @@ class Settings:
         if not _PREFIX_RE.match(prefix):
             problems.append(f"QUEUE_PREFIX must be letters, digits, '.', '_' or '-' (got {prefix!r})")
 
+        queue_type = (get("RABBITMQ_QUEUE_TYPE") or cls.queue_type).lower()
+        if queue_type not in QUEUE_TYPES:
+            problems.append(f"RABBITMQ_QUEUE_TYPE must be {' or '.join(QUEUE_TYPES)} (got {queue_type!r})")
+
         log_level = (get("LOG_LEVEL") or cls.log_level).upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
@@ -223,6 +236,7 @@ class Settings:
             retry_base_seconds=retry_base,
             retry_max_seconds=retry_max,
             queue_prefix=prefix,
+            queue_type=queue_type,
             shutdown_seconds=number("SENDER_SHUTDOWN_SECONDS", cls.shutdown_seconds, float, 0),
             log_level=log_level,
             log_format=log_format,

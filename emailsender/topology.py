@@ -11,6 +11,8 @@ from typing import Any, Final
 
 import pika
 
+from emailsender.settings import QUEUE_TYPES, QUORUM
+
 DEFAULT_PREFIX = "emails"
 # The two lanes of work, each a routing key and a work queue of its own (docs/sender/fairness.md):
 # the web side picks one per work message, the sender consumes both.
@@ -30,6 +32,11 @@ DEATH_REASON_HEADER = "x-death-reason"
 REQUEST_ID_HEADER = "x-request-id"
 CONTENT_TYPE = "application/json"
 PERSISTENT: Final = 2
+
+# A quorum queue drops (or dead-letters) a message returned to it this many times; RabbitMQ 4
+# sets 20 by default. Returns here are shutdowns, crashes and the results process handing a
+# batch back every 2 s while the database is down: a million covers an outage of three weeks.
+DELIVERY_LIMIT = 1_000_000
 
 
 # What a request id may look like: a client's X-Request-ID is taken only if it matches.
@@ -112,14 +119,42 @@ def retry_tier(delay_ms: int, retry_delays_ms: tuple[int, ...] | list[int]) -> i
     return tiers[-1]
 
 
+def queue_arguments(queue_type: str, *, dead_letter_to: str | None = None, exchange: str = "") -> dict[str, Any]:
+    """The `x-` arguments of a queue of `queue_type` that dead-letters to routing key `dead_letter_to`.
+
+    Quorum queues dead-letter at least once: the message leaves the source queue only after
+    the target queue has confirmed it, so a retry that expires while a node is lost is never
+    dropped. RabbitMQ accepts that strategy only with `x-overflow: reject-publish`; no queue
+    here has a length limit, so the overflow setting never refuses a publish.
+    """
+    if queue_type not in QUEUE_TYPES:
+        raise ValueError(f"queue_type must be one of {QUEUE_TYPES} (got {queue_type!r})")
+    arguments: dict[str, Any] = {}
+    if queue_type == QUORUM:
+        arguments["x-queue-type"] = QUORUM
+        arguments["x-delivery-limit"] = DELIVERY_LIMIT
+    if dead_letter_to is not None:
+        arguments["x-dead-letter-exchange"] = exchange
+        arguments["x-dead-letter-routing-key"] = dead_letter_to
+        if queue_type == QUORUM:
+            arguments["x-dead-letter-strategy"] = "at-least-once"
+            arguments["x-overflow"] = "reject-publish"
+    return arguments
+
+
 def declare(
-    channel: Any, prefix: str = DEFAULT_PREFIX, retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
+    channel: Any,
+    prefix: str = DEFAULT_PREFIX,
+    retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS,
+    queue_type: str = QUORUM,
 ) -> None:
     """Declare the exchange, the two lanes' work and retry queues, the dead and results queues
     and their bindings.
 
     `channel` is an open pika BlockingChannel. Safe to call any number of times from any
     process; a changed retry tier creates a new queue instead of failing with PRECONDITION_FAILED.
+    A queue that exists with another type (or other arguments) fails with PRECONDITION_FAILED
+    (406): docs/sender/messages.md says how to move a deployment from classic to quorum queues.
     """
     exchange = exchange_name(prefix)
     channel.exchange_declare(exchange=exchange, exchange_type="direct", durable=True)
@@ -129,7 +164,8 @@ def declare(
         (dead_queue(prefix), DEAD_KEY),
         (results_queue(prefix), RESULT_KEY),
     ):
-        channel.queue_declare(queue=queue, durable=True)
+        arguments = queue_arguments(queue_type)
+        channel.queue_declare(queue=queue, durable=True, arguments=arguments or None)
         channel.queue_bind(queue=queue, exchange=exchange, routing_key=key)
     for lane in LANES:
         for delay_ms in sorted(set(retry_delays_ms)):
@@ -138,8 +174,7 @@ def declare(
                 durable=True,
                 arguments={
                     "x-message-ttl": int(delay_ms),
-                    "x-dead-letter-exchange": exchange,
-                    "x-dead-letter-routing-key": lane,
+                    **queue_arguments(queue_type, dead_letter_to=lane, exchange=exchange),
                 },
             )
 

@@ -4,8 +4,8 @@
 the socket has taken it: a poll and two handler changes per message. For a batch, writing
 every frame first and flushing once costs a publish 31-35 us of CPU instead of 50-57, and an
 ack 10 us instead of 36-44 (3,000 of each against the local broker, on the 2-core bench machine).
-The frames wait in pika's output buffer until the caller flushes: `tx_commit()` on a
-transactional channel, or `flush()`.
+The frames wait in pika's output buffer until the caller flushes: `ConfirmedChannel.wait()`
+(confirms.py) for publishes, `flush()` for acks.
 
 This reaches into `BlockingChannel._impl`, the asynchronous pika Channel that BlockingChannel
 wraps and calls the same way; emailsender/requirements.txt pins pika, and the sender's tests
@@ -27,8 +27,9 @@ def publish(
     properties: pika.BasicProperties,
     mandatory: bool,
 ) -> None:
-    """`channel.basic_publish` without the flush. Only for a channel without publisher confirms
-    (their wait is what a flush is for)."""
+    """`channel.basic_publish` without the flush. Not for a channel in pika's own confirm mode
+    (`BlockingChannel.confirm_delivery()`), whose publishes pika tracks itself; confirms.py
+    counts and awaits the confirms of the publishes it makes through this."""
     channel._impl.basic_publish(  # type: ignore[attr-defined]  # pika's wrapped Channel, not in the stubs
         exchange=exchange, routing_key=routing_key, body=body, properties=properties, mandatory=mandatory
     )

@@ -67,22 +67,25 @@ def test_readyz_must_say_503_during_the_outage_and_200_outside_it():
 def test_duplicates_need_a_crash_and_a_first_copy_before_it():
     crash = Fault(began=BEGAN, cleared=BEGAN + 2, crash_at=BEGAN + 1, duplicate_bound=3)
     outcome = Outcome("sender_kill", "")
-    _check_duplicates(outcome, crash, {7: [BEGAN + 0.5, BEGAN + 3], 8: [BEGAN + 0.6]})
+    _check_duplicates(outcome, crash, {7: [BEGAN + 0.5, BEGAN + 3], 8: [BEGAN + 0.6]}, {7: 70, 8: 80})
     assert outcome.passed and outcome.duplicated == 1
 
     outcome = Outcome("sender_kill", "")
-    _check_duplicates(outcome, crash, {7: [BEGAN + 1.5, BEGAN + 3]})
-    assert outcome.failures == ["1 duplicates whose first copy was accepted after the crash (ids [7])"]
+    _check_duplicates(outcome, crash, {7: [BEGAN + 1.5, BEGAN + 3]}, {7: 70})
+    assert outcome.failures == [
+        "1 duplicates whose first copy was accepted after the crash (ids [7], emails [70]; "
+        "copies at [[0.5, 2.0]] s after the crash)"
+    ]
 
     outcome = Outcome("results_kill", "")
-    _check_duplicates(outcome, Fault(began=BEGAN, cleared=BEGAN + 2), {7: [BEGAN, BEGAN + 3]})
+    _check_duplicates(outcome, Fault(began=BEGAN, cleared=BEGAN + 2), {7: [BEGAN, BEGAN + 3]}, {7: 70})
     assert outcome.failures == ["1 deliveries reached SendGrid twice with no crash to explain it"]
 
 
 def test_more_duplicates_than_the_crash_could_hold_is_a_failure():
     crash = Fault(began=BEGAN, cleared=BEGAN + 2, crash_at=BEGAN + 1, duplicate_bound=1)
     outcome = Outcome("sender_kill", "")
-    _check_duplicates(outcome, crash, {7: [BEGAN, BEGAN + 3], 8: [BEGAN, BEGAN + 3]})
+    _check_duplicates(outcome, crash, {7: [BEGAN, BEGAN + 3], 8: [BEGAN, BEGAN + 3]}, {7: 70, 8: 80})
     assert outcome.failures == ["2 duplicated deliveries, more than the 1 the crash could hold"]
 
 

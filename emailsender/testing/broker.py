@@ -55,7 +55,7 @@ class Broker:
 
     def declare(self, settings: Settings) -> None:
         self.declare_tiers(settings.retry_delays_ms)
-        topology.declare(self.channel, self.prefix, settings.retry_delays_ms)
+        topology.declare(self.channel, self.prefix, settings.retry_delays_ms, settings.queue_type)
 
     def declare_tiers(self, tiers: tuple[int, ...]) -> None:
         """Remember retry tiers declared outside `settings()`, so tear-down deletes their queues."""

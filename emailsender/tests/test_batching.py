@@ -1,9 +1,10 @@
-"""Outcomes recorded in batches: one transaction and one wait for everything ready, then the acks.
+"""Outcomes recorded in batches: one wait for the confirms of everything ready, then the acks.
 
 The sender runs against the real RabbitMQ and the fake SendGrid. `BrokerCalls` wraps pika's
-channel methods to see, in order, what the sender publishes, commits and acks: publishes and
-acks on the asynchronous `pika.channel.Channel`, which every publish and ack reaches (through
-BlockingChannel or unflushed.py), commits on BlockingChannel, which returns after commit-ok.
+channel methods to see, in order, what the sender publishes, has confirmed and acks: publishes
+and acks on the asynchronous `pika.channel.Channel`, which every publish and ack reaches
+(through BlockingChannel or unflushed.py), and the confirms' wait (a "commit" here) on
+confirms.ConfirmedChannel, which returns once the broker has confirmed every publish.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pika
 import pytest
-from pika.adapters.blocking_connection import BlockingChannel
 from pika.channel import Channel
 
 from emailsender import consumer, topology
+from emailsender.confirms import ConfirmedChannel
 from emailsender.publishing import BatchPublisher
 from emailsender.routing import Publish
 from emailsender.testing.broker import RABBITMQ_TEST_URL
@@ -30,31 +31,31 @@ pytestmark = pytest.mark.rabbitmq
 
 
 class BrokerCalls:
-    """Publishes and commits on transactional channels and every ack, in call order."""
+    """Publishes on confirm-mode channels, their confirms' waits ("commit") and every ack, in call order."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.events: list[tuple[str, float]] = []  # ("publish" | "commit" | "ack", time.time())
         self.before_commit: Callable[[int], None] = lambda _number: None  # called with 1 before the first commit
         self._commits_started = 0
-        self._tx_channels: set[int] = set()
+        self._confirm_channels: set[int] = set()
         self._lock = threading.Lock()
         calls = self
-        original = {name: getattr(Channel, name) for name in ("tx_select", "basic_publish", "basic_ack")}
-        original["tx_commit"] = BlockingChannel.tx_commit
+        original_init, original_wait = ConfirmedChannel.__init__, ConfirmedChannel.wait
+        original = {name: getattr(Channel, name) for name in ("basic_publish", "basic_ack")}
 
-        def tx_select(channel, *args, **kwargs):
-            calls._tx_channels.add(id(channel))
-            return original["tx_select"](channel, *args, **kwargs)
+        def confirmed(self, channel, *args, **kwargs):
+            calls._confirm_channels.add(id(channel._impl))
+            return original_init(self, channel, *args, **kwargs)
 
         def basic_publish(channel, *args, **kwargs):
-            if id(channel) in calls._tx_channels:
+            if id(channel) in calls._confirm_channels:
                 calls._add("publish")
             return original["basic_publish"](channel, *args, **kwargs)
 
-        def tx_commit(channel, *args, **kwargs):
+        def wait(self, *args, **kwargs):
             calls._commits_started += 1
             calls.before_commit(calls._commits_started)
-            result = original["tx_commit"](channel, *args, **kwargs)
+            result = original_wait(self, *args, **kwargs)
             calls._add("commit")
             return result
 
@@ -62,9 +63,10 @@ class BrokerCalls:
             calls._add("ack")
             return original["basic_ack"](channel, *args, **kwargs)
 
-        for name, wrapper in (("tx_select", tx_select), ("basic_publish", basic_publish), ("basic_ack", basic_ack)):
+        for name, wrapper in (("basic_publish", basic_publish), ("basic_ack", basic_ack)):
             monkeypatch.setattr(Channel, name, wrapper)
-        monkeypatch.setattr(BlockingChannel, "tx_commit", tx_commit)
+        monkeypatch.setattr(ConfirmedChannel, "__init__", confirmed)
+        monkeypatch.setattr(ConfirmedChannel, "wait", wait)
 
     def _add(self, kind: str) -> None:
         with self._lock:
@@ -229,5 +231,5 @@ def test_publisher_refuses_a_message_it_cannot_route_and_commits_nothing_more(br
     with pytest.raises(pika.exceptions.UnroutableError):
         publisher.publish([result_publish(broker, b"kept"), nowhere])
 
-    # The routable part was committed in the first transaction; only the stray one is refused.
+    # The routable part was confirmed in the first wait; only the stray one is refused.
     assert [body for _, body in broker.take(topology.results_queue(broker.prefix))] == [b"kept"]

@@ -106,3 +106,11 @@ def test_the_liveness_file_is_unset_by_default_and_its_age_limit_is_checked():
     assert (settings.liveness_file, settings.liveness_max_age_seconds) == ("/tmp/liveness", 2.5)
     with pytest.raises(SettingsError, match="LIVENESS_MAX_AGE_SECONDS must be a number"):
         Settings.from_env({**BROKER, "LIVENESS_MAX_AGE_SECONDS": "0"})
+
+
+def test_queue_type_is_quorum_unless_classic_is_asked_for():
+    base = {"RABBITMQ_URL": "amqp://rabbit/"}
+    assert Settings.from_env(base).queue_type == "quorum"
+    assert Settings.from_env({**base, "RABBITMQ_QUEUE_TYPE": "Classic"}).queue_type == "classic"
+    with pytest.raises(SettingsError, match="RABBITMQ_QUEUE_TYPE must be quorum or classic"):
+        Settings.from_env({**base, "RABBITMQ_QUEUE_TYPE": "stream"})

@@ -4,11 +4,13 @@ pika's BlockingConnection is not thread-safe, so every use goes through one lock
 daemon thread services heartbeats while the process is idle, so the broker does not drop
 a quiet connection; a failed publish resets the connection and the next use reconnects.
 
-Work messages go out in AMQP transactions (`tx_select`): every message of a batch is written
-without waiting, then one `tx_commit` waits for the broker, and `commit-ok` says about each
-of them what a publisher confirm says about one (emailsender/publishing.py has the sender's
-reasons, which are the same). pika's BlockingChannel in confirm mode waits for each confirm
-in turn: the dispatcher thread spent about a third of a 100-message batch request's CPU
+Work messages go out on a channel in publisher-confirm mode (emailsender/confirms.py): every
+message of a batch is written without waiting, then one wait covers the broker's confirms of
+all of them. A confirm says the message is stored (in a quorum queue, on a majority of its
+members); a nack says it is not, and its row stays for the relay. emailsender/confirms.py says
+why not AMQP transactions: a quorum queue that has just lost its leader refuses publishes, and
+a transaction's commit reports them stored. pika's own confirm mode waits for each confirm in
+turn: the dispatcher thread spent about a third of a 100-message batch request's CPU
 publishing its messages one confirm at a time, and the relay 7 ms per row.
 """
 
@@ -23,7 +25,8 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from emailsender import brokers, topology, unflushed
+from emailsender import brokers, topology
+from emailsender.confirms import ConfirmedChannel
 from emailsystem.emails.delivery.config import sender_settings
 
 logger = logging.getLogger(__name__)
@@ -39,7 +42,17 @@ BACKOFF_AFTER_FAILURE_SECONDS = 5.0
 
 
 class PublishError(Exception):
-    """The broker did not store the message; it stays in the outbox for the relay."""
+    """The broker did not confirm the message; it stays in the outbox for the relay.
+
+    `uncertain` is True when the connection failed after the messages were sent and before
+    the broker's confirms came back: it may have stored some of them without its answer
+    reaching us, so publishing them again soon could send them twice
+    (docs/delivery/crash-windows.md).
+    """
+
+    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+        super().__init__(message)
+        self.uncertain = uncertain
 
 
 @dataclass(frozen=True)
@@ -53,14 +66,17 @@ class WorkPublish:
 
 
 class Publisher:
-    def __init__(self, url: str, prefix: str, retry_delays_ms: tuple[int, ...]) -> None:
+    def __init__(self, url: str, prefix: str, retry_delays_ms: tuple[int, ...], queue_type: str) -> None:
         self._url = url
         self._prefix = prefix
         self._retry_delays_ms = retry_delays_ms
+        self._queue_type = queue_type
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._returned: list[str] = []  # message ids the broker sent back as unroutable
+        self._committing = False  # publishes were sent and their confirms have not all come yet
+        self._confirms: ConfirmedChannel | None = None
         self._skip_until = 0.0
         self._heartbeat_thread: threading.Thread | None = None
 
@@ -72,32 +88,35 @@ class Publisher:
             raise PublishError("the broker could not route the message to the work queue")
 
     def publish_many(self, messages: Sequence[WorkPublish]) -> list[str]:
-        """Publish the messages in one broker transaction, waiting once for its commit.
+        """Publish the messages and wait once for the broker's confirms of all of them.
 
-        Returns the message ids the broker could not route even after the topology was
-        declared again (their rows stay for the relay); every other message is stored when
-        this returns. Raises PublishError when the broker cannot be reached or fails during
-        the transaction: then none of them is known to be stored, and all stay for the relay.
+        Returns the message ids the broker refused (nack) or could not route even after the
+        topology was declared again (their rows stay for the relay); every other message is
+        stored when this returns. Raises PublishError when the broker cannot be reached or
+        fails before confirming: then none of them is known to be stored, and all stay for the
+        relay (`uncertain` when some may be stored all the same).
         """
         if not messages:
             return []
         with self._lock:
             if time.monotonic() < self._skip_until:
                 raise PublishError("broker unavailable (recent failure); left for the relay")
+            self._committing = False
             try:
                 channel = self._live_channel()
-                unroutable = self._publish_and_commit(channel, messages)
+                unroutable, refused = self._publish_and_confirm(channel, messages)
                 if unroutable:
                     logger.error("%d work messages not routed; declaring the topology again", len(unroutable))
-                    topology.declare(channel, self._prefix, self._retry_delays_ms)
-                    unroutable = self._publish_and_commit(
+                    topology.declare(channel, self._prefix, self._retry_delays_ms, self._queue_type)
+                    unroutable, refused_again = self._publish_and_confirm(
                         channel, [message for message in messages if message.message_id in unroutable]
                     )
-                return sorted(unroutable)
+                    refused |= refused_again
+                return sorted(unroutable | refused)
             except (pika.exceptions.AMQPError, OSError) as error:
                 self._reset()
                 self._skip_until = time.monotonic() + BACKOFF_AFTER_FAILURE_SECONDS
-                raise PublishError(f"{type(error).__name__}: {error}") from None
+                raise PublishError(f"{type(error).__name__}: {error}", uncertain=self._committing) from None
 
     def _live_channel(self) -> BlockingChannel:
         """The channel, on a connection that has just answered I/O. One the broker closed while
@@ -112,24 +131,34 @@ class Publisher:
             channel = self._channel_or_connect()
         return channel
 
-    def _publish_and_commit(self, channel: BlockingChannel, messages: Sequence[WorkPublish]) -> set[str]:
-        """One transaction: every message written, one commit; the message ids the broker returned."""
+    def _publish_and_confirm(
+        self, channel: BlockingChannel, messages: Sequence[WorkPublish]
+    ) -> tuple[set[str], set[str]]:
+        """Every message written, one wait for their confirms; the message ids the broker returned
+        as unroutable, and those it refused (nack: a quorum queue without a leader, for one)."""
+        assert self._confirms is not None
         self._returned = []
+        tags = {}
         for message in messages:
-            unflushed.publish(
-                channel,
+            tag = self._confirms.publish(
                 exchange=topology.exchange_name(self._prefix),
                 routing_key=message.lane,
                 body=message.body,
                 properties=topology.work_properties(message.message_id, request_id=message.request_id),
                 mandatory=True,
             )
-        channel.tx_commit()
-        # RabbitMQ sends a transaction's basic.return frames before its commit-ok; pika holds
-        # them as channel events until this dispatches them to _on_return.
+            tags[tag] = message.message_id
+        # Until here nothing has left this process: the frames wait in pika's buffer.
+        self._committing = True
+        nacked = self._confirms.wait()
+        self._committing = False
+        if nacked:
+            logger.warning("the broker refused %d work messages (nack); left for the relay", len(nacked))
+        # RabbitMQ sends a message's basic.return before its confirm; pika holds them as
+        # channel events until this dispatches them to _on_return.
         assert self._connection is not None
         self._connection.process_data_events(time_limit=0)
-        return set(self._returned)
+        return set(self._returned), {tags[tag] for tag in nacked}
 
     def _on_return(self, _channel: Any, _method: Any, properties: pika.BasicProperties, _body: bytes) -> None:
         self._returned.append(properties.message_id or "")
@@ -161,15 +190,15 @@ class Publisher:
             connection_attempts=1,
         )
         channel = self._connection.channel()
-        channel.tx_select()
+        self._confirms = ConfirmedChannel(channel)
         channel.add_on_return_callback(self._on_return)
-        topology.declare(channel, self._prefix, self._retry_delays_ms)
+        topology.declare(channel, self._prefix, self._retry_delays_ms, self._queue_type)
         self._channel = channel
         self._start_heartbeats()
         return channel
 
     def _reset(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
+        connection, self._connection, self._channel, self._confirms = self._connection, None, None, None
         if connection is not None and connection.is_open:
             try:
                 connection.close()
@@ -206,7 +235,9 @@ def publisher() -> Publisher:
     key = (config.rabbitmq_url, config.queue_prefix)
     with _publishers_lock:
         if key not in _publishers:
-            _publishers[key] = Publisher(config.rabbitmq_url, config.queue_prefix, config.retry_delays_ms)
+            _publishers[key] = Publisher(
+                config.rabbitmq_url, config.queue_prefix, config.retry_delays_ms, config.queue_type
+            )
         return _publishers[key]
 
 

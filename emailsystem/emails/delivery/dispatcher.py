@@ -1,11 +1,11 @@
 """Publishing committed sends off the request path (broker mode).
 
 A request commits the send and its outbox row, hands the message to this process's
-dispatcher thread and answers at once. The thread publishes what is queued in one broker
-transaction per batch (waiting once for its commit) and deletes the published rows in one
+dispatcher thread and answers at once. The thread publishes what is queued as one batch
+(waiting once for the broker's confirms of all of it) and deletes the published rows in one
 statement. Whatever it has not
 published when the process dies stays in the outbox, and the relay publishes it after
-RELAY_GRACE: a crash delays those sends, it never loses them. A crash between a commit
+RELAY_GRACE: a crash delays those sends, it never loses them. A crash between the confirms
 and the batch's delete re-publishes that batch (docs/delivery/crash-windows.md).
 
 When the delete fails because the database is unreachable, the thread keeps the published
@@ -25,11 +25,11 @@ from django.db import DatabaseError, close_old_connections
 
 from emailsystem.core.metrics import QUEUE_PUBLISH_FAILURES
 from emailsystem.emails.delivery.broker import PublishError, WorkPublish, publisher
-from emailsystem.emails.delivery.outbox import outbox_delete
+from emailsystem.emails.delivery.outbox import UNCERTAIN_RELAY_GRACE, outbox_delete, outbox_publish_failed
 
 logger = logging.getLogger(__name__)
 
-# Messages per broker transaction and rows per delete: large enough to amortise the commits,
+# Messages per confirmed batch and rows per delete: large enough to amortise the waits,
 # small enough that a crash re-publishes little.
 BATCH = 100
 # On a clean exit, how long to keep publishing what is queued before leaving it to the relay.
@@ -86,6 +86,10 @@ class Dispatcher(threading.Thread):
         except PublishError as error:
             unroutable = {message.message_id for message in messages}
             reason = str(error)
+            if error.uncertain:
+                # The broker may hold them: the relay waits long enough for those copies to be sent first.
+                self._delay_relay([outbox_id for outbox_id, *_rest in batch], error)
+                reason = f"{reason} (confirms unanswered: the relay waits {UNCERTAIN_RELAY_GRACE.seconds} s)"
         else:
             reason = "the broker could not route it to the work queue"
         published = []
@@ -102,6 +106,15 @@ class Dispatcher(threading.Thread):
                 extra={"message_id": message_id, "request_id": request_id},
             )
         self._delete_published(published)
+
+    def _delay_relay(self, outbox_ids: list[int], error: PublishError) -> None:
+        try:
+            outbox_publish_failed(outbox_ids=outbox_ids, error=error)
+        except DatabaseError:
+            # The rows keep their RELAY_GRACE: a copy the broker did store may then be sent twice.
+            logger.exception("could not delay the relay of %d uncertain publishes", len(outbox_ids))
+        finally:
+            close_old_connections()
 
     def _delete_published(self, published: list[int]) -> None:
         """Delete the rows just published, and any whose earlier delete failed."""

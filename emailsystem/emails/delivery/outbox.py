@@ -38,6 +38,11 @@ logger = logging.getLogger(__name__)
 # Longer than any immediate publish can take (connect timeout 2 s, twice), so the relay and
 # the request never publish the same row.
 RELAY_GRACE = datetime.timedelta(seconds=15)
+# After a publish whose confirms went unanswered (PublishError.uncertain) the copy may be in the
+# queue: the relay waits this long, so that copy is sent and its result recorded first and the
+# relay finds nothing left to send. It covers a broker restart (about 15 s here) plus a sender's
+# longest reconnect wait (30 s).
+UNCERTAIN_RELAY_GRACE = datetime.timedelta(seconds=60)
 # A claimed row comes back after this if its claimer died before finishing.
 CLAIM_LEASE = datetime.timedelta(seconds=60)
 # Rows the relay claims per pass: publishing this many takes well under CLAIM_LEASE, and a
@@ -125,6 +130,15 @@ def outbox_delete(*, outbox_ids: list[int]) -> None:
     outbox_published_delete(outbox_ids=outbox_ids)
 
 
+def outbox_publish_failed(*, outbox_ids: list[int], error: PublishError | str) -> None:
+    """Record a failed publish on the rows and hand them to the relay: after RELAY_GRACE, or
+    UNCERTAIN_RELAY_GRACE when the broker may have stored them anyway."""
+    grace = UNCERTAIN_RELAY_GRACE if isinstance(error, PublishError) and error.uncertain else RELAY_GRACE
+    OutboxMessage.objects.filter(pk__in=outbox_ids).update(
+        attempts=F("attempts") + 1, last_error=str(error)[:1000], available_at=timezone.now() + grace
+    )
+
+
 def relay_one(outbox_id: int, *, claim: bool) -> bool:
     """Publish one outbox row; False when the broker refused it (the row stays, delayed)."""
     if claim and not outbox_claim(outbox_id=outbox_id):
@@ -173,11 +187,11 @@ def outbox_relay(*, limit: int = RELAY_BATCH) -> int:
     """Publish up to `limit` available rows: those whose immediate publish did not happen, and
     scheduled sends come due. Returns how many were published.
 
-    One claim, one read of the rows and one of their deliveries, one broker transaction for
-    every message (publisher.publish_many: one wait for its commit), and one DELETE for what
+    One claim, one read of the rows and one of their deliveries, one confirmed batch for every
+    message (publisher.publish_many: one wait for the broker's confirms), and one DELETE for what
     it stored: a thousand scheduled sends due at one second take ten passes, not a thousand
     (docs/sending/scheduled.md). When the broker fails the whole batch waits RELAY_GRACE,
-    as one failed row did. A crash after the commit and before the DELETE re-publishes the
+    as one failed row did. A crash after the confirms and before the DELETE re-publishes the
     batch once its claim lapses (docs/delivery/crash-windows.md).
     """
     claimed = outbox_claim_batch(limit=limit)
@@ -207,11 +221,12 @@ def _relay_claimed(claimed: list[int], published: list[int]) -> int:
     batch = [
         WorkPublish(encode(messages[row.pk]), message_id, row.request_id, row.lane) for message_id, row in due.items()
     ]
+    error: PublishError | str
     try:
         unroutable = set(publisher().publish_many(batch))
         error = "the broker could not route it to the work queue"
     except PublishError as failure:
-        unroutable, error = set(due), str(failure)
+        unroutable, error = set(due), failure
     published += [row.pk for message_id, row in due.items() if message_id not in unroutable]
     if published:
         outbox_delete(outbox_ids=published)
@@ -224,9 +239,7 @@ def _relay_claimed(claimed: list[int], published: list[int]) -> int:
                 logger.info("relayed %s (%d recipients)", message_id, len(messages[row.pk].deliveries), extra=fields)
     if unroutable:
         QUEUE_PUBLISH_FAILURES.labels("relay").inc(len(unroutable))
-        OutboxMessage.objects.filter(pk__in=[due[message_id].pk for message_id in unroutable]).update(
-            attempts=F("attempts") + 1, last_error=error[:1000], available_at=timezone.now() + RELAY_GRACE
-        )
+        outbox_publish_failed(outbox_ids=[due[message_id].pk for message_id in unroutable], error=error)
     return len(published)
 
 
@@ -238,9 +251,7 @@ def _publish(outbox: OutboxMessage, message: WorkMessage) -> bool:
         publisher().publish(encode(message), message_id=message_id, request_id=outbox.request_id, lane=outbox.lane)
     except PublishError as error:
         QUEUE_PUBLISH_FAILURES.labels("relay").inc()
-        OutboxMessage.objects.filter(pk=outbox.pk).update(
-            attempts=outbox.attempts + 1, last_error=str(error)[:1000], available_at=timezone.now() + RELAY_GRACE
-        )
+        outbox_publish_failed(outbox_ids=[outbox.pk], error=error)
         logger.warning("relay could not publish %s: %s", message_id, error, extra=fields)
         return False
     logger.info("relayed %s (%d recipients)", message_id, len(message.deliveries), extra=fields)

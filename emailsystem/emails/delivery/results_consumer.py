@@ -13,6 +13,7 @@ from pika.spec import Basic
 from emailsender import brokers, routing, topology
 from emailsender.liveness import LivenessFile
 from emailsender.messages import InvalidMessage
+from emailsender.reconnect import Backoff
 from emailsender.result_messages import ResultMessage, parse_result
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.results import delivery_results_apply
@@ -63,31 +64,36 @@ class ResultsConsumer:
         self.config = sender_settings()
         self.stop = stop or threading.Event()
         self.applied = 0
+        self._consumed = False  # whether the current connection got as far as consuming
         self.liveness = LivenessFile(self.config.liveness_file)
 
     def run(self) -> None:
-        """Consume until `stop` is set, reconnecting with a capped backoff."""
-        delay = RECONNECT_MIN_SECONDS
+        """Consume until `stop` is set, reconnecting with a capped, jittered backoff (emailsender.reconnect)."""
+        backoff = Backoff(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)
         while not self.stop.is_set():
             self.liveness.touch()
             try:
                 self._consume()
-                delay = RECONNECT_MIN_SECONDS
+                backoff.reset()
             except (pika.exceptions.AMQPError, OSError) as error:
+                if self._consumed:  # the connection worked before it was lost: start over from the minimum
+                    backoff.reset()
+                delay = backoff.next_delay()
                 logger.warning("results: broker connection failed (%s); retrying in %.1fs", error, delay)
                 self.liveness.wait(self.stop, delay)
-                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     def _consume(self) -> None:
         assert self.config.rabbitmq_url
+        self._consumed = False
         connection = brokers.connect(self.config.rabbitmq_url, heartbeat=30)
         try:
             channel = connection.channel()
             channel.confirm_delivery()
-            topology.declare(channel, self.config.queue_prefix, self.config.retry_delays_ms)
+            topology.declare(channel, self.config.queue_prefix, self.config.retry_delays_ms, self.config.queue_type)
             channel.basic_qos(prefetch_count=BATCH_SIZE * 2)
             queue = topology.results_queue(self.config.queue_prefix)
             logger.info("results: consuming %s", queue)
+            self._consumed = True
             batch: list[Received] = []
             for method, properties, body in channel.consume(queue, inactivity_timeout=BATCH_WAIT_SECONDS):
                 self.liveness.touch()
@@ -99,6 +105,10 @@ class ResultsConsumer:
                     batch = []
                 if self.stop.is_set():
                     break
+            else:
+                # pika ends the generator when the broker cancels the consumer (queue deleted, leader
+                # lost): run() connects again at once and declares the queue again.
+                logger.warning("results: consumer cancelled by the broker; reconnecting")
             channel.cancel()
         finally:
             if connection.is_open:

@@ -1,4 +1,4 @@
-"""Publishing to RabbitMQ: after commit only, in broker transactions, and relayed when the broker was away."""
+"""Publishing to RabbitMQ: after commit only, in confirmed batches, and relayed when the broker was away."""
 
 import pytest
 from django.db import connection, transaction
