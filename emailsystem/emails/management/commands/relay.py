@@ -1,4 +1,5 @@
-"""`python manage.py relay`: publish outbox rows whose immediate publish failed (Procfile: relay)."""
+"""`python manage.py relay`: publish outbox rows and outbound webhook messages whose immediate
+publish failed (Procfile: relay)."""
 
 import logging
 import threading
@@ -11,6 +12,7 @@ from emailsender.liveness import LivenessFile
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.outbox import outbox_relay
 from emailsystem.emails.delivery.shutdown import run_until_signalled
+from emailsystem.outbound.publishing import webhook_messages_relay
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ def relay_loop(stop: threading.Event) -> None:
         liveness.touch()
         try:
             busy = outbox_relay()
+            busy += webhook_messages_relay()
         except DatabaseError:
             logger.exception("relay: database error; retrying")
             busy = 0
@@ -36,7 +39,10 @@ def relay_loop(stop: threading.Event) -> None:
 
 
 class Command(BaseCommand):
-    help = "Publish sends that could not be published when they were made (broker down, process died)."
+    help = (
+        "Publish sends and outbound webhook messages that could not be published when they were made "
+        "(broker down, process died)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not sender_settings().rabbitmq_url:
