@@ -33,7 +33,7 @@ class Receiver:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with owner.arrived:
                     owner.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))

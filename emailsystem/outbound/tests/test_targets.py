@@ -18,7 +18,7 @@ from emailsystem.outbound.tests.receiver import Receiver
         "192.168.1.1",
         "169.254.169.254",  # cloud metadata
         "100.100.100.200",  # CGNAT (Alibaba's metadata)
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104 (an address under test, not a bind)
         "224.0.0.1",
         "240.0.0.1",
         "::1",
