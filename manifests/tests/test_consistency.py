@@ -61,6 +61,7 @@ OPTIONAL = {
     "ATTACHMENTS_MAX_BYTES",  # 10 MiB decoded per send, SendGrid's own request limit leaves room for it
     "BATCH_MAX_MESSAGES",  # 500 messages per batch send
     "SEND_AT_MAX_DAYS",  # how far ahead a send may be scheduled, 30 days
+    "OUTBOUND_WEBHOOKS_ALLOW_PRIVATE",  # 0 by default, the only right value outside a developer's machine
     "EMAIL_PROVIDERS",  # unset: SendGrid when its key is set, else the .eml folder (docs/configuration.md)
     "SMTP_URL",  # only with the smtp provider; a secret when set (secrets.env)
     "SMTP_TIMEOUT_SECONDS",  # every SMTP command's timeout, with its reason in emailsender/settings.py
@@ -79,7 +80,7 @@ OPTIONAL = {
 # How the code reads its environment. Bare calls: the helpers of emailsystem/env.py and
 # the local get()/number() of emailsender.settings.Settings.from_env. Attribute calls:
 # os.environ.get, os.getenv. Plus os.environ["NAME"].
-ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "env_rate", "get", "number"}
+ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "env_rate", "env_seconds_list", "get", "number"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
