@@ -11,6 +11,7 @@ which receivers use to drop repeats (docs/outbound-webhooks.md).
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 import pika
@@ -35,6 +36,9 @@ CLAIM_LEASE = datetime.timedelta(seconds=60)
 RELAY_BATCH = 500
 CONNECT_TIMEOUT_SECONDS = 2.0
 HEARTBEAT_SECONDS = 30
+# After a failure, publishes are skipped this long (the relay takes their rows), so a broker
+# outage costs a request or a results batch nothing instead of a connect timeout each.
+BACKOFF_AFTER_FAILURE_SECONDS = 5.0
 
 
 class PublishError(Exception):
@@ -54,12 +58,15 @@ class WebhookPublisher:
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._returned: set[str] = set()
+        self._skip_until = 0.0
 
     def publish(self, messages: Sequence[tuple[int, int, str]], *, attempt: int = 1) -> set[int]:
         """Publish (message id, endpoint id, webhook id) triples; the ids the broker stored. Raises PublishError."""
         if not messages:
             return set()
         with self._lock:
+            if time.monotonic() < self._skip_until:
+                raise PublishError("broker unavailable (recent failure); left for the relay")
             try:
                 channel = self._channel_or_connect()
                 self._returned = set()
@@ -77,6 +84,7 @@ class WebhookPublisher:
                 self._connection.process_data_events(time_limit=0)  # delivers the returns to _on_return
             except (pika.exceptions.AMQPError, OSError) as error:
                 self._reset()
+                self._skip_until = time.monotonic() + BACKOFF_AFTER_FAILURE_SECONDS
                 raise PublishError(f"{type(error).__name__}: {error}") from None
         return {message_id for message_id, _endpoint, webhook_id in messages if webhook_id not in self._returned}
 
