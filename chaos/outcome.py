@@ -28,6 +28,8 @@ class Outcome:
     failover: dict[str, int] = field(default_factory=dict)
     # (delivery id, seconds from the fault's start to each accepted copy), for the first few
     duplicate_examples: list[tuple[int, list[float]]] = field(default_factory=list)
+    # webhooks_kill: outbound webhook messages recorded, arrived (distinct webhook-ids) and repeated
+    webhooks: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     @property

@@ -61,6 +61,7 @@ def write(outcomes: list[Outcome], settings: dict[str, str], seconds: float, com
         f"web answers {o.answers_by_status}; SendGrid answers {o.sendgrid_by_status}; "
         f"{o.scheduled_due_in_fault} scheduled sends came due during the fault"
         + (f"; failover {o.failover}" if o.failover else "")
+        + (f"; outbound webhooks {o.webhooks}" if o.webhooks else "")
         + "."
         for o in outcomes
     ]

@@ -32,13 +32,14 @@ from emailsystem.outbound.delivery import TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 
-# Attempts running at once: enough that a few hanging receivers (10 s each) leave most threads free.
-THREADS = 32
+# Attempts running at once: seven hanging receivers (10 s each) still leave threads for the rest.
+THREADS = 64
 # Messages the broker hands over unacked: the pool's threads, their waiting lines, and a margin.
-PREFETCH = 256
-# Per endpoint: attempts running at once, and messages held here while they run.
-PER_ENDPOINT_RUNNING = 4
-PER_ENDPOINT_WAITING = 8
+PREFETCH = 512
+# Per endpoint: attempts running at once (a busy receiver answering at once gets that many in
+# parallel), and messages held here while they run; past both, a message is parked.
+PER_ENDPOINT_RUNNING = 8
+PER_ENDPOINT_WAITING = 56
 # How long the consuming thread waits for the broker before looking at finished attempts.
 POLL_SECONDS = 0.02
 RECONNECT_MIN_SECONDS = 0.5
