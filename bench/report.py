@@ -26,6 +26,7 @@ TARGETS = [
     ("pipeline_rcpt_per_s_50ms_2_senders", None, None, "rcpt/s", None),
     ("pipeline_scale_2_over_1", 1.7, "min", "x", None),
     ("pipeline_msgs_per_s_1rcpt_0ms", 1500, "min", "msg/s", None),
+    ("webhook_events_per_s", 1000, "min", "events/s", None),
     ("e2e_p50_ms", 100, "max", "ms", None),
     ("e2e_p99_ms", 500, "max", "ms", None),
     ("scheduled_lateness_p99_s", 5, "max", "s", None),

@@ -43,6 +43,7 @@ SCENARIOS = [
     "pipeline_smtp",
     "scheduled",
     "prune",
+    "webhook_events_per_s",
 ]
 
 

@@ -10,6 +10,7 @@ from bench.scenarios.prune import prune
 from bench.scenarios.raw import raw
 from bench.scenarios.scheduled import scheduled
 from bench.scenarios.smtp import pipeline_smtp
+from bench.scenarios.webhooks import webhook_events_per_s
 
 __all__ = [
     "api_batch",
@@ -29,4 +30,5 @@ __all__ = [
     "scheduled",
     "send_payload",
     "settle",
+    "webhook_events_per_s",
 ]

@@ -101,7 +101,8 @@ def attempt_record(
         state = MessageState.PENDING if next_retry is not None else MessageState.FAILED
     WebhookMessage.objects.filter(pk=message.pk).update(state=state, attempts=F("attempts") + 1)
     if result.succeeded:
-        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=False).update(failing_since=None)
+        if endpoint.failing_since is not None:  # as read with the message: a healthy endpoint costs no UPDATE
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
         return
     WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
     disabled = WebhookEndpoint.objects.filter(

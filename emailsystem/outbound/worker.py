@@ -5,14 +5,17 @@ and record it in the database, then hand the outcome back through a queue; the c
 thread publishes any retry to its delay queue (publisher confirms) and only then acks. A
 process killed at any point leaves its unacked messages to be delivered again: at least once.
 
-No endpoint can hold up another: each has at most PER_ENDPOINT_RUNNING attempts running and
-PER_ENDPOINT_WAITING more held here; beyond that a message is parked (published to the
-PARK_DELAY_MS delay queue and acked), so a hanging receiver never fills the prefetch.
+No endpoint can hold up another: each has at most PER_ENDPOINT_RUNNING attempts running; the
+rest of its messages wait here. An endpoint is slow when it has its fill running and none has
+finished for SLOW_SECONDS: then it keeps at most PER_ENDPOINT_WAITING waiting, and the others
+are parked (published to the PARK_DELAY_MS delay queue and acked), so a hanging receiver never
+fills the prefetch while one that answers at once may use all of it.
 """
 
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +43,8 @@ PREFETCH = 512
 # parallel), and messages held here while they run; past both, a message is parked.
 PER_ENDPOINT_RUNNING = 8
 PER_ENDPOINT_WAITING = 56
+# No attempt of an endpoint with its fill running finished for this long: it is slow.
+SLOW_SECONDS = 1.0
 # How long the consuming thread waits for the broker before looking at finished attempts.
 POLL_SECONDS = 0.02
 RECONNECT_MIN_SECONDS = 0.5
@@ -82,6 +87,8 @@ class WebhooksWorker:
         self.generation = 0
         self.running: dict[int, int] = defaultdict(int)
         self.waiting: dict[int, deque[Job]] = defaultdict(deque)
+        # Per endpoint: when an attempt last finished (or, before any, started).
+        self.progress: dict[int, float] = {}
 
     def run(self) -> None:
         delay = RECONNECT_MIN_SECONDS
@@ -102,6 +109,7 @@ class WebhooksWorker:
         self.generation += 1
         self.running.clear()
         self.waiting.clear()
+        self.progress.clear()
         connection = brokers.connect(self.url, heartbeat=30)
         try:
             channel = connection.channel()
@@ -117,6 +125,7 @@ class WebhooksWorker:
                     assert method.delivery_tag is not None
                     self._received(channel, method.delivery_tag, body)
                 self._finish(channel)
+                self._park_slow(channel)
                 if self.stop.is_set():
                     break
             channel.cancel()
@@ -135,12 +144,27 @@ class WebhooksWorker:
         job = Job(tag, body, message_id, endpoint_id, max(attempt, 1))
         if self.running[endpoint_id] < PER_ENDPOINT_RUNNING:
             self._start(job)
-        elif len(self.waiting[endpoint_id]) < PER_ENDPOINT_WAITING:
+        elif len(self.waiting[endpoint_id]) < PER_ENDPOINT_WAITING or not self._slow(endpoint_id):
             self.waiting[endpoint_id].append(job)
         else:
             self._delay(channel, job, PARK)
 
+    def _slow(self, endpoint_id: int) -> bool:
+        return (
+            self.running[endpoint_id] >= PER_ENDPOINT_RUNNING
+            and time.monotonic() - self.progress.get(endpoint_id, 0.0) > SLOW_SECONDS
+        )
+
+    def _park_slow(self, channel: BlockingChannel) -> None:
+        """Park what slow endpoints hold beyond PER_ENDPOINT_WAITING, newest first."""
+        for endpoint_id, jobs in self.waiting.items():
+            if len(jobs) > PER_ENDPOINT_WAITING and self._slow(endpoint_id):
+                while len(jobs) > PER_ENDPOINT_WAITING:
+                    self._delay(channel, jobs.pop(), PARK)
+
     def _start(self, job: Job) -> None:
+        if not self.running[job.endpoint_id]:
+            self.progress[job.endpoint_id] = time.monotonic()
         self.running[job.endpoint_id] += 1
         self.pool.submit(self._attempt, job, self.generation)
 
@@ -172,6 +196,7 @@ class WebhooksWorker:
             else:
                 channel.basic_ack(job.tag)
             self.running[job.endpoint_id] -= 1
+            self.progress[job.endpoint_id] = time.monotonic()
             if self.waiting[job.endpoint_id]:
                 self._start(self.waiting[job.endpoint_id].popleft())
 
