@@ -33,6 +33,11 @@ class Receiver:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as most receivers answer
+            # The status line and headers, then the body, are two writes: without this each kept
+            # connection's answer waits for the client's delayed ACK (40 ms).
+            disable_nagle_algorithm = True
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with owner.arrived:
