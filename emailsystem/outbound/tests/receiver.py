@@ -39,7 +39,11 @@ class Receiver:
             disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: no request to answer
+                    self.close_connection = True
+                    return
                 with owner.arrived:
                     owner.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     index = len(owner.received) - 1
