@@ -1,6 +1,7 @@
 """Outbound webhook endpoints and their delivery attempts. Secrets are never shown; attempts are read-only."""
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -37,6 +38,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     readonly_fields = ["failing_since", "created"]
     inlines = [AttemptInline]
     ordering = ["-id"]
+    # A URL typed without a scheme is taken as https://, the only scheme endpoints may use.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # an endpoint needs a secret, made by the API (POST webhooks/endpoints/)
