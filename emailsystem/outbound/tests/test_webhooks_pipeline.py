@@ -93,12 +93,13 @@ def test_a_hanging_receiver_delays_no_other_endpoint(webhook_stack, user_client)
         healthy.wait_for(len(recipients))
         hung_attempts_finished = WebhookAttempt.objects.filter(endpoint__url=hanging.url).count()
         hung_requests = len(hanging.received)
+        hanging.wait_for(PER_ENDPOINT_RUNNING)  # it does get its fill
 
     # Every healthy delivery arrived while the hanging receiver still held its first requests
     # (none of its attempts had finished, not even by timing out), and it held no more than its cap.
     assert sorted(event[1] for event in healthy.events()) == sorted(recipients)
     assert hung_attempts_finished == 0
-    assert hung_requests == PER_ENDPOINT_RUNNING  # its fill running; the other 20 wait or are parked
+    assert hung_requests <= PER_ENDPOINT_RUNNING  # at most its fill running; the other 20 wait or are parked
 
 
 def test_sigkill_of_the_webhooks_process_loses_no_event(webhook_stack, user_client):
