@@ -47,7 +47,7 @@ class Change:
     """One recipient's change, as a webhook event reports it."""
 
     event_type: str
-    email_id: int
+    email_id: int | None  # None for endpoint.test
     recipient: str
     status: str
     reason: str

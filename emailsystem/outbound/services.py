@@ -83,7 +83,7 @@ def endpoint_secret_rotate(*, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoin
 def endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookMessage:
     """Queue an `endpoint.test` message for the endpoint, whatever its events and state."""
     now = timezone.now()
-    change = Change(EventType.TEST, 0, "", "test", "", [], {}, now)
+    change = Change(EventType.TEST, None, "", "test", "", [], {}, now)
     webhook_id = webhook_id_new()
     message = WebhookMessage.objects.create(
         endpoint=endpoint,

@@ -1,9 +1,8 @@
 """Outbound webhook fixtures: the test's webhook queues on its broker prefix, deleted afterwards,
 and the stack's processes with a short retry schedule and private targets allowed."""
 
-import pika.exceptions
+import pika
 import pytest
-from django.conf import settings as django_settings
 
 from emailsystem.emails.tests.conftest import broker, fake, stack  # noqa: F401 (the delivery tests' fixtures)
 from emailsystem.outbound import topology as webhook_topology
@@ -11,6 +10,8 @@ from emailsystem.outbound.publishing import webhook_publishers_close
 
 # Short delays, so a test sees retries: one second each, three retries.
 TEST_SCHEDULE = (1, 1, 1)
+# OUTBOUND_WEBHOOKS_RETRY_SCHEDULE's default, which a process started without the setting declares.
+DEFAULT_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
 @pytest.fixture
@@ -23,14 +24,15 @@ def webhook_broker(request, settings):
     webhook_topology.declare_webhooks(connection.channel, connection.prefix, TEST_SCHEDULE)
     yield connection
     webhook_publishers_close()
-    default = tuple(django_settings.OUTBOUND_WEBHOOKS_RETRY_SCHEDULE)
     queues = set(webhook_topology.all_webhook_queues(connection.prefix, TEST_SCHEDULE))
-    queues |= set(webhook_topology.all_webhook_queues(connection.prefix, (5, 300, 1800, 7200, 18000, 36000, *default)))
+    queues |= set(webhook_topology.all_webhook_queues(connection.prefix, DEFAULT_SCHEDULE))
+    # A connection of its own: the test may have left the fixture's channel closed.
+    cleanup = pika.BlockingConnection(pika.URLParameters(connection.url))
     try:
         for queue in sorted(queues):
-            connection.channel.queue_delete(queue=queue)
-    except pika.exceptions.AMQPError:
-        pass  # the broker fixture's tear-down reports a broken connection
+            cleanup.channel().queue_delete(queue=queue)
+    finally:
+        cleanup.close()
 
 
 @pytest.fixture
