@@ -35,6 +35,7 @@ TARGETS = [
     ("fair_small_send_p50_s", None, None, "s", None),
     # The same with the backlog in the normal lane: what one FIFO work queue would give.
     ("fair_small_send_p99_s_one_lane", None, None, "s", None),
+    ("webhook_events_per_s", 1000, "min", "events/s", None),
     ("e2e_p50_ms", 100, "max", "ms", None),
     ("e2e_p99_ms", 500, "max", "ms", None),
     ("scheduled_lateness_p99_s", 5, "max", "s", None),

@@ -45,6 +45,7 @@ SCENARIOS = [
     "fair",
     "scheduled",
     "prune",
+    "webhook_events_per_s",
 ]
 
 

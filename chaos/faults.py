@@ -34,6 +34,8 @@ SENDGRID_OUTAGE_CLOSED_SECONDS = 10.0
 OUTAGE_BREAKER_COOL_DOWN_SECONDS = 5.0
 # After the cool-down, time for the probe itself and for mail already on its way over SMTP.
 FAILBACK_SLACK_SECONDS = 2.0
+# webhooks_kill: outbound webhook events the receiver holds before the kill, so the victim has work in flight.
+EVENTS_BEFORE_KILL = 50
 
 
 @dataclass
@@ -82,6 +84,11 @@ def kill_results(ctx: dict[str, Any]) -> Fault:
     stack.start("results")
     fault.cleared = time.time()
     return fault
+
+
+def webhooks_kill(ctx: dict[str, Any]) -> Fault:
+    """SIGKILL the webhooks process while it delivers; chaos/webhooks.py does it (it needs Django)."""
+    return ctx["kill_webhooks"](ctx)
 
 
 def restart_broker(ctx: dict[str, Any]) -> Fault:
@@ -244,6 +251,12 @@ class Scenario:
 SCENARIOS = [
     Scenario("sender_kill", "SendGrid slowed to 300 ms; SIGKILL one of two senders, restart it 2 s later", kill_sender),
     Scenario("results_kill", "SIGKILL the results consumer, restart it 2 s later", kill_results),
+    Scenario(
+        "webhooks_kill",
+        "an endpoint on 127.0.0.1 takes email.queued and email.sent; SIGKILL the webhooks process once "
+        f"{EVENTS_BEFORE_KILL} events arrived, restart it 2 s later",
+        webhooks_kill,
+    ),
     Scenario("broker_restart", "SendGrid slowed to 300 ms; stop and start the RabbitMQ node", restart_broker),
     Scenario(
         "broker_node_kill",

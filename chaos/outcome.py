@@ -30,6 +30,8 @@ class Outcome:
     duplicate_examples: list[tuple[int, list[float]]] = field(default_factory=list)
     # What the fault itself measured (the node killed, how soon new leaders were elected ...)
     notes: list[str] = field(default_factory=list)
+    # webhooks_kill: outbound webhook messages recorded, arrived (distinct webhook-ids) and repeated
+    webhooks: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     @property

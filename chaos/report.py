@@ -62,6 +62,7 @@ def write(outcomes: list[Outcome], settings: dict[str, str], seconds: float, com
         f"{o.scheduled_due_in_fault} scheduled sends came due during the fault"
         + (f"; failover {o.failover}" if o.failover else "")
         + "".join(f"; {note}" for note in o.notes)
+        + (f"; outbound webhooks {o.webhooks}" if o.webhooks else "")
         + "."
         for o in outcomes
     ]

@@ -3,8 +3,8 @@
 Starts a private PostgreSQL (with a synchronous standby when database_failover is to run)
 and a private RabbitMQ node (never the machine's shared ones; for broker_node_kill, a private
 three-node cluster with a stack of its own, run first), the fake SendGrid, an SMTP
-sink and every Procfile process (gunicorn with 2 workers, 2 senders, results, relay), then
-runs each scenario in chaos/faults.py under a steady load of plain, scheduled and batch
+sink and every Procfile process (gunicorn with 2 workers, 2 senders, results, relay, webhooks),
+then runs each scenario in chaos/faults.py under a steady load of plain, scheduled and batch
 sends, lets the stack settle and checks the outcome
 (chaos/verdicts.py). Prints the table, writes chaos/results/latest.{md,json}, and exits
 non-zero if anything was lost or any check failed.
@@ -54,6 +54,8 @@ STACK_SETTINGS = {
     "RETRY_BASE_SECONDS": "1",
     "RETRY_MAX_SECONDS": "30",
     "WEB_CONCURRENCY": "2",
+    # webhooks_kill's receiver listens on 127.0.0.1, over plain HTTP.
+    "OUTBOUND_WEBHOOKS_ALLOW_PRIVATE": "1",
 }
 
 
@@ -122,7 +124,7 @@ def use_providers(ctx: dict[str, Any], providers: tuple[str, ...]) -> None:
 
 
 def run_scenario(ctx: dict[str, Any], scenario: Scenario) -> "Outcome":  # type: ignore[name-defined]  # noqa: F821
-    from chaos import arrivals, verdicts
+    from chaos import arrivals, verdicts, webhooks
     from chaos.load import ReadyzProbe, SteadyLoad
     from chaos.outcome import Outcome
     from emailsystem.emails.models import Delivery
@@ -157,6 +159,8 @@ def run_scenario(ctx: dict[str, Any], scenario: Scenario) -> "Outcome":  # type:
         sink_since=sink_since,
         dead_before=dead_before,
     )
+    if "webhooks_receiver" in ctx:
+        webhooks.check_webhooks(ctx, outcome)
     verdict = "pass" if outcome.passed else "FAIL: " + "; ".join(outcome.failures)
     print(
         f"chaos: {name}: {outcome.accepted} accepted {outcome.emails_by_kind}, "
@@ -183,6 +187,7 @@ def run_stack(servers: PrivateServers, scenarios: list[Scenario], *, cluster: bo
     django.setup()
     from django.db import connections
 
+    from chaos.webhooks import kill_webhooks
     from emailsystem.emails.delivery.config import sender_settings
 
     # pika logs every refused connection while the broker is down, with a traceback each.
@@ -214,9 +219,10 @@ def run_stack(servers: PrivateServers, scenarios: list[Scenario], *, cluster: bo
                 "sender_prefetch": config.prefetch,
                 "recipients": RECIPIENTS,
                 "providers": ("sendgrid",),  # what the running senders send through
+                "kill_webhooks": kill_webhooks,
             }
             stack.start_fake(fake_port, "--no-bodies")
-            for role in ("web", "results", "relay", *["sender"] * SENDERS):
+            for role in ("web", "results", "relay", "webhooks", *["sender"] * SENDERS):
                 stack.start(role)
             devstack.wait_for_http(f"{ctx['web']}/healthz")
             devstack.wait_for_http(f"{ctx['fake']}/_fake/health")

@@ -49,3 +49,17 @@ def env_rate(name: str, default: str) -> tuple[int, int]:
     if not match or int(match[1]) < 1 or match[2] == "0":
         raise ImproperlyConfigured(f"{name} must be a rate such as 20/min or 10/15min (got {value!r})")
     return int(match[1]), int(match[2] or 1) * RATE_UNITS[match[3]]
+
+
+def env_seconds_list(name: str, default: str) -> tuple[int, ...]:
+    """Whole seconds, comma separated ("5,300,1800"): at least one, each from 1 to 7 days."""
+    value = env_str(name, default)
+    try:
+        delays = tuple(int(item) for item in value.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or any(not 1 <= delay <= 7 * 86400 for delay in delays):
+        raise ImproperlyConfigured(
+            f"{name} must be whole seconds from 1 to 604800, comma separated, such as 5,300,1800 (got {value!r})"
+        )
+    return delays

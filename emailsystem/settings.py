@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from emailsystem.database_url import DatabaseUrlError, database_config
-from emailsystem.env import env_bool, env_int, env_list, env_rate, env_str
+from emailsystem.env import env_bool, env_int, env_list, env_rate, env_seconds_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "emailsystem.core",
     "emailsystem.users",
     "emailsystem.emails",
+    "emailsystem.outbound",
 ]
 
 MIDDLEWARE = [
@@ -336,6 +337,15 @@ SENDGRID_API_HOST = env_str("SENDGRID_API_HOST", "https://api.sendgrid.com")
 OUTBOX_DIR = env_str("OUTBOX_DIR", str(BASE_DIR / "var" / "outbox"))
 # Names the exchange and queues (emailsender.topology); the sender must use the same value.
 QUEUE_PREFIX = env_str("QUEUE_PREFIX", "emails")
+
+# Outbound webhooks (emailsystem/outbound, docs/outbound-webhooks.md). ALLOW_PRIVATE lets endpoints
+# use http:// and private, loopback and link-local addresses: local development and tests only.
+OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = env_bool("OUTBOUND_WEBHOOKS_ALLOW_PRIVATE")
+# Seconds between a failed attempt and the next: one delay per retry, so the default makes
+# eight attempts over about a day (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+OUTBOUND_WEBHOOKS_RETRY_SCHEDULE = env_seconds_list(
+    "OUTBOUND_WEBHOOKS_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000"
+)
 
 # SendGrid's Event Webhook (emails/webhooks): the verification key exactly as SendGrid shows it
 # (base64 DER, or PEM). Unset: the webhook refuses every request (a system check warns).

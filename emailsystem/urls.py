@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/users/", include("emailsystem.users.urls")),
     path("api/v1/emails/", include("emailsystem.emails.urls")),
     path("api/v1/webhooks/", include("emailsystem.emails.webhooks.urls")),
+    path("api/v1/webhooks/", include("emailsystem.outbound.urls")),
     # One-click unsubscribe links mailed to recipients (RFC 8058): short, and outside the API.
     path(f"{UNSUBSCRIBE_PREFIX}<str:token>", unsubscribe_view, name="unsubscribe"),
 ]

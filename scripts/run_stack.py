@@ -3,7 +3,7 @@
     make run-stack            # http://127.0.0.1:8000, fake SendGrid on http://127.0.0.1:8025
 
 The process list comes from the Procfile, so this runs exactly what a deployment runs. The
-release step (migrate) runs first; then web, sender, results and relay run until Ctrl-C,
+release step (migrate) runs first; then web, sender, results, relay and webhooks run until Ctrl-C,
 which stops them all with SIGTERM. Output lines are prefixed with the process name.
 A variable set in the shell (DATABASE_URL, RABBITMQ_URL, PORT...) wins over the defaults.
 """

@@ -11,6 +11,7 @@ from bench.scenarios.raw import raw
 from bench.scenarios.scheduled import scheduled
 from bench.scenarios.sharing import fair, pipeline_io
 from bench.scenarios.smtp import pipeline_smtp
+from bench.scenarios.webhooks import webhook_events_per_s
 
 __all__ = [
     "api_batch",
@@ -32,4 +33,5 @@ __all__ = [
     "scheduled",
     "send_payload",
     "settle",
+    "webhook_events_per_s",
 ]

@@ -16,6 +16,7 @@ from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, Ema
 from emailsystem.emails.receipts import ReceiptRecipient, SendReceipt
 from emailsystem.emails.recipients import ResolvedRecipients
 from emailsystem.emails.rendering import RenderedEmail, template_render
+from emailsystem.outbound.events import send_events_record
 from emailsystem.users.models import User
 
 
@@ -75,7 +76,8 @@ def sent_emails_record(
 
     A recipient in `resolved.suppressed` gets a `suppressed` delivery, the others a `queued` one.
     An email is `suppressed` when every recipient is, else `scheduled` with a `send_at`, else
-    `queued`. Charges no quota and hands nothing to the sender: the caller does both.
+    `queued`. Charges no quota and hands nothing to the sender: the caller does both. Records
+    the outbound webhook messages of the new recipients (email.queued, email.suppressed).
     """
     now = timezone.now()
     suppressed, queued = DeliveryStatus.SUPPRESSED, DeliveryStatus.QUEUED
@@ -124,6 +126,11 @@ def sent_emails_record(
         ]
         receipt = SendReceipt(email_id=row.pk, status=row.status, created=now, recipients=recipients)
         recorded.append(RecordedEmail(sent_email=row, receipt=receipt))
+    # email.queued and email.suppressed, when the sender has a webhook endpoint (one query if not).
+    send_events_record(
+        user_id=sender.pk,
+        emails=[(item.sent_email, [(r.address, r.status) for r in item.receipt.recipients]) for item in recorded],
+    )
     return recorded
 
 

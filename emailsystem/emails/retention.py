@@ -6,11 +6,12 @@ for the next run, not waited for), deleted, committed. Nothing is held between b
 batch that waits more than LOCK_TIMEOUT_MS for a lock is rolled back and skipped. A send
 writes new rows and today's count, which no batch selects.
 
-Kinds, in the order they run: outbox leftovers, delivery events, sent emails (with their
-deliveries, events, history, tags, attachments and outbox rows), idempotency records, daily
-send counts, login attempt counters. Suppressions are the users' lists and are never pruned;
-recipient rows (one per address, shared by every email sent to it) stay too: deleting one
-would race with a send that has just looked it up.
+Kinds, in the order they run: outbox leftovers, delivery events, outbound webhook messages
+(with their attempts), sent emails (with their deliveries, events, history, tags, attachments
+and outbox rows), idempotency records, daily send counts, login attempt counters.
+Suppressions are the users' lists and are never pruned; recipient rows (one per address,
+shared by every email sent to it) stay too: deleting one would race with a send that has just
+looked it up.
 """
 
 import datetime
@@ -36,6 +37,7 @@ from emailsystem.emails.models import (
     SentEmail,
 )
 from emailsystem.emails.sql import lock_timeout_set, sent_emails_delete
+from emailsystem.outbound.models import MessageState, WebhookMessage
 from emailsystem.users.models import AttemptCounter
 
 logger = logging.getLogger(__name__)
@@ -165,6 +167,19 @@ def _kinds(now: datetime.datetime) -> list[_Kind]:
             "delivery events",
             _rule(events_days, "RETENTION_DELIVERY_EVENTS_DAYS", "received more than {days} days ago"),
             DeliveryEvent.objects.filter(received_at__lt=_days_ago(now, events_days)) if events_days else None,
+            _select_locked,
+            _delete,
+        ),
+        _Kind(
+            "outbound webhook messages",
+            _rule(
+                events_days,
+                "RETENTION_DELIVERY_EVENTS_DAYS",
+                "recorded more than {days} days ago and settled, with their attempts",
+            ),
+            WebhookMessage.objects.filter(created__lt=_days_ago(now, events_days)).exclude(state=MessageState.PENDING)
+            if events_days
+            else None,
             _select_locked,
             _delete,
         ),

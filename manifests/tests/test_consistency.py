@@ -62,6 +62,7 @@ OPTIONAL = {
     "BATCH_MAX_MESSAGES",  # 500 messages per batch send
     "BULK_LANE_MIN_RECIPIENTS",  # 100: the size of request that goes to the bulk lane (docs/sender/fairness.md)
     "SEND_AT_MAX_DAYS",  # how far ahead a send may be scheduled, 30 days
+    "OUTBOUND_WEBHOOKS_ALLOW_PRIVATE",  # 0 by default, the only right value outside a developer's machine
     "EMAIL_PROVIDERS",  # unset: SendGrid when its key is set, else the .eml folder (docs/configuration.md)
     "SMTP_URL",  # only with the smtp provider; a secret when set (secrets.env)
     "SMTP_TIMEOUT_SECONDS",  # every SMTP command's timeout, with its reason in emailsender/settings.py
@@ -82,7 +83,7 @@ OPTIONAL = {
 # How the code reads its environment. Bare calls: the helpers of emailsystem/env.py and
 # the local get()/number() of emailsender.settings.Settings.from_env. Attribute calls:
 # os.environ.get, os.getenv. Plus os.environ["NAME"].
-ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "env_rate", "get", "number"}
+ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list", "env_rate", "env_seconds_list", "get", "number"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 

@@ -27,6 +27,7 @@ import yaml
 from manifest_rendering import ROOT, Rendering, containers, kustomization, where
 
 from emailsender.topology import bulk_queue, work_queue
+from emailsystem.outbound.topology import webhooks_queue
 
 PRODUCTION = "overlays/production"
 # As in check.sh: ../shared/crds beside the checkout (CI), or CRDS_DIR.
@@ -109,8 +110,24 @@ def test_database_and_broker_urls_come_from_the_operators_secrets(production: Re
 # --- scaling and disruption ------------------------------------------------------------------
 
 
+def test_keda_scales_the_webhooks_process_on_its_queue(production: Rendering) -> None:
+    scaled = production.by_kind_name[("ScaledObject", "webhooks")]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "webhooks"
+    assert scaled["spec"]["minReplicaCount"] >= 2
+    [trigger] = scaled["spec"]["triggers"]
+    config = production.by_kind_name[("ConfigMap", sender_config_map(production))]["data"]
+    assert trigger["metadata"]["queueName"] == webhooks_queue(config["QUEUE_PREFIX"])
+    assert (
+        trigger["authenticationRef"]
+        == production.by_kind_name[("ScaledObject", "sender")]["spec"]["triggers"][0]["authenticationRef"]
+    )
+
+
 def test_keda_scales_the_sender_on_its_work_queue(production: Rendering) -> None:
-    scaled = only(production.of_kind("keda.sh", "ScaledObject"), "ScaledObject")
+    scaled = only(
+        [item for item in production.of_kind("keda.sh", "ScaledObject") if item["metadata"]["name"] == "sender"],
+        "ScaledObject for the sender",
+    )
     assert scaled["spec"]["scaleTargetRef"]["name"] == "sender"
     assert not [item for item in production.objects if item["kind"] == "HorizontalPodAutoscaler"], (
         "KEDA owns the sender's HPA; a second autoscaler on the Deployment would fight it"

@@ -33,6 +33,8 @@ from rest_framework.test import APIClient
 from emailsystem.emails.models import EmailTemplate, SentEmail, Suppression, SuppressionReason
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
 from emailsystem.emails.unsubscribe.links import UnsubscribeLink, unsubscribe_url
+from emailsystem.outbound.models import WebhookAttempt, WebhookEndpoint
+from emailsystem.outbound.services import endpoint_create, endpoint_test
 from emailsystem.users.models import ApiKey, ApiKeyScope
 from emailsystem.users.services import email_verification_link
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory, api_key_issue
@@ -89,6 +91,8 @@ class World:
     email: SentEmail
     suppression: Suppression
     api_key: ApiKey  # the owner's, for revoking; the key roles present keys of their own
+    endpoint: WebhookEndpoint  # the owner's outbound webhook endpoint
+    attempt: WebhookAttempt  # a delivery attempt of the endpoint's, for replay
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,28 @@ def unsubscribe_link(world: World) -> str:
 
 
 BATCH = fixed("/api/v1/emails/batch/")
+ENDPOINTS = fixed("/api/v1/webhooks/endpoints/")
+# A public address needs no DNS lookup, so the URL check passes without OUTBOUND_WEBHOOKS_ALLOW_PRIVATE.
+PUBLIC_HOOK = "https://93.184.215.14/hook"
+
+
+def an_endpoint(world: World, role: str) -> dict:
+    return {"url": PUBLIC_HOOK, "events": ["email.sent"], "description": f"made-by-{role}"}
+
+
+def endpoint_detail(world: World) -> str:
+    return f"/api/v1/webhooks/endpoints/{world.endpoint.pk}/"
+
+
+def endpoint_path(suffix: str) -> Callable[[World], str]:
+    return lambda world: f"/api/v1/webhooks/endpoints/{world.endpoint.pk}/{suffix}"
+
+
+def attempt_replay(world: World) -> str:
+    return f"/api/v1/webhooks/endpoints/{world.endpoint.pk}/deliveries/{world.attempt.pk}/replay/"
+
+
+OWNER_ONLY_READ = codes(401, 200, 404, 404, 404, 401, 401)
 
 
 def a_batch(world: World, role: str) -> dict:
@@ -275,6 +301,30 @@ ROWS = [
     # SendGrid's Event Webhook: no credentials count, only the signature (none here, so 403).
     Row("webhooks:sendgrid", "post", fixed("/api/v1/webhooks/sendgrid/"), everyone(403), a_send),
     *[Row("webhooks:sendgrid", m, fixed("/api/v1/webhooks/sendgrid/"), everyone(405)) for m in METHODS if m != "post"],
+    # Outbound webhook endpoints: one's own only (another's is 404); outside a send key's scope.
+    Row("outbound:endpoint-list", "get", ENDPOINTS, codes(401, 200, 200, 200, 200, 401, 401)),
+    Row("outbound:endpoint-list", "post", ENDPOINTS, codes(401, 201, 201, 201, 201, 401, 401), an_endpoint),
+    *[Row("outbound:endpoint-list", m, ENDPOINTS, SIGNED_IN_MISSING, an_endpoint) for m in ("put", "patch", "delete")],
+    Row("outbound:endpoint-detail", "get", endpoint_detail, OWNER_ONLY_READ),
+    Row("outbound:endpoint-detail", "patch", endpoint_detail, OWNER_ONLY_READ, an_endpoint),
+    Row("outbound:endpoint-detail", "delete", endpoint_detail, codes(401, 204, 404, 404, 404, 401, 401)),
+    *[Row("outbound:endpoint-detail", m, endpoint_detail, SIGNED_IN_MISSING, an_endpoint) for m in ("post", "put")],
+    Row("outbound:endpoint-rotate-secret", "post", endpoint_path("rotate-secret/"), OWNER_ONLY_READ),
+    *[
+        Row("outbound:endpoint-rotate-secret", m, endpoint_path("rotate-secret/"), SIGNED_IN_MISSING)
+        for m in METHODS
+        if m != "post"
+    ],
+    Row("outbound:endpoint-test", "post", endpoint_path("test/"), codes(401, 202, 404, 404, 404, 401, 401)),
+    *[Row("outbound:endpoint-test", m, endpoint_path("test/"), SIGNED_IN_MISSING) for m in METHODS if m != "post"],
+    Row("outbound:endpoint-deliveries", "get", endpoint_path("deliveries/"), OWNER_ONLY_READ),
+    *[
+        Row("outbound:endpoint-deliveries", m, endpoint_path("deliveries/"), SIGNED_IN_MISSING)
+        for m in METHODS
+        if m != "get"
+    ],
+    Row("outbound:endpoint-delivery-replay", "post", attempt_replay, codes(401, 202, 404, 404, 404, 401, 401)),
+    *[Row("outbound:endpoint-delivery-replay", m, attempt_replay, SIGNED_IN_MISSING) for m in METHODS if m != "post"],
     # One-click unsubscribe (RFC 8058): the signed link is the only authority; credentials count for
     # nothing. A GET changes nothing; the one-click POST is a form field, so this JSON body is 400.
     Row("unsubscribe", "get", unsubscribe_link, everyone(200)),
@@ -306,12 +356,18 @@ def world() -> World:
     suppression = Suppression.objects.create(
         user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
     )
+    endpoint, _secret = endpoint_create(user=user, url=PUBLIC_HOOK, events=["email.sent"])
+    attempt = WebhookAttempt.objects.create(
+        message=endpoint_test(endpoint=endpoint), endpoint=endpoint, attempt=1, status_code=500
+    )
     return World(
         user=user,
         template=EmailTemplateFactory.create(),
         email=email,
         suppression=suppression,
         api_key=api_key_issue(user, name="revocable").api_key,
+        endpoint=endpoint,
+        attempt=attempt,
     )
 
 
@@ -361,6 +417,7 @@ def stored_state() -> tuple:
         list(Suppression.objects.order_by("pk").values_list("pk", "user_id", "recipient_id")),
         # Not last_used: a request that authenticates and is then refused was still a use of the key.
         list(ApiKey.objects.order_by("pk").values_list("pk", "user_id", "scope", "revoked_at")),
+        list(WebhookEndpoint.objects.order_by("pk").values()),
     )
 
 

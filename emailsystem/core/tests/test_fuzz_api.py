@@ -47,6 +47,8 @@ from emailsystem.emails.models import (
     SuppressionReason,
 )
 from emailsystem.emails.tests.factories import EmailTemplateFactory, sent_email
+from emailsystem.outbound.models import WebhookEndpoint
+from emailsystem.outbound.services import endpoint_create
 from emailsystem.users.models import ApiKey, ApiKeyScope, User
 from emailsystem.users.services import email_verification_link
 from emailsystem.users.tests.factories import DEFAULT_PASSWORD, UserFactory, api_key_issue
@@ -128,7 +130,17 @@ def public_base_url(settings) -> None:
 
 
 def database_counts() -> dict[str, int]:
-    models = (User, EmailTemplate, SentEmail, OutboxMessage, IdempotencyRecord, Token, Suppression, ApiKey)
+    models = (
+        User,
+        EmailTemplate,
+        SentEmail,
+        OutboxMessage,
+        IdempotencyRecord,
+        Token,
+        Suppression,
+        ApiKey,
+        WebhookEndpoint,
+    )
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -172,7 +184,7 @@ def fuzz(
 @pytest.fixture
 def ids(user) -> dict[str, int]:
     """Existing objects for the `{id}` operations: a template, an email the user sent, an
-    address on the user's suppression list, and an API key of the user's."""
+    address on the user's suppression list, an API key and a webhook endpoint of the user's."""
     email = sent_email(user=user)
     suppression = Suppression.objects.create(
         user=user, recipient=email.deliveries.get().recipient, reason=SuppressionReason.UNSUBSCRIBE
@@ -182,6 +194,9 @@ def ids(user) -> dict[str, int]:
         "/api/v1/emails/sent-email/": email.pk,
         "/api/v1/emails/suppressions/": suppression.pk,
         "/api/v1/users/api-keys/": api_key_issue(user, name="fuzzed").api_key.pk,
+        "/api/v1/webhooks/endpoints/": endpoint_create(
+            user=user, url="https://93.184.215.14/hook", events=["email.sent"]
+        )[0].pk,
     }
 
 

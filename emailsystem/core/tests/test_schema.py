@@ -52,6 +52,15 @@ def test_the_schema_is_public_and_lists_every_api_operation(client):
         ("POST", "/api/v1/emails/sent-email/{id}/cancel/"),
         ("GET", "/api/v1/emails/suppressions/"),
         ("DELETE", "/api/v1/emails/suppressions/{id}/"),
+        ("GET", "/api/v1/webhooks/endpoints/"),
+        ("POST", "/api/v1/webhooks/endpoints/"),
+        ("GET", "/api/v1/webhooks/endpoints/{id}/"),
+        ("PATCH", "/api/v1/webhooks/endpoints/{id}/"),
+        ("DELETE", "/api/v1/webhooks/endpoints/{id}/"),
+        ("POST", "/api/v1/webhooks/endpoints/{id}/rotate-secret/"),
+        ("POST", "/api/v1/webhooks/endpoints/{id}/test/"),
+        ("GET", "/api/v1/webhooks/endpoints/{id}/deliveries/"),
+        ("POST", "/api/v1/webhooks/endpoints/{id}/deliveries/{delivery_id}/replay/"),
     }
 
 

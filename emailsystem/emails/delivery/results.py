@@ -20,6 +20,7 @@ from emailsystem.emails.delivery.history import attempt_rows, history_insert
 from emailsystem.emails.delivery.statuses import DELIVERED, REACHED
 from emailsystem.emails.models import Delivery, DeliveryStatus, EmailStatus, SentEmail
 from emailsystem.emails.sql import SentDelivery, deliveries_mark_sent
+from emailsystem.outbound.events import results_watch
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +99,16 @@ def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequenc
     sent: queued -> sent, with sent_at and the attempt count. failed: queued -> failed with
     the reason. retrying: stays queued; records the attempt count and the last error. Every
     result is also an attempt in its email's history; `history` adds other rows of these
-    emails (history.taken_row) to the same insert.
+    emails (history.taken_row) to the same insert. Recipients whose sender has a webhook
+    endpoint get their outbound webhook messages in the same transaction (outbound/events.py).
     """
     changed = 0
     now = timezone.now()
+    # Outbound webhooks: one query finds whether any of these emails' senders has an endpoint.
+    deliveries_by_email: dict[int, list[int]] = defaultdict(list)
+    for result in results:
+        deliveries_by_email[result.email_id].extend(result.deliveries)
+    watch = results_watch(deliveries_by_email=deliveries_by_email)
     sent: list[SentDelivery] = []  # consecutive `sent` results, applied together before the next other result
     for result in results:
         if not result.deliveries:
@@ -128,4 +135,6 @@ def delivery_results_apply(*, results: Sequence[ResultMessage], history: Sequenc
     existing = sent_email_status_refresh(email_ids=(result.email_id for result in results))
     # The timeline's attempts: one multi-row INSERT per batch, inside the batch's transaction.
     history_insert(rows=[*history, *attempt_rows(results)], email_ids=set(existing))
+    if watch is not None:
+        watch.record()
     return changed

@@ -33,6 +33,8 @@ from emailsystem.emails.models import (
 from emailsystem.emails.retention import records_prune
 from emailsystem.emails.tests.database_cuts import EndSessionAt
 from emailsystem.emails.tests.factories import sent_email
+from emailsystem.outbound.models import MessageState, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from emailsystem.outbound.services import endpoint_create
 from emailsystem.users.models import AttemptCounter
 
 pytestmark = pytest.mark.django_db
@@ -209,6 +211,23 @@ def test_outbox_leftovers_go_and_pending_rows_stay(user):
     assert SentEmail.objects.filter(pk=leftover.pk).exists()  # only the row went
 
 
+def test_settled_outbound_webhook_messages_older_than_the_events_retention_go_with_their_attempts(user):
+    endpoint, _secret = endpoint_create(user=user, url="https://93.184.215.14/hook", events=["email.queued"])
+    sent_email(user=user, recipients=["a@example.com", "b@example.com", "c@example.com", "d@example.com"])
+    old_delivered, old_failed, old_pending, recent = WebhookMessage.objects.order_by("pk")
+    WebhookMessage.objects.filter(pk=old_delivered.pk).update(state=MessageState.DELIVERED, created=ago(days=91))
+    WebhookMessage.objects.filter(pk=old_failed.pk).update(state=MessageState.FAILED, created=ago(days=91))
+    WebhookMessage.objects.filter(pk=old_pending.pk).update(created=ago(days=91))  # retries still to come
+    WebhookMessage.objects.filter(pk=recent.pk).update(state=MessageState.DELIVERED, created=ago(days=89))
+    WebhookAttempt.objects.create(message=old_delivered, endpoint=endpoint, attempt=1, status_code=200)
+
+    assert by_kind(records_prune(now=NOW))["outbound webhook messages"].rows == 2
+
+    assert set(WebhookMessage.objects.values_list("pk", flat=True)) == {old_pending.pk, recent.pk}
+    assert not WebhookAttempt.objects.exists()
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
 def test_login_attempt_counters_whose_window_ended_go():
     AttemptCounter.objects.create(key="ip:ended", count=3, expires_at=ago(seconds=1))
     AttemptCounter.objects.create(key="ip:current", count=3, expires_at=NOW + datetime.timedelta(minutes=1))
@@ -302,6 +321,7 @@ def test_a_dry_run_counts_and_deletes_nothing(user):
     assert counts == {
         "outbox leftovers": 0,
         "delivery events": 0,
+        "outbound webhook messages": 0,
         "sent emails": 1,
         "idempotency records": 1,
         "daily send counts": 0,
@@ -326,6 +346,7 @@ def test_the_command_prints_what_it_deleted_per_kind(user, settings):
     assert lines == [
         "outbox leftovers: 0 deleted (written more than 7 days ago, nothing left to send)",
         "delivery events: 0 deleted (received more than 90 days ago)",
+        "outbound webhook messages: 0 deleted (recorded more than 90 days ago and settled, with their attempts)",
         "sent emails: 1 deleted (accepted more than 90 days ago, none in flight), with 2 deliveries",
         "idempotency records: 0 deleted (written more than 24 hours ago, past IDEMPOTENCY_KEY_TTL_HOURS)",
         "daily send counts: 0 deleted (kept forever (RETENTION_DAILY_COUNTS_DAYS=0))",

@@ -14,6 +14,7 @@ from emailsender.testing.polling import wait_for
 from emailsystem.emails.delivery import results_consumer
 from emailsystem.emails.delivery.results_consumer import ResultsConsumer
 from emailsystem.emails.management.commands import relay
+from emailsystem.outbound.worker import WebhooksWorker
 
 # Small enough that a stuck loop shows within seconds; three touch intervals above the healthy age.
 MAX_AGE = 3.0
@@ -143,11 +144,18 @@ def test_results_with_the_broker_down_keep_touching_between_attempts(settings, l
     keeps_touching(liveness_file)
 
 
+def test_webhooks_with_the_broker_down_keep_touching_between_attempts(settings, liveness_file, run_loop):
+    settings.RABBITMQ_URL = UNREACHABLE
+    run_loop(lambda stop: WebhooksWorker(stop=stop).run())
+    keeps_touching(liveness_file)
+
+
 # --- relay -----------------------------------------------------------------------------------
 
 
 def test_the_relay_loop_touches_the_file_while_idle(liveness_file, run_loop, monkeypatch):
     monkeypatch.setattr(relay, "outbox_relay", lambda: 0)
+    monkeypatch.setattr(relay, "webhook_messages_relay", lambda: 0)
     run_loop(relay.relay_loop)
     keeps_touching(liveness_file)
 
@@ -157,6 +165,7 @@ def test_the_relay_with_the_database_down_keeps_touching(liveness_file, run_loop
         raise DatabaseError("connection refused")
 
     monkeypatch.setattr(relay, "outbox_relay", database_down)
+    monkeypatch.setattr(relay, "webhook_messages_relay", database_down)
     run_loop(relay.relay_loop)
     keeps_touching(liveness_file)
 
@@ -164,5 +173,6 @@ def test_the_relay_with_the_database_down_keeps_touching(liveness_file, run_loop
 def test_a_relay_blocked_in_a_call_stops_touching_and_the_check_fails(liveness_file, run_loop, monkeypatch):
     blocking = Blocking()
     monkeypatch.setattr(relay, "outbox_relay", blocking)
+    monkeypatch.setattr(relay, "webhook_messages_relay", lambda: 0)
     run_loop(relay.relay_loop)
     assert_stuck_then_alive(blocking)

@@ -19,6 +19,7 @@ from emailsystem.emails.delivery.statuses import status_later
 from emailsystem.emails.models import Delivery, DeliveryStatus, Suppression
 from emailsystem.emails.sql import delivery_events_insert
 from emailsystem.emails.webhooks.parsing import ParsedBatch, ParsedEvent
+from emailsystem.outbound.events import delivery_changes_record, subscriptions_for_users
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def delivery_events_apply(*, events: list[ParsedEvent]) -> AppliedEvents:
     Deliveries are locked (in id order, so concurrent batches cannot deadlock) while their
     new status is computed from the current one: two batches about one recipient cannot
     overwrite each other with an older status. `AppliedEvents.new` holds each event the
-    first time it is applied, never again.
+    first time it is applied, never again; each is also an outbound webhook message for the
+    sender's endpoints that take its type, written in this transaction (outbound/events.py).
     """
     unique = list({event.sg_event_id: event for event in reversed(events)}.values())
     deliveries = _deliveries_locked({event.delivery_id for event in unique})
@@ -77,6 +79,7 @@ def delivery_events_apply(*, events: list[ParsedEvent]) -> AppliedEvents:
     new = [event for event in known if event.sg_event_id in new_ids]
     changed = _deliveries_advance(new, deliveries)
     _suppressions_add(new, deliveries)
+    _webhook_messages_record(new, deliveries)
     sent_email_status_refresh(email_ids=(deliveries[delivery_id]["sent_email_id"] for delivery_id in changed))
     return AppliedEvents(unique=len(unique), known=len(known), new=new)
 
@@ -144,6 +147,14 @@ def _deliveries_advance(events: list[ParsedEvent], deliveries: dict[int, _Delive
         list(updates.values()), ["status", "reason", "delivered_at", "updated"], batch_size=BULK_ROWS
     )
     return list(updates)
+
+
+def _webhook_messages_record(events: list[ParsedEvent], deliveries: dict[int, _DeliveryRow]) -> None:
+    """One outbound webhook message per new event, when the email's sender has an endpoint (one query if not)."""
+    subscriptions = subscriptions_for_users(deliveries[event.delivery_id]["sent_email__sender_id"] for event in events)
+    if subscriptions:
+        changes = [(event.delivery_id, event.status, event.detail, event.occurred_at) for event in events]
+        delivery_changes_record(changes=changes, subscriptions=subscriptions)
 
 
 def _suppressions_add(events: list[ParsedEvent], deliveries: dict[int, _DeliveryRow]) -> None:

@@ -1,4 +1,5 @@
-"""`python manage.py relay`: publish outbox rows whose immediate publish failed (Procfile: relay)."""
+"""`python manage.py relay`: publish outbox rows and outbound webhook messages whose immediate
+publish failed (Procfile: relay)."""
 
 import logging
 import threading
@@ -12,6 +13,7 @@ from emailsender.liveness import LivenessFile
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.emails.delivery.outbox import RelayInterrupted, outbox_hand_back, outbox_relay
 from emailsystem.emails.delivery.shutdown import run_until_signalled
+from emailsystem.outbound.publishing import webhook_messages_relay
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def relay_loop(stop: threading.Event) -> None:
                 interrupted = None
             claimed_at = time.monotonic()
             busy = outbox_relay()
+            busy += webhook_messages_relay()
         except RelayInterrupted as error:
             logger.exception("relay: database error after claiming rows; retrying")
             interrupted, busy = error, 0
@@ -51,7 +54,10 @@ def relay_loop(stop: threading.Event) -> None:
 
 
 class Command(BaseCommand):
-    help = "Publish sends that could not be published when they were made (broker down, process died)."
+    help = (
+        "Publish sends and outbound webhook messages that could not be published when they were made "
+        "(broker down, process died)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not sender_settings().rabbitmq_url:

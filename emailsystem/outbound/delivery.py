@@ -1,0 +1,160 @@
+"""One HTTP attempt: POST the signed body to the endpoint, connecting to the address that was checked.
+
+The host is resolved at every attempt and refused unless every address is public
+(targets.target_resolve); the socket connects to that address while the request keeps the
+URL's host in Host and, over TLS, in SNI and the certificate check. Redirects are never
+followed (http.client does not follow them; a 3xx is a failed attempt).
+
+Each pool thread keeps its connections open between attempts (HTTP/1.1 keep-alive), keyed by
+the URL's scheme, host and port and the address just checked: a name that resolves elsewhere
+gets a new connection to the new, checked, address. A new TCP (and TLS) connection per event
+cost most of an attempt against a receiver that answers at once.
+"""
+
+import http.client
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from emailsystem.outbound.signing import signature_header
+from emailsystem.outbound.targets import TargetRefused, target_resolve, url_parts
+
+# How long one attempt may wait for the endpoint, per connect and per read.
+TIMEOUT_SECONDS = 10.0
+# What is kept of an endpoint's answer for the attempt's record.
+ERROR_MAX_CHARS = 500
+# An answer body longer than this is not read to its end: the connection is closed instead of kept.
+ANSWER_MAX_BYTES = 64 * 1024
+# Open connections a pool thread keeps; the least recently used beyond it is closed.
+CONNECTIONS_PER_THREAD = 16
+USER_AGENT = "emailsystem-webhooks/1"
+
+_TLS = ssl.create_default_context()
+_local = threading.local()
+
+ConnectionKey = tuple[str, str, int, str]  # scheme, host, port, the checked address
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None
+    duration_ms: int
+    error: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _connection(key: ConnectionKey, timeout: float) -> http.client.HTTPConnection:
+    scheme, host, port, address = key
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=_TLS)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def connect_to_checked(
+        _address: tuple[str, int], timeout: float | None = None, source: object = None
+    ) -> socket.socket:
+        sock = socket.create_connection((address, port), timeout)
+        # A request is written whole (http.client sends headers and a bytes body together), so
+        # Nagle's algorithm could only hold a kept connection's next request back.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    # http.client connects through this attribute; the TLS wrap that follows still names `host`.
+    connection._create_connection = connect_to_checked  # type: ignore[attr-defined]
+    return connection
+
+
+def _kept() -> dict[ConnectionKey, http.client.HTTPConnection]:
+    if not hasattr(_local, "connections"):
+        _local.connections = {}
+    connections: dict[ConnectionKey, http.client.HTTPConnection] = _local.connections
+    return connections
+
+
+def _take(key: ConnectionKey, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    """This thread's open connection for `key` (True: reused), or a new one."""
+    kept = _kept()
+    connection = kept.pop(key, None)
+    if connection is not None:
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        return connection, True
+    return _connection(key, timeout), False
+
+
+def _keep(key: ConnectionKey, connection: http.client.HTTPConnection) -> None:
+    kept = _kept()
+    kept[key] = connection
+    while len(kept) > CONNECTIONS_PER_THREAD:
+        oldest = next(iter(kept))
+        kept.pop(oldest).close()
+
+
+def _post(key: ConnectionKey, path: str, payload: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+    """POST on a kept or new connection; (status, the start of the answer). A kept connection the
+    receiver closed while idle fails before any answer: then once more on a new one."""
+    connection, reused = _take(key, timeout)
+    try:
+        try:
+            connection.request("POST", path, body=payload, headers=headers)
+            response = connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            connection.close()
+            connection = _connection(key, timeout)
+            connection.request("POST", path, body=payload, headers=headers)
+            response = connection.getresponse()
+        answer = response.read(ANSWER_MAX_BYTES)
+        keep = not response.will_close and len(answer) < ANSWER_MAX_BYTES
+    except BaseException:
+        connection.close()
+        raise
+    if keep:
+        _keep(key, connection)
+    else:
+        connection.close()
+    return response.status, answer[:ERROR_MAX_CHARS].decode(errors="replace")
+
+
+def attempt_post(
+    *, url: str, secrets: list[str], webhook_id: str, body: str, timeout: float = TIMEOUT_SECONDS
+) -> AttemptResult:
+    """POST `body` signed with `secrets`; the status code, or the error that stopped the attempt."""
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        scheme, host, port = url_parts(url)
+        address = target_resolve(host, port)
+    except TargetRefused as error:
+        return AttemptResult(None, elapsed(), f"refused: {error}")
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    timestamp = int(time.time())
+    payload = body.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets, webhook_id, timestamp, payload),
+    }
+    try:
+        status, answer = _post((scheme, host, port, address), path, payload, headers, timeout)
+    except TimeoutError:
+        return AttemptResult(None, elapsed(), f"timed out after {timeout:.0f} s")
+    except (OSError, http.client.HTTPException) as failure:
+        return AttemptResult(None, elapsed(), f"{type(failure).__name__}: {failure}"[:ERROR_MAX_CHARS])
+    problem = "" if 200 <= status < 300 else f"HTTP {status}: {answer}"[:ERROR_MAX_CHARS]
+    return AttemptResult(status, elapsed(), problem)
