@@ -21,7 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 from pika.adapters.blocking_connection import BlockingChannel
 
-from emailsender import brokers, topology, unflushed
+from emailsender import brokers, topology
+from emailsender.confirms import ConfirmedChannel
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.outbound import topology as webhook_topology
 from emailsystem.outbound.models import WebhookMessage
@@ -48,8 +49,11 @@ class PublishError(Exception):
 class WebhookPublisher:
     """One connection per process, used under a lock (pika's BlockingConnection is not thread-safe).
 
-    Messages go out in one AMQP transaction per call, as the work messages do (emails/delivery/broker.py):
-    every message written, one commit. Unroutable ones (`mandatory`) are returned before commit-ok.
+    Messages go out with publisher confirms, as the work messages do (emails/delivery/broker.py;
+    emailsender/confirms.py says why not transactions): every message written, one wait for the
+    broker's answers. Unroutable ones (`mandatory`) are returned before their confirm, and ones the
+    broker refused (nack) are not stored: neither is in the returned set, so their rows stay for
+    the relay.
     """
 
     def __init__(self, url: str, prefix: str, schedule: tuple[int, ...]) -> None:
@@ -57,6 +61,7 @@ class WebhookPublisher:
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+        self._confirms: ConfirmedChannel | None = None
         self._returned: set[str] = set()
         self._skip_until = 0.0
 
@@ -68,25 +73,32 @@ class WebhookPublisher:
             if time.monotonic() < self._skip_until:
                 raise PublishError("broker unavailable (recent failure); left for the relay")
             try:
-                channel = self._channel_or_connect()
+                self._channel_or_connect()
+                assert self._confirms is not None and self._connection is not None
                 self._returned = set()
+                tags = {}
                 for message_id, endpoint_id, webhook_id in messages:
-                    unflushed.publish(
-                        channel,
+                    tag = self._confirms.publish(
                         exchange=topology.exchange_name(self._prefix),
                         routing_key=webhook_topology.WEBHOOK_KEY,
                         body=webhook_topology.encode(message_id=message_id, endpoint_id=endpoint_id, attempt=attempt),
                         properties=webhook_topology.properties(webhook_id),
                         mandatory=True,
                     )
-                channel.tx_commit()
-                assert self._connection is not None
+                    tags[tag] = message_id
+                refused = {tags[tag] for tag in self._confirms.wait()}
                 self._connection.process_data_events(time_limit=0)  # delivers the returns to _on_return
             except (pika.exceptions.AMQPError, OSError) as error:
                 self._reset()
                 self._skip_until = time.monotonic() + BACKOFF_AFTER_FAILURE_SECONDS
                 raise PublishError(f"{type(error).__name__}: {error}") from None
-        return {message_id for message_id, _endpoint, webhook_id in messages if webhook_id not in self._returned}
+        if refused:
+            logger.warning("the broker refused %d webhook messages (nack); left for the relay", len(refused))
+        return {
+            message_id
+            for message_id, _endpoint, webhook_id in messages
+            if webhook_id not in self._returned and message_id not in refused
+        }
 
     def _on_return(self, _channel: object, _method: object, properties: pika.BasicProperties, _body: bytes) -> None:
         self._returned.add(properties.message_id or "")
@@ -108,15 +120,15 @@ class WebhookPublisher:
         )
         channel = self._connection.channel()
         config = sender_settings()
-        topology.declare(channel, self._prefix, config.retry_delays_ms)
-        webhook_topology.declare_webhooks(channel, self._prefix, self._schedule)
-        channel.tx_select()
+        topology.declare(channel, self._prefix, config.retry_delays_ms, config.queue_type)
+        webhook_topology.declare_webhooks(channel, self._prefix, self._schedule, config.queue_type)
+        self._confirms = ConfirmedChannel(channel)
         channel.add_on_return_callback(self._on_return)
         self._channel = channel
         return channel
 
     def _reset(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
+        connection, self._connection, self._channel, self._confirms = self._connection, None, None, None
         if connection is not None and connection.is_open:
             try:
                 connection.close()

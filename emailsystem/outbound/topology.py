@@ -36,11 +36,15 @@ def all_webhook_queues(prefix: str, schedule: tuple[int, ...]) -> list[str]:
     return [webhooks_queue(prefix), *(webhook_retry_queue(prefix, ms) for ms in delay_tiers_ms(schedule))]
 
 
-def declare_webhooks(channel: Any, prefix: str, schedule: tuple[int, ...]) -> None:
+def declare_webhooks(channel: Any, prefix: str, schedule: tuple[int, ...], queue_type: str) -> None:
     """Declare the webhooks queue and its delay queues on the sender's exchange (which
-    `topology.declare` creates: call that first). Idempotent, as topology.declare is."""
+    `topology.declare` creates: call that first), of `queue_type` as the sender's queues are
+    (RABBITMQ_QUEUE_TYPE): quorum delay queues dead-letter at least once. Idempotent, as
+    topology.declare is."""
     exchange = topology.exchange_name(prefix)
-    channel.queue_declare(queue=webhooks_queue(prefix), durable=True)
+    channel.queue_declare(
+        queue=webhooks_queue(prefix), durable=True, arguments=topology.queue_arguments(queue_type) or None
+    )
     channel.queue_bind(queue=webhooks_queue(prefix), exchange=exchange, routing_key=WEBHOOK_KEY)
     for delay_ms in delay_tiers_ms(schedule):
         channel.queue_declare(
@@ -48,8 +52,7 @@ def declare_webhooks(channel: Any, prefix: str, schedule: tuple[int, ...]) -> No
             durable=True,
             arguments={
                 "x-message-ttl": delay_ms,
-                "x-dead-letter-exchange": exchange,
-                "x-dead-letter-routing-key": WEBHOOK_KEY,
+                **topology.queue_arguments(queue_type, dead_letter_to=WEBHOOK_KEY, exchange=exchange),
             },
         )
 

@@ -101,6 +101,7 @@ class WebhooksWorker:
         assert config.rabbitmq_url
         self.url = config.rabbitmq_url
         self.retry_delays_ms = config.retry_delays_ms
+        self.queue_type = config.queue_type
         self.prefix = settings.QUEUE_PREFIX
         self.schedule = tuple(settings.OUTBOUND_WEBHOOKS_RETRY_SCHEDULE)
         self.stop = stop or threading.Event()
@@ -143,8 +144,8 @@ class WebhooksWorker:
         try:
             channel = connection.channel()
             channel.confirm_delivery()
-            topology.declare(channel, self.prefix, self.retry_delays_ms)
-            webhook_topology.declare_webhooks(channel, self.prefix, self.schedule)
+            topology.declare(channel, self.prefix, self.retry_delays_ms, self.queue_type)
+            webhook_topology.declare_webhooks(channel, self.prefix, self.schedule, self.queue_type)
             channel.basic_qos(prefetch_count=PREFETCH)
             name = webhook_topology.webhooks_queue(self.prefix)
             logger.info("webhooks: consuming %s", name)

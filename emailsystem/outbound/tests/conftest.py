@@ -4,6 +4,7 @@ and the stack's processes with a short retry schedule and private targets allowe
 import pika
 import pytest
 
+from emailsender.settings import QUORUM
 from emailsystem.emails.tests.conftest import broker, fake, stack  # noqa: F401 (the delivery tests' fixtures)
 from emailsystem.outbound import topology as webhook_topology
 from emailsystem.outbound.publishing import webhook_publishers_close
@@ -21,7 +22,7 @@ def webhook_broker(request, settings):
     connection = request.getfixturevalue("broker")
     settings.OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = True
     settings.OUTBOUND_WEBHOOKS_RETRY_SCHEDULE = TEST_SCHEDULE
-    webhook_topology.declare_webhooks(connection.channel, connection.prefix, TEST_SCHEDULE)
+    webhook_topology.declare_webhooks(connection.channel, connection.prefix, TEST_SCHEDULE, QUORUM)
     yield connection
     webhook_publishers_close()
     queues = set(webhook_topology.all_webhook_queues(connection.prefix, TEST_SCHEDULE))
