@@ -30,6 +30,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from emailsender import brokers, topology, unflushed
 from emailsender.liveness import LivenessFile
+from emailsender.reconnect import Backoff
 from emailsystem.emails.delivery.config import sender_settings
 from emailsystem.outbound import topology as webhook_topology
 from emailsystem.outbound.attempts import (
@@ -118,18 +119,18 @@ class WebhooksWorker:
         self.done_since = 0.0
 
     def run(self) -> None:
-        delay = RECONNECT_MIN_SECONDS
+        backoff = Backoff(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)
         try:
             while not self.stop.is_set():
                 self.liveness.touch()
                 try:
                     self._consume()
-                    delay = RECONNECT_MIN_SECONDS
+                    backoff.reset()
                 except (pika.exceptions.AMQPError, OSError, DatabaseError) as error:
+                    delay = backoff.next_delay()
                     logger.warning("webhooks: connection failed (%s); retrying in %.1fs", error, delay)
                     close_old_connections()
                     self.liveness.wait(self.stop, delay)
-                    delay = min(delay * 2, RECONNECT_MAX_SECONDS)
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
