@@ -1,12 +1,14 @@
 """Outbound webhook endpoints and their delivery attempts. Secrets are never shown; attempts are read-only."""
 
+from django import forms
 from django.contrib import admin
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from emailsystem.core.exceptions import ApplicationError
 from emailsystem.emails.admin.common import ReadOnlyAdminMixin
 from emailsystem.outbound.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from emailsystem.outbound.services import endpoint_url_check
 
 
 class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -26,6 +28,27 @@ class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("message")
 
 
+class EndpointForm(forms.ModelForm):
+    """An admin's URL passes the check the API applies (https, public addresses only, unless
+    OUTBOUND_WEBHOOKS_ALLOW_PRIVATE)."""
+
+    # A URL typed without a scheme is taken as https://, the only scheme endpoints may use.
+    url = forms.URLField(assume_scheme="https", max_length=WebhookEndpoint._meta.get_field("url").max_length)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["user", "url", "description", "events", "enabled", "disabled_reason"]
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        if "url" in self.changed_data:
+            try:
+                endpoint_url_check(url)
+            except ApplicationError as error:
+                raise forms.ValidationError(error.message) from None
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     """Users' endpoints: an admin may disable or re-enable one, or change where it points; never see its secret."""
@@ -37,9 +60,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     fields = ["user", "url", "description", "events", "enabled", "disabled_reason", "failing_since", "created"]
     readonly_fields = ["failing_since", "created"]
     inlines = [AttemptInline]
+    form = EndpointForm
     ordering = ["-id"]
-    # A URL typed without a scheme is taken as https://, the only scheme endpoints may use.
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # an endpoint needs a secret, made by the API (POST webhooks/endpoints/)

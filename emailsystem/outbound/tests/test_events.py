@@ -128,3 +128,29 @@ def test_the_admin_lists_endpoints_and_attempts_without_the_secret(admin, user):
         assert endpoint.secret_encrypted not in page.content.decode()
         assert "whsec_" not in page.content.decode()
     assert client.get("/admin/outbound/webhookendpoint/add/").status_code == 403
+
+
+def test_the_admin_refuses_a_private_url_and_keeps_the_old_one(admin, user, settings):
+    settings.OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = False
+    endpoint = WebhookEndpoint.objects.get(user=user)
+    client = Client()
+    client.force_login(admin)
+    change = f"/admin/outbound/webhookendpoint/{endpoint.pk}/change/"
+    form = {
+        "user": user.pk,
+        "url": "https://169.254.169.254/latest/meta-data/",
+        "description": endpoint.description,
+        "events": json.dumps(endpoint.events),
+        "enabled": "on",
+        "disabled_reason": "",
+        "webhookattempt_set-TOTAL_FORMS": "0",
+        "webhookattempt_set-INITIAL_FORMS": "0",
+    }
+
+    page = client.post(change, form)
+
+    assert page.status_code == 200, "the form comes back with the error instead of saving"
+    assert "169.254.169.254" in page.content.decode()
+    assert page.context["adminform"].form.errors["url"]
+    endpoint.refresh_from_db()
+    assert endpoint.url != form["url"]
