@@ -215,14 +215,23 @@ def outbox_published_delete(*, outbox_ids: list[int]) -> None:
             cursor.execute(delete, outbox_ids)
 
 
-def lock_timeout_set(*, milliseconds: int) -> None:
+def lock_timeout_set(*, milliseconds: int, flush_at_commit: bool = True) -> None:
     """Make this transaction's statements give up after waiting `milliseconds` for a lock (PostgreSQL's
-    lock_timeout, until the transaction ends). SQLite has no row locks: nothing to set there."""
-    # A setting: the ORM has no statement for it.
+    lock_timeout, until the transaction ends). `flush_at_commit=False`: its commit returns without
+    waiting for the WAL to reach the disk (synchronous_commit off), for work that a crash may undo
+    harmlessly. SQLite has no row locks: nothing to set there."""
+    # Settings: the ORM has no statement for them. One round trip for both; with flush_at_commit
+    # the server's own synchronous_commit (a standby's acknowledgement included) stays as it is.
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"])
+        if flush_at_commit:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"])
+        else:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true), set_config('synchronous_commit', 'off', true)",
+                [f"{milliseconds}ms"],
+            )
 
 
 def sent_emails_delete(*, email_ids: Sequence[int]) -> dict[type[Model], int]:

@@ -86,3 +86,36 @@ def test_a_row_another_transaction_holds_is_skipped_without_waiting(user, monkey
 
     assert next(pruned for pruned in results if pruned.kind == "idempotency records").rows == 1
     assert list(IdempotencyRecord.objects.values_list("pk", flat=True)) == [held_record.pk]
+
+
+def test_a_batch_commits_without_waiting_for_the_disk_and_leaves_the_session_as_it_was(monkeypatch):
+    # A batch that a crash undoes is deleted by the next run: its commit need not wait for the WAL flush.
+    user = sent_email().sender
+    old = timezone.now() - datetime.timedelta(days=2)
+    for n in range(3):
+        IdempotencyRecord.objects.create(user=user, key=f"k{n}", fingerprint="f", response={}, created=old)
+    seen: list[tuple[str, str]] = []
+    delete = retention._delete
+
+    def spy(candidates, ids):
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('synchronous_commit'), "
+                "extract(epoch FROM current_setting('lock_timeout')::interval) * 1000"
+            )
+            seen.append(cursor.fetchone())
+        return delete(candidates, ids)
+
+    monkeypatch.setattr(retention, "_delete", spy)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        (before,) = cursor.fetchone()
+
+    pruned = {item.kind: item for item in records_prune(batch_rows=2)}
+
+    assert pruned["idempotency records"].rows == 3
+
+    assert seen and {(commit, int(timeout)) for commit, timeout in seen} == {("off", retention.LOCK_TIMEOUT_MS)}
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == (before,)
