@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -59,6 +60,11 @@ STACK_SETTINGS = {
 }
 
 
+# One secret key for every stack of a run: secrets stored under it (outbound webhook endpoints,
+# created by this process's Django, set up with the first stack's environment) stay readable.
+SECRET_KEY = secrets.token_urlsafe(40)
+
+
 def stack_environment(servers: PrivateServers, web_port: int, fake_port: int) -> dict[str, str]:
     return devstack.stack_environment(
         database_url=servers.database_url,
@@ -66,6 +72,7 @@ def stack_environment(servers: PrivateServers, web_port: int, fake_port: int) ->
         fake_port=fake_port,
         web_port=web_port,
         LOG_LEVEL="INFO",
+        DJANGO_SECRET_KEY=SECRET_KEY,
         **STACK_SETTINGS,
     )
 
