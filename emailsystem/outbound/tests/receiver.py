@@ -23,6 +23,12 @@ class Received:
         return json.loads(self.body)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a sender opening its connections at once overflowed it,
+    # and each dropped SYN came back after the kernel's 1 s (then 3 s) retransmission timeout.
+    request_queue_size = 128
+
+
 class Receiver:
     def __init__(self, statuses: list[int] | None = None, *, hang: bool = False) -> None:
         self.statuses = list(statuses or [200])
@@ -59,7 +65,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
