@@ -5,10 +5,12 @@ The host is resolved at every attempt and refused unless every address is public
 URL's host in Host and, over TLS, in SNI and the certificate check. Redirects are never
 followed (http.client does not follow them; a 3xx is a failed attempt).
 
-Each pool thread keeps its connections open between attempts (HTTP/1.1 keep-alive), keyed by
-the URL's scheme, host and port and the address just checked: a name that resolves elsewhere
-gets a new connection to the new, checked, address. A new TCP (and TLS) connection per event
-cost most of an attempt against a receiver that answers at once.
+Connections stay open between attempts (HTTP/1.1 keep-alive) in one set of idle connections
+that every pool thread shares, keyed by the URL's scheme, host and port and the address just
+checked: a name that resolves elsewhere gets a new connection to the new, checked, address. A
+new TCP (and TLS) connection per event cost most of an attempt against a receiver that answers
+at once; shared rather than per thread, an endpoint gets as many connections as it has attempts
+running at once, not one per thread that ever called it.
 """
 
 import http.client
@@ -16,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -28,12 +31,12 @@ TIMEOUT_SECONDS = 10.0
 ERROR_MAX_CHARS = 500
 # An answer body longer than this is not read to its end: the connection is closed instead of kept.
 ANSWER_MAX_BYTES = 64 * 1024
-# Open connections a pool thread keeps; the least recently used beyond it is closed.
-CONNECTIONS_PER_THREAD = 16
+# Idle connections kept in all; past it the one of the least recently used target is closed
+# (the worker runs up to 128 attempts at once).
+IDLE_CONNECTIONS = 256
 USER_AGENT = "emailsystem-webhooks/1"
 
 _TLS = ssl.create_default_context()
-_local = threading.local()
 
 ConnectionKey = tuple[str, str, int, str]  # scheme, host, port, the checked address
 
@@ -71,31 +74,51 @@ def _connection(key: ConnectionKey, timeout: float) -> http.client.HTTPConnectio
     return connection
 
 
-def _kept() -> dict[ConnectionKey, http.client.HTTPConnection]:
-    if not hasattr(_local, "connections"):
-        _local.connections = {}
-    connections: dict[ConnectionKey, http.client.HTTPConnection] = _local.connections
-    return connections
+class _Idle:
+    """Idle open connections shared by the threads, per target; the target kept most recently last."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.by_key: OrderedDict[ConnectionKey, list[http.client.HTTPConnection]] = OrderedDict()
+        self.count = 0
+
+    def take(self, key: ConnectionKey) -> http.client.HTTPConnection | None:
+        with self.lock:
+            connections = self.by_key.get(key)
+            if not connections:
+                return None
+            self.count -= 1
+            return connections.pop()
+
+    def keep(self, key: ConnectionKey, connection: http.client.HTTPConnection) -> None:
+        excess = []
+        with self.lock:
+            self.by_key.setdefault(key, []).append(connection)
+            self.by_key.move_to_end(key)
+            self.count += 1
+            while self.count > self.limit:
+                oldest_key, oldest = next(iter(self.by_key.items()))
+                excess.append(oldest.pop(0))
+                self.count -= 1
+                if not oldest:
+                    del self.by_key[oldest_key]
+        for stale in excess:
+            stale.close()
+
+
+_idle = _Idle(IDLE_CONNECTIONS)
 
 
 def _take(key: ConnectionKey, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-    """This thread's open connection for `key` (True: reused), or a new one."""
-    kept = _kept()
-    connection = kept.pop(key, None)
+    """An idle open connection for `key` (True: reused), or a new one."""
+    connection = _idle.take(key)
     if connection is not None:
         connection.timeout = timeout
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
         return connection, True
     return _connection(key, timeout), False
-
-
-def _keep(key: ConnectionKey, connection: http.client.HTTPConnection) -> None:
-    kept = _kept()
-    kept[key] = connection
-    while len(kept) > CONNECTIONS_PER_THREAD:
-        oldest = next(iter(kept))
-        kept.pop(oldest).close()
 
 
 def _post(key: ConnectionKey, path: str, payload: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
@@ -119,7 +142,7 @@ def _post(key: ConnectionKey, path: str, payload: bytes, headers: dict[str, str]
         connection.close()
         raise
     if keep:
-        _keep(key, connection)
+        _idle.keep(key, connection)
     else:
         connection.close()
     return response.status, answer[:ERROR_MAX_CHARS].decode(errors="replace")

@@ -2,7 +2,7 @@
 
 Each instance records every request (headers and body) and answers from a script: a list of
 status codes used in turn (the last one repeats), or `hang` to hold every request until the
-test releases it (or 30 s pass).
+test releases it (or 30 s pass); `drop_idle` closes each connection after its answer.
 """
 
 import http.server
@@ -17,6 +17,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # the sender's end of the connection: one port, one connection
 
     @property
     def json(self) -> Any:
@@ -30,9 +31,10 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None, *, hang: bool = False) -> None:
+    def __init__(self, statuses: list[int] | None = None, *, hang: bool = False, drop_idle: bool = False) -> None:
         self.statuses = list(statuses or [200])
         self.hang = hang
+        self.drop_idle = drop_idle
         self.release = threading.Event()
         self.received: list[Received] = []
         self.arrived = threading.Condition()
@@ -51,7 +53,8 @@ class Receiver:
                     self.close_connection = True
                     return
                 with owner.arrived:
-                    owner.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    owner.received.append(Received(self.path, headers, body, self.client_address[1]))
                     index = len(owner.received) - 1
                     owner.arrived.notify_all()
                 if owner.hang:
@@ -61,6 +64,8 @@ class Receiver:
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+                # Closed without a `Connection: close`, as a server dropping idle connections does.
+                self.close_connection = owner.drop_idle
 
             def log_message(self, *args: Any) -> None:
                 pass
