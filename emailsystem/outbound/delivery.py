@@ -1,16 +1,17 @@
 """One HTTP attempt: POST the signed body to the endpoint, connecting to the address that was checked.
 
-The host is resolved at every attempt and refused unless every address is public
+The host is resolved for every new connection and refused unless every address is public
 (targets.target_resolve); the socket connects to that address while the request keeps the
 URL's host in Host and, over TLS, in SNI and the certificate check. Redirects are never
 followed (http.client does not follow them; a 3xx is a failed attempt).
 
 Connections stay open between attempts (HTTP/1.1 keep-alive) in one set of idle connections
-that every pool thread shares, keyed by the URL's scheme, host and port and the address just
-checked: a name that resolves elsewhere gets a new connection to the new, checked, address. A
-new TCP (and TLS) connection per event cost most of an attempt against a receiver that answers
-at once; shared rather than per thread, an endpoint gets as many connections as it has attempts
-running at once, not one per thread that ever called it.
+that every pool thread shares, keyed by the URL's scheme, host and port; each goes to the
+address checked when it was opened, and a name that resolves elsewhere reaches its new address
+with the next new connection. A new TCP (and TLS) connection per event cost most of an attempt
+against a receiver that answers at once, and a resolution per event a DNS query each; shared
+rather than per thread, an endpoint gets as many connections as it has attempts running at
+once, not one per thread that ever called it.
 """
 
 import http.client
@@ -38,7 +39,7 @@ USER_AGENT = "emailsystem-webhooks/1"
 
 _TLS = ssl.create_default_context()
 
-ConnectionKey = tuple[str, str, int, str]  # scheme, host, port, the checked address
+ConnectionKey = tuple[str, str, int]  # scheme, host, port
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ class AttemptResult:
 
 
 def _connection(key: ConnectionKey, timeout: float) -> http.client.HTTPConnection:
-    scheme, host, port, address = key
+    """A new connection to the host's checked address; raises TargetRefused."""
+    scheme, host, port = key
+    address = target_resolve(host, port)
     connection: http.client.HTTPConnection
     if scheme == "https":
         connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=_TLS)
@@ -158,8 +161,7 @@ def attempt_post(
         return int((time.monotonic() - started) * 1000)
 
     try:
-        scheme, host, port = url_parts(url)
-        address = target_resolve(host, port)
+        key = url_parts(url)
     except TargetRefused as error:
         return AttemptResult(None, elapsed(), f"refused: {error}")
     parts = urlsplit(url)
@@ -174,7 +176,9 @@ def attempt_post(
         "webhook-signature": signature_header(secrets, webhook_id, timestamp, payload),
     }
     try:
-        status, answer = _post((scheme, host, port, address), path, payload, headers, timeout)
+        status, answer = _post(key, path, payload, headers, timeout)
+    except TargetRefused as error:
+        return AttemptResult(None, elapsed(), f"refused: {error}")
     except TimeoutError:
         return AttemptResult(None, elapsed(), f"timed out after {timeout:.0f} s")
     except (OSError, http.client.HTTPException) as failure:
