@@ -23,6 +23,7 @@ from emailsystem.outbound.delivery import AttemptResult, attempt_post
 from emailsystem.outbound.models import MessageState, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from emailsystem.outbound.services import endpoint_secrets
 from emailsystem.outbound.signing import SecretUnreadable
+from emailsystem.outbound.sql import messages_read
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ def retry_delay(attempt: int) -> int | None:
 
 
 def messages_load(ids: Iterable[int]) -> dict[int, MessageToSend]:
-    fields = ("pk", "endpoint_id", "webhook_id", "body", "state")
-    rows = WebhookMessage.objects.filter(pk__in=set(ids)).values_list(*fields)
+    rows = messages_read(ids=sorted(set(ids)), fields=("id", "endpoint", "webhook_id", "body", "state"))
     return {row[0]: MessageToSend(*row) for row in rows}
 
 
