@@ -18,10 +18,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from emailsystem.core.plain_sql import rows_insert
 from emailsystem.outbound.delivery import AttemptResult, attempt_post
 from emailsystem.outbound.models import MessageState, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from emailsystem.outbound.services import endpoint_secrets
 from emailsystem.outbound.signing import SecretUnreadable
+from emailsystem.outbound.sql import messages_read
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +71,7 @@ def retry_delay(attempt: int) -> int | None:
 
 
 def messages_load(ids: Iterable[int]) -> dict[int, MessageToSend]:
-    fields = ("pk", "endpoint_id", "webhook_id", "body", "state")
-    rows = WebhookMessage.objects.filter(pk__in=set(ids)).values_list(*fields)
+    rows = messages_read(ids=sorted(set(ids)), fields=("id", "endpoint", "webhook_id", "body", "state"))
     return {row[0]: MessageToSend(*row) for row in rows}
 
 
@@ -113,22 +114,27 @@ def attempts_record(*, attempts: Sequence[Attempted]) -> None:
     if not attempts:
         return
     now = timezone.now()
-    WebhookAttempt.objects.bulk_create(
-        WebhookAttempt(
-            message_id=item.message.pk,
-            endpoint_id=item.endpoint.pk,
-            attempt=item.attempt,
-            status_code=item.result.status_code,
-            duration_ms=item.result.duration_ms,
-            error=item.result.error,
-            next_retry_at=(
-                now + datetime.timedelta(seconds=item.retry_after_seconds)
-                if item.retry_after_seconds is not None
-                else None
-            ),
-            created=now,
-        )
-        for item in attempts
+    # Plain SQL: a model instance and the ORM's insert compiler per attempt were a fifth of the
+    # webhooks process's CPU at 1,000 events/s; nothing listens to WebhookAttempt's signals.
+    rows_insert(
+        WebhookAttempt,
+        [
+            {
+                "message_id": item.message.pk,
+                "endpoint_id": item.endpoint.pk,
+                "attempt": item.attempt,
+                "status_code": item.result.status_code,
+                "duration_ms": item.result.duration_ms,
+                "error": item.result.error,
+                "next_retry_at": (
+                    now + datetime.timedelta(seconds=item.retry_after_seconds)
+                    if item.retry_after_seconds is not None
+                    else None
+                ),
+                "created": now,
+            }
+            for item in attempts
+        ],
     )
     by_state: dict[MessageState, list[int]] = defaultdict(list)
     for item in attempts:

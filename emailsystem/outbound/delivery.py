@@ -1,14 +1,17 @@
 """One HTTP attempt: POST the signed body to the endpoint, connecting to the address that was checked.
 
-The host is resolved at every attempt and refused unless every address is public
+The host is resolved for every new connection and refused unless every address is public
 (targets.target_resolve); the socket connects to that address while the request keeps the
 URL's host in Host and, over TLS, in SNI and the certificate check. Redirects are never
 followed (http.client does not follow them; a 3xx is a failed attempt).
 
-Each pool thread keeps its connections open between attempts (HTTP/1.1 keep-alive), keyed by
-the URL's scheme, host and port and the address just checked: a name that resolves elsewhere
-gets a new connection to the new, checked, address. A new TCP (and TLS) connection per event
-cost most of an attempt against a receiver that answers at once.
+Connections stay open between attempts (HTTP/1.1 keep-alive) in one set of idle connections
+that every pool thread shares, keyed by the URL's scheme, host and port; each goes to the
+address checked when it was opened, and a name that resolves elsewhere reaches its new address
+with the next new connection. A new TCP (and TLS) connection per event cost most of an attempt
+against a receiver that answers at once, and a resolution per event a DNS query each; shared
+rather than per thread, an endpoint gets as many connections as it has attempts running at
+once, not one per thread that ever called it.
 """
 
 import http.client
@@ -16,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -28,14 +32,14 @@ TIMEOUT_SECONDS = 10.0
 ERROR_MAX_CHARS = 500
 # An answer body longer than this is not read to its end: the connection is closed instead of kept.
 ANSWER_MAX_BYTES = 64 * 1024
-# Open connections a pool thread keeps; the least recently used beyond it is closed.
-CONNECTIONS_PER_THREAD = 16
+# Idle connections kept in all; past it the one of the least recently used target is closed
+# (the worker runs up to 128 attempts at once).
+IDLE_CONNECTIONS = 256
 USER_AGENT = "emailsystem-webhooks/1"
 
 _TLS = ssl.create_default_context()
-_local = threading.local()
 
-ConnectionKey = tuple[str, str, int, str]  # scheme, host, port, the checked address
+ConnectionKey = tuple[str, str, int]  # scheme, host, port
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class AttemptResult:
 
 
 def _connection(key: ConnectionKey, timeout: float) -> http.client.HTTPConnection:
-    scheme, host, port, address = key
+    """A new connection to the host's checked address; raises TargetRefused."""
+    scheme, host, port = key
+    address = target_resolve(host, port)
     connection: http.client.HTTPConnection
     if scheme == "https":
         connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=_TLS)
@@ -71,31 +77,51 @@ def _connection(key: ConnectionKey, timeout: float) -> http.client.HTTPConnectio
     return connection
 
 
-def _kept() -> dict[ConnectionKey, http.client.HTTPConnection]:
-    if not hasattr(_local, "connections"):
-        _local.connections = {}
-    connections: dict[ConnectionKey, http.client.HTTPConnection] = _local.connections
-    return connections
+class _Idle:
+    """Idle open connections shared by the threads, per target; the target kept most recently last."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.by_key: OrderedDict[ConnectionKey, list[http.client.HTTPConnection]] = OrderedDict()
+        self.count = 0
+
+    def take(self, key: ConnectionKey) -> http.client.HTTPConnection | None:
+        with self.lock:
+            connections = self.by_key.get(key)
+            if not connections:
+                return None
+            self.count -= 1
+            return connections.pop()
+
+    def keep(self, key: ConnectionKey, connection: http.client.HTTPConnection) -> None:
+        excess = []
+        with self.lock:
+            self.by_key.setdefault(key, []).append(connection)
+            self.by_key.move_to_end(key)
+            self.count += 1
+            while self.count > self.limit:
+                oldest_key, oldest = next(iter(self.by_key.items()))
+                excess.append(oldest.pop(0))
+                self.count -= 1
+                if not oldest:
+                    del self.by_key[oldest_key]
+        for stale in excess:
+            stale.close()
+
+
+_idle = _Idle(IDLE_CONNECTIONS)
 
 
 def _take(key: ConnectionKey, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-    """This thread's open connection for `key` (True: reused), or a new one."""
-    kept = _kept()
-    connection = kept.pop(key, None)
+    """An idle open connection for `key` (True: reused), or a new one."""
+    connection = _idle.take(key)
     if connection is not None:
         connection.timeout = timeout
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
         return connection, True
     return _connection(key, timeout), False
-
-
-def _keep(key: ConnectionKey, connection: http.client.HTTPConnection) -> None:
-    kept = _kept()
-    kept[key] = connection
-    while len(kept) > CONNECTIONS_PER_THREAD:
-        oldest = next(iter(kept))
-        kept.pop(oldest).close()
 
 
 def _post(key: ConnectionKey, path: str, payload: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
@@ -119,7 +145,7 @@ def _post(key: ConnectionKey, path: str, payload: bytes, headers: dict[str, str]
         connection.close()
         raise
     if keep:
-        _keep(key, connection)
+        _idle.keep(key, connection)
     else:
         connection.close()
     return response.status, answer[:ERROR_MAX_CHARS].decode(errors="replace")
@@ -135,8 +161,7 @@ def attempt_post(
         return int((time.monotonic() - started) * 1000)
 
     try:
-        scheme, host, port = url_parts(url)
-        address = target_resolve(host, port)
+        key = url_parts(url)
     except TargetRefused as error:
         return AttemptResult(None, elapsed(), f"refused: {error}")
     parts = urlsplit(url)
@@ -151,7 +176,9 @@ def attempt_post(
         "webhook-signature": signature_header(secrets, webhook_id, timestamp, payload),
     }
     try:
-        status, answer = _post((scheme, host, port, address), path, payload, headers, timeout)
+        status, answer = _post(key, path, payload, headers, timeout)
+    except TargetRefused as error:
+        return AttemptResult(None, elapsed(), f"refused: {error}")
     except TimeoutError:
         return AttemptResult(None, elapsed(), f"timed out after {timeout:.0f} s")
     except (OSError, http.client.HTTPException) as failure:

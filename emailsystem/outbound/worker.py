@@ -241,33 +241,36 @@ class WebhooksWorker:
         self.finished.put((generation, ready.job, attempted))
 
     def _finish(self, channel: BlockingChannel, *, now: bool = False) -> None:
-        """Record finished attempts in one transaction (RECORD_BATCH, RECORD_WAIT_SECONDS), then publish
-        retries and ack, with one socket write for the acks; start what waited."""
+        """Start what waited behind finished attempts; record finished attempts in one transaction
+        (RECORD_BATCH, RECORD_WAIT_SECONDS), then publish retries and ack, with one socket write for the acks."""
         while True:
             try:
                 generation, job, attempted = self.finished.get_nowait()
             except queue.Empty:
                 break
             if generation == self.generation:  # else its channel is gone; the broker delivers it again
+                now_at = time.monotonic()
                 if not self.done:
-                    self.done_since = time.monotonic()
+                    self.done_since = now_at
                 self.done.append((job, attempted))
+                # The endpoint's slot is free once its HTTP call is: waiting for the record (up to
+                # RECORD_WAIT_SECONDS) while holding it capped a receiver answering at once near
+                # PER_ENDPOINT_RUNNING / RECORD_WAIT_SECONDS.
+                self.running[job.endpoint_id] -= 1
+                self.progress[job.endpoint_id] = now_at
+                if self.waiting[job.endpoint_id]:
+                    self._start(self.waiting[job.endpoint_id].popleft())
         if not self.done:
             return
         if not now and len(self.done) < RECORD_BATCH and time.monotonic() - self.done_since < RECORD_WAIT_SECONDS:
             return
         done, self.done = self.done, []
         attempts_record(attempts=[attempted for _job, attempted in done])
-        finished_at = time.monotonic()
         for job, attempted in done:
             if attempted.retry_after_seconds is not None:
                 self._delay(channel, job, attempted.retry_after_seconds)
             else:
                 unflushed.ack(channel, job.tag)
-            self.running[job.endpoint_id] -= 1
-            self.progress[job.endpoint_id] = finished_at
-            if self.waiting[job.endpoint_id]:
-                self._start(self.waiting[job.endpoint_id].popleft())
         unflushed.flush(channel)
 
     def _delay(self, channel: BlockingChannel, job: Job, retry_after_seconds: int) -> None:
@@ -301,3 +304,4 @@ class WebhooksWorker:
             self.liveness.touch()
             connection.process_data_events(time_limit=POLL_SECONDS)
             self._finish(channel, now=True)
+        self._finish(channel, now=True)  # attempts that finished before the stop and wait for their record

@@ -2,7 +2,7 @@
 
 Each instance records every request (headers and body) and answers from a script: a list of
 status codes used in turn (the last one repeats), or `hang` to hold every request until the
-test releases it (or 30 s pass).
+test releases it (or 30 s pass); `drop_idle` closes each connection after its answer.
 """
 
 import http.server
@@ -17,16 +17,24 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # the sender's end of the connection: one port, one connection
 
     @property
     def json(self) -> Any:
         return json.loads(self.body)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a sender opening its connections at once overflowed it,
+    # and each dropped SYN came back after the kernel's 1 s (then 3 s) retransmission timeout.
+    request_queue_size = 128
+
+
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None, *, hang: bool = False) -> None:
+    def __init__(self, statuses: list[int] | None = None, *, hang: bool = False, drop_idle: bool = False) -> None:
         self.statuses = list(statuses or [200])
         self.hang = hang
+        self.drop_idle = drop_idle
         self.release = threading.Event()
         self.received: list[Received] = []
         self.arrived = threading.Condition()
@@ -45,7 +53,8 @@ class Receiver:
                     self.close_connection = True
                     return
                 with owner.arrived:
-                    owner.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    owner.received.append(Received(self.path, headers, body, self.client_address[1]))
                     index = len(owner.received) - 1
                     owner.arrived.notify_all()
                 if owner.hang:
@@ -55,11 +64,13 @@ class Receiver:
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+                # Closed without a `Connection: close`, as a server dropping idle connections does.
+                self.close_connection = owner.drop_idle
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
