@@ -15,8 +15,8 @@ redelivers the message and the email is sent again: at most the two lanes' prefe
 This module is one connection's life. The parts around it live beside it: where each job
 stands and its log lines (jobs.py), the reconnect policy and its loop (reconnect.py), the memory of sent
 outcomes not yet acked (recently_sent.py), what to publish for an outcome (routing.py), how to
-classify SendGrid's answer (handler.py), how a batch reaches the broker (publishing.py) and
-how the two lanes of work are consumed (lanes.py).
+classify SendGrid's answer (handler.py), how a batch reaches the broker (publishing.py),
+how the two lanes of work are consumed (lanes.py) and held within one budget in bytes (intake.py).
 """
 
 from __future__ import annotations
