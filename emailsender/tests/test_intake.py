@@ -122,3 +122,32 @@ def test_a_bulk_backlog_leaves_room_for_a_normal_send(broker, fake, start_sender
     wait_for(lambda: running.sender._jobs.bytes_in_hand == 0, what="nothing left in hand")
     assert broker.depth(topology.bulk_queue(broker.prefix)) == 0
     assert broker.depth(topology.dead_queue(broker.prefix)) == 0
+
+
+def test_a_normal_send_larger_than_the_room_left_by_bulk_goes_alone_without_waiting_for_it(broker, fake, start_sender):
+    settings = broker.settings(fake, concurrency=4, bulk_concurrency=3, prefetch=8, max_inflight_bytes=140_000)
+    fake.set_mode(latency_ms=300)
+    backlog = [work_message(text="b" * 30_000) for _ in range(12)]
+    large_send = work_message(text="n" * 60_000)
+    bulk_size, large_size = len(encode_work(backlog[0])), len(encode_work(large_send))
+    assert 3 * bulk_size + large_size > settings.max_inflight_bytes  # no room beside the bulk lane's share
+    for message in backlog:
+        broker.publish(message, lane=topology.BULK_KEY)
+
+    running = start_sender(settings)
+    normal = running.sender._intakes[topology.WORK_KEY]
+    held = running.sender._jobs.lane_bytes
+    wait_for(lambda: held[topology.BULK_KEY] >= 3 * bulk_size, timeout=15, what="the bulk lane at its share")
+    broker.publish(large_send)
+
+    def arrived() -> list[str]:
+        return [request.body["personalizations"][0]["custom_args"]["email_id"] for request in fake.requests]
+
+    wait_for(lambda: str(large_send.email_id) in arrived(), timeout=10, what="the large normal send at the fake")
+    # Taken alone as the normal lane held nothing: it waited for no bulk call to end.
+    assert arrived().index(str(large_send.email_id)) <= 6
+    assert normal.refused == 0
+    assert normal.peak_bytes <= settings.bulk_max_inflight_bytes + large_size
+    wait_for(lambda: len(fake.requests) == len(backlog) + 1, timeout=30, what="the backlog drained")
+    assert set(fake.delivery_counts().values()) == {1}
+    wait_for(lambda: running.sender._jobs.bytes_in_hand == 0, what="nothing left in hand")
