@@ -15,8 +15,8 @@ redelivers the message and the email is sent again: at most the two lanes' prefe
 This module is one connection's life. The parts around it live beside it: where each job
 stands and its log lines (jobs.py), the reconnect policy and its loop (reconnect.py), the memory of sent
 outcomes not yet acked (recently_sent.py), what to publish for an outcome (routing.py), how to
-classify SendGrid's answer (handler.py), how a batch reaches the broker (publishing.py) and
-how the two lanes of work are consumed (lanes.py).
+classify SendGrid's answer (handler.py), how a batch reaches the broker (publishing.py),
+how the two lanes of work are consumed (lanes.py) and held within one budget in bytes (intake.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from emailsender import brokers, metrics, topology, unflushed
 from emailsender.clients import Client
 from emailsender.handler import handle, unexpected_error
 from emailsender.jobs import Job, Jobs, job_fields, job_publishes, log_dropped, log_recorded
-from emailsender.lanes import consume_lanes, lanes_described
+from emailsender.lanes import consume_lanes, lane_intakes, lanes_described
 from emailsender.liveness import LivenessFile
 from emailsender.outcomes import OutcomeKind
 from emailsender.providers import providers_from_settings
@@ -73,6 +73,7 @@ class Sender:
         self._stop_requested = False
         self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="send")
         self._jobs = Jobs()
+        self._intakes = lane_intakes(settings, self._jobs)  # normal lane first
         self._paused_until = 0.0
         self._connection: pika.BlockingConnection | None = None
         self._consumed_since_connect = False
@@ -167,7 +168,7 @@ class Sender:
         self._drain(None, None)  # remember what finished while disconnected before redeliveries arrive
         self._cancelled_by_broker = False
         consume_channel.add_on_cancel_callback(self._on_cancelled)
-        consumer_tags = consume_lanes(consume_channel, self.settings, self._on_message)
+        consume_lanes(consume_channel, self.settings, self._intakes, self._on_message)
         self._consumed_since_connect = True
         self.stats["connections"] += 1
         self.consuming.set()
@@ -179,10 +180,13 @@ class Sender:
             if self._cancelled_by_broker:
                 # Without a consumer the loop would idle with no error: start over on a new connection.
                 raise ConsumerCancelled("the broker cancelled a consumer of the work queues")
+            for intake in self._intakes.values():
+                intake.adjust()
             self._start_pending()
             metrics.HELD.set(len(self._jobs.held))
+            metrics.HELD_BYTES.set(self._jobs.bytes_in_hand)
             queue_depths.read_when_due(connection)
-        self._shutdown(connection, consume_channel, publisher, consumer_tags)
+        self._shutdown(connection, consume_channel, publisher)
 
     def _on_cancelled(self, _method_frame: Any) -> None:
         log.warning("consumer cancelled by the broker; reconnecting", extra={"held": len(self._jobs.held)})
@@ -190,8 +194,11 @@ class Sender:
 
     # -- receiving and working ------------------------------------------------------------
 
-    def _on_message(self, lane: str, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
-        job = self._jobs.receive(method.delivery_tag, properties, body, lane)
+    def _on_message(self, lane: str, channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
+        if not self._intakes[lane].admit(len(body)):  # over the byte bound: back to the queue, unsent
+            channel.basic_nack(delivery_tag=method.delivery_tag, requeue=True)
+            return
+        job = self._jobs.receive(method.delivery_tag, properties, body, lane, consumer_tag=method.consumer_tag)
         remembered = self._recently_sent.get_for_work(body) if method.redelivered else None
         if remembered is not None:
             log.info("redelivered message was already sent; recording it", extra=job_fields(job))
@@ -263,13 +270,11 @@ class Sender:
 
     # -- shutdown -------------------------------------------------------------------------
 
-    def _shutdown(
-        self, connection: Any, consume_channel: Any, publisher: BatchPublisher, consumer_tags: list[str]
-    ) -> None:
+    def _shutdown(self, connection: Any, consume_channel: Any, publisher: BatchPublisher) -> None:
         """Stop taking work, finish what is in flight within the limit, requeue the rest, close."""
         deadline = time.monotonic() + self.settings.shutdown_seconds
-        for consumer_tag in consumer_tags:
-            consume_channel.basic_cancel(consumer_tag)  # pika nacks deliveries not yet dispatched to us
+        for intake in self._intakes.values():
+            intake.cancel()  # pika nacks deliveries not yet dispatched to us
         jobs = self._jobs
         requeued = jobs.take_pending()
         for job in requeued:
@@ -283,7 +288,7 @@ class Sender:
             # Still in an HTTP call: if SendGrid accepts it after this, the redelivery sends it again.
             consume_channel.basic_nack(delivery_tag=tag, requeue=True)
         log.info("stopped consuming", extra={"requeued_in_flight": len(jobs.held)})
-        jobs.held.clear()
+        jobs.abandon_held()
         self.consuming.clear()
         connection.close()
         self._connection = None

@@ -36,6 +36,8 @@ class Job:
     request_id: str | None = None  # the API request the send came from (x-request-id header), for logs
     started: float = 0.0
     outcome: Outcome | None = None
+    consumer_tag: str = ""  # which consumer of the channel it came from (intake.py)
+    in_hand: bool = True  # its body counts in Jobs.bytes_in_hand until the process is done with it
 
 
 class Jobs:
@@ -48,6 +50,8 @@ class Jobs:
         self.pending: dict[str, deque[Job]] = {lane: deque() for lane in topology.LANES}
         self.running = 0  # jobs started (or finished at once) and not yet taken back, any connection
         self.running_bulk = 0  # of which from the bulk lane
+        # Bodies of jobs received and not yet acked, given back or dropped, any connection, per lane (intake.py).
+        self.lane_bytes: dict[str, int] = {lane: 0 for lane in topology.LANES}
         self._finished: queue.SimpleQueue[Job] = queue.SimpleQueue()
         # Whether a job finished since the loop last took them: only the first one wakes the loop.
         self._wake_sent = False
@@ -58,13 +62,27 @@ class Jobs:
         self.generation += 1
         return self.generation
 
+    @property
+    def bytes_in_hand(self) -> int:
+        """Bodies in hand, both lanes together."""
+        return sum(self.lane_bytes.values())
+
+    def held_consumer_tags(self) -> list[str]:
+        """The consumer tag of each held job."""
+        return [job.consumer_tag for job in self.held.values()]
+
     def disconnected(self) -> None:
-        """The connection is gone: the broker redelivers everything it had given us."""
+        """The connection is gone: the broker redelivers everything it had given us. Jobs still
+        running stay in hand until they come back from their worker."""
         self.held.clear()
         for pending in self.pending.values():
+            for job in pending:
+                self._let_go(job)
             pending.clear()
 
-    def receive(self, delivery_tag: int, properties: Any, body: bytes, lane: str = topology.WORK_KEY) -> Job:
+    def receive(
+        self, delivery_tag: int, properties: Any, body: bytes, lane: str = topology.WORK_KEY, *, consumer_tag: str = ""
+    ) -> Job:
         """The job of a delivered message (pika's BasicProperties) from `lane`'s queue, held until it
         is acked or nacked."""
         headers = dict(properties.headers or {})
@@ -77,8 +95,10 @@ class Jobs:
             attempt=routing.attempt_from_headers(headers),
             lane=lane,
             request_id=routing.request_id_from_headers(headers),
+            consumer_tag=consumer_tag,
         )
         self.held[delivery_tag] = job
+        self.lane_bytes[lane] += len(body)
         return job
 
     def wait(self, job: Job) -> None:
@@ -140,6 +160,7 @@ class Jobs:
             if job.lane == topology.BULK_KEY:
                 self.running_bulk -= 1
             if not connected or job.generation != self.generation or job.delivery_tag not in self.held:
+                self._let_go(job)
                 stale.append(job)
             else:
                 current.append(job)
@@ -147,6 +168,7 @@ class Jobs:
     def release(self, job: Job) -> None:
         """The job is acked: no longer held."""
         del self.held[job.delivery_tag]
+        self._let_go(job)
 
     def take_pending(self) -> list[Job]:
         """The jobs not started yet, no longer held or pending (the caller nacks them back to the broker)."""
@@ -155,7 +177,19 @@ class Jobs:
             pending.clear()
         for job in taken:
             del self.held[job.delivery_tag]
+            self._let_go(job)
         return taken
+
+    def abandon_held(self) -> None:
+        """Forget the held jobs (nacked back to the broker at shutdown while still in their calls)."""
+        for job in self.held.values():
+            self._let_go(job)
+        self.held.clear()
+
+    def _let_go(self, job: Job) -> None:
+        if job.in_hand:
+            job.in_hand = False
+            self.lane_bytes[job.lane] -= len(job.body)
 
 
 def job_publishes(job: Job, settings: Settings) -> list[routing.Publish]:

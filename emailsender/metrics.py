@@ -43,6 +43,17 @@ SENDGRID_SECONDS = Histogram(
 )
 IN_FLIGHT = Gauge("emailsender_in_flight", "SendGrid calls running right now in this process.")
 HELD = Gauge("emailsender_held_messages", "Unacked work messages this process holds (at most SENDER_PREFETCH).")
+HELD_BYTES = Gauge(
+    "emailsender_held_bytes",
+    "Bytes of work messages this process holds, both lanes (delivered, not yet acked or given back); at most "
+    "SENDER_MAX_INFLIGHT_BYTES, or the bulk lane's share of it plus one normal message larger than the rest.",
+)
+PREFETCH = Gauge(
+    "emailsender_prefetch",
+    "The prefetch of this process's consumer of each lane: SENDER_PREFETCH (normal) or SENDER_BULK_PREFETCH "
+    "(bulk), less while large messages are in hand, 0 while paused.",
+    ["lane"],
+)
 QUEUE_MESSAGES = Gauge(
     "emailsender_queue_messages",
     "Messages ready in each queue, from a passive declare every QUEUE_DEPTH_INTERVAL_SECONDS. Every sender "

@@ -98,6 +98,12 @@ class Settings:
     # arrives within a broker round trip, and what one replica does not hold the others can take.
     # None: `bulk_workers`. Read `bulk_window`.
     bulk_prefetch: int | None = None
+    # Bytes of work messages a process holds at once, both lanes together (intake.py). Each MiB
+    # held costs 5-7 MB of RSS while its calls run (the body, its parsed strings, the request's
+    # JSON); 6 MiB keeps a sender draining 1 MiB attachments under its 80 MB
+    # (docs/performance.md), and is still the prefetch's worth of messages up to 96 KB. The bulk
+    # lane may fill only its workers' share of it (`bulk_max_inflight_bytes`).
+    max_inflight_bytes: int = 6 * 1024 * 1024
     # Five attempts with base 2 s span about 2 + 8 + 32 + 128 s, which rides out a typical
     # SendGrid incident before the recipients are marked failed.
     max_attempts: int = 5
@@ -232,6 +238,7 @@ class Settings:
             prefetch=prefetch,
             bulk_concurrency=bulk_concurrency,
             bulk_prefetch=bulk_prefetch,
+            max_inflight_bytes=number("SENDER_MAX_INFLIGHT_BYTES", cls.max_inflight_bytes, int, 1024),
             max_attempts=number("SEND_MAX_ATTEMPTS", cls.max_attempts, int, 1),
             retry_base_seconds=retry_base,
             retry_max_seconds=retry_max,
@@ -291,3 +298,9 @@ class Settings:
                 value = mask_url_password(value)
             shown.append(f"{field.name}={value!r}")
         return f"Settings({', '.join(shown)})"
+
+    @property
+    def bulk_max_inflight_bytes(self) -> int:
+        """Bytes in hand (both lanes) up to which the bulk lane takes more: its workers' share of
+        `max_inflight_bytes`, so the rest stays free for the normal lane (intake.py)."""
+        return self.max_inflight_bytes * self.bulk_workers // self.concurrency

@@ -142,6 +142,7 @@ def sender_env(settings: Settings) -> dict[str, str]:
         SENDER_PREFETCH=str(settings.prefetch),
         SENDER_BULK_CONCURRENCY=str(settings.bulk_workers),
         SENDER_BULK_PREFETCH=str(settings.bulk_window),
+        SENDER_MAX_INFLIGHT_BYTES=str(settings.max_inflight_bytes),
         SEND_MAX_ATTEMPTS=str(settings.max_attempts),
         RETRY_BASE_SECONDS=str(settings.retry_base_seconds),
         RETRY_MAX_SECONDS=str(settings.retry_max_seconds),
