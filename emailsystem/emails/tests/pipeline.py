@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from emailsender.testing.broker import Broker, sender_env
@@ -26,6 +27,9 @@ class PipelineStack(devstack.Stack):
         django_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "emailsystem.test_settings",
+            # The test process's key, whatever the environment says: secrets it stores encrypted
+            # (outbound webhook endpoints) must be readable by the processes.
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             "RABBITMQ_URL": broker.url,
             "QUEUE_PREFIX": broker.prefix,
