@@ -18,7 +18,7 @@ environment (defaults in brackets):
   SENDGRID_TIMEOUT_SECONDS  [10] timeout of every HTTP call
   OUTBOX_DIR                [var/outbox]
   SENDER_CONCURRENCY        [32] HTTP calls in flight per process
-  SENDER_PREFETCH           [2 x concurrency] unacked messages held per process
+  SENDER_PREFETCH           [8 x concurrency] unacked messages held per process
   SENDER_MAX_INFLIGHT_BYTES [6291456] bytes of work messages held per process, both lanes
   SEND_MAX_ATTEMPTS         [5] attempts before a retryable failure becomes final
   RETRY_BASE_SECONDS        [2] backoff: base * 4**(attempt-1), with jitter

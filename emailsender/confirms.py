@@ -1,5 +1,5 @@
 """Publisher confirms for a batch on a pika BlockingChannel: every message written, one flush,
-one wait for the broker's answer to each of them.
+then the broker's answer to each of them, awaited at once or noted as it arrives.
 
 Why confirms and not AMQP transactions: on RabbitMQ 3.10 a quorum queue whose leader has just
 died refuses publishes until a new leader is elected; in confirm mode the publisher gets a
@@ -11,13 +11,16 @@ arrived. `make chaos` `broker_node_kill` checks it end to end.
 
 Why not `BlockingChannel.confirm_delivery()`: its `basic_publish` then waits for each confirm
 before returning, one round trip per message. Here the publishes go out without a flush each
-(unflushed.py) and `wait()` flushes them and waits once. This uses `BlockingChannel._impl` (the
+(unflushed.py), and either `wait()` flushes them and waits once, or `flush()` writes them and
+`settled()` later tells whether their confirms have come back, so a caller can go on working
+while several batches await theirs. This uses `BlockingChannel._impl` (the
 asynchronous pika Channel it wraps) and `_flush_output` as unflushed.py does; the sender's and
 the web's tests against a real broker go through both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pika
@@ -30,8 +33,10 @@ from emailsender import unflushed
 class ConfirmedChannel:
     """A BlockingChannel in confirm mode whose publishes are confirmed together by `wait()`."""
 
-    def __init__(self, channel: BlockingChannel) -> None:
+    def __init__(self, channel: BlockingChannel, on_answer: Callable[[], None] | None = None) -> None:
+        """`on_answer` is called (on the connection's thread) whenever the broker's acks or nacks arrive."""
         self.channel = channel
+        self._on_answer = on_answer
         self._next_tag = 1  # the broker numbers a confirm-mode channel's publishes from 1
         self._outstanding: set[int] = set()
         self._nacked: set[int] = set()
@@ -58,6 +63,28 @@ class ConfirmedChannel:
         self._outstanding.add(tag)
         return tag
 
+    @property
+    def next_tag(self) -> int:
+        """The delivery tag the next publish gets."""
+        return self._next_tag
+
+    def flush(self) -> None:
+        """Write the publishes without waiting for their confirms (`settled()` tells when they come).
+        Raises pika's errors for a closed channel or connection."""
+        self.channel._flush_output()  # type: ignore[attr-defined]  # as in __init__
+
+    def settled(self, first: int, last: int) -> bool:
+        """Whether the broker has acked or nacked every publish tagged `first` to `last`. Confirms
+        arrive as the connection's I/O loop reads them (any pika call on the connection)."""
+        outstanding = self._outstanding
+        return not outstanding or not any(tag in outstanding for tag in range(first, last + 1))
+
+    def refused(self, first: int, last: int) -> set[int]:
+        """The tags from `first` to `last` the broker nacked (not stored), forgotten once told."""
+        tags = {tag for tag in self._nacked if first <= tag <= last}
+        self._nacked -= tags
+        return tags
+
     def wait(self) -> set[int]:
         """Flush the publishes and wait until the broker has acked or nacked every one; the tags it
         nacked (not stored). Raises pika's errors if the channel or connection fails first: then any
@@ -76,3 +103,5 @@ class ConfirmedChannel:
         self._outstanding -= answered
         if isinstance(method, pika.spec.Basic.Nack):
             self._nacked |= answered
+        if self._on_answer is not None:
+            self._on_answer()

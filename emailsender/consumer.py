@@ -7,10 +7,12 @@ and put the finished job on a queue, waking the connection thread with
 
 Delivery guarantee: a work message is acked only after the publishes its outcome needs
 (result, retry copy, dead letter) are confirmed by the broker. Outcomes are recorded in
-batches: every job finished when the loop looks is published, its confirms awaited once,
-then acked (publishing.py). If the process dies between SendGrid's 202 and that ack, RabbitMQ
-redelivers the message and the email is sent again: at most the two lanes' prefetch windows
-(`prefetch` + `bulk_prefetch`) per crashed process.
+batches: every job finished when the loop looks is published at once, and acked on a later
+pass of the loop once the broker has confirmed the whole batch (publishing.py); meanwhile the
+loop goes on receiving and starting work, so several batches may await their confirms. If
+the process dies between SendGrid's 202 and that ack, RabbitMQ redelivers the message and the
+email is sent again: at most the two lanes' prefetch windows (`prefetch` + `bulk_prefetch`)
+per crashed process.
 
 This module is one connection's life. The parts around it live beside it: where each job
 stands and its log lines (jobs.py), the reconnect policy and its loop (reconnect.py), the memory of sent
@@ -28,7 +30,7 @@ import signal
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -43,7 +45,7 @@ from emailsender.lanes import consume_lanes, lane_intakes, lanes_described
 from emailsender.liveness import LivenessFile
 from emailsender.outcomes import OutcomeKind
 from emailsender.providers import providers_from_settings
-from emailsender.publishing import BatchPublisher
+from emailsender.publishing import BatchPublisher, InFlight
 from emailsender.recently_sent import RecentlySent
 from emailsender.reconnect import ConsumerCancelled, FatalError, run_reconnecting
 from emailsender.settings import Settings, mask_url_password
@@ -57,6 +59,14 @@ HEARTBEAT_SECONDS = 30
 LOOP_TICK_SECONDS = 0.2
 # If RabbitMQ blocks publishers (memory or disk alarm) this long, reconnect rather than hang.
 BLOCKED_CONNECTION_TIMEOUT_SECONDS = 60
+# If the broker has not confirmed a batch of outcomes this long, reconnect: the jobs are redelivered
+# and their outcomes published again (a connection that is alive but never confirms would
+# otherwise hold the process's whole prefetch while the loop, and its liveness, go on).
+CONFIRM_TIMEOUT_SECONDS = 30
+
+
+class ConfirmsOverdue(pika.exceptions.AMQPError):
+    """The broker has not confirmed a batch of outcomes within CONFIRM_TIMEOUT_SECONDS."""
 
 
 class Sender:
@@ -79,6 +89,8 @@ class Sender:
         self._consumed_since_connect = False
         self._cancelled_by_broker = False
         self._recently_sent = RecentlySent()
+        # Jobs whose outcomes are published and await the broker's confirms, oldest first.
+        self._unconfirmed: deque[tuple[list[Job], InFlight]] = deque()
         self._liveness = LivenessFile(settings.liveness_file)
 
     # -- control --------------------------------------------------------------------------
@@ -135,6 +147,11 @@ class Sender:
             "broker connection lost; unacked messages will be redelivered",
             extra={"error": repr(error), "held": len(self._jobs.held)},
         )
+        for jobs, _batch in self._unconfirmed:  # maybe stored, maybe not: redeliveries must not send again
+            for job in jobs:
+                self._recently_sent.remember(job.outcome)
+                self._jobs.release(job)
+        self._unconfirmed.clear()
         self._jobs.disconnected()
         if self._connection is not None and self._connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError):
@@ -228,7 +245,8 @@ class Sender:
     # -- recording outcomes ---------------------------------------------------------------
 
     def _drain(self, publisher: BatchPublisher | None, consume_channel: Any | None) -> None:
-        """Record every job finished so far as one batch: publish all, one wait, ack all.
+        """Publish the outcomes of every job finished so far as one batch, then ack the jobs of every
+        batch the broker has confirmed by now (this one's, usually, on a later pass).
 
         The batch is whatever is ready now, never waited for: at low load it is one job.
         """
@@ -241,23 +259,39 @@ class Sender:
             if job.outcome.kind is OutcomeKind.RATE_LIMITED:
                 # Every worker would hit the same limit: stop starting calls until the window resets.
                 self._paused_until = max(self._paused_until, time.monotonic() + job.outcome.delay_seconds)
-        if not batch:
+        if publisher is None or consume_channel is None:
             return
-        assert publisher is not None and consume_channel is not None
-        self._start_pending()  # the freed workers call SendGrid while this batch waits for the broker
-        publishes = [publish for job in batch for publish in job_publishes(job, self.settings)]
-        try:
-            publisher.publish(publishes)
-        except BaseException:
-            for job in batch:  # the connection is going away: redeliveries of these must not send again
-                self._recently_sent.remember(job.outcome)
-            raise
-        self.stats["batches"] += 1
-        for job in batch:
-            unflushed.ack(consume_channel, job.delivery_tag)
-            self._jobs.release(job)
-            self._recorded(job)
-        unflushed.flush(consume_channel)
+        if batch:
+            self._start_pending()  # the freed workers call SendGrid while this batch waits for the broker
+            publishes = [publish for job in batch for publish in job_publishes(job, self.settings)]
+            try:
+                self._unconfirmed.append((batch, publisher.start(publishes)))
+            except BaseException:
+                for job in batch:  # the connection is going away: redeliveries of these must not send again
+                    self._recently_sent.remember(job.outcome)
+                raise
+        if self._unconfirmed:
+            self._ack_confirmed(publisher, consume_channel)
+
+    def _ack_confirmed(self, publisher: BatchPublisher, consume_channel: Any) -> None:
+        """Ack the jobs of every batch whose outcomes the broker has confirmed (in any order).
+        Raises what `BatchPublisher.confirmed` raises, or ConfirmsOverdue; lost_connection then
+        remembers the outcomes of every batch still unconfirmed."""
+        confirmed: list[tuple[list[Job], InFlight]] = []
+        waiting: deque[tuple[list[Job], InFlight]] = deque()
+        for jobs, batch in self._unconfirmed:
+            (confirmed if publisher.confirmed(batch) else waiting).append((jobs, batch))
+        self._unconfirmed = waiting
+        for jobs, _batch in confirmed:
+            self.stats["batches"] += 1
+            for job in jobs:
+                unflushed.ack(consume_channel, job.delivery_tag)
+                self._jobs.release(job)
+                self._recorded(job)
+        if confirmed:
+            unflushed.flush(consume_channel)
+        if self._unconfirmed and time.monotonic() - self._unconfirmed[0][1].since > CONFIRM_TIMEOUT_SECONDS:
+            raise ConfirmsOverdue(f"no confirm for {len(self._unconfirmed)} batches of outcomes")
 
     def _recorded(self, job: Job) -> None:
         """Bookkeeping and the log line of a job whose outcome is published and acked."""

@@ -3,8 +3,8 @@ messages.
 
 RabbitMQ's flow control counts messages (`basic.qos` prefetch_count; it does not implement
 prefetch_size), and a work message weighs from about 1 KB to 14 MB (10 MiB of attachments as
-base64). A prefetch sized for one-recipient messages (SENDER_PREFETCH, 64) lets a backlog of
-large ones put 64 of them in the process at once, and all of them in worker threads, where
+base64). A prefetch sized for one-recipient messages (SENDER_PREFETCH, 256) lets a backlog of
+large ones put 256 of them in the process at once, 32 of them in worker threads, where
 each is parsed and serialised again. So each lane's intake also keeps the bytes in hand (work
 message bodies delivered and not yet acked, nacked or dropped, both lanes together:
 `Jobs.bytes_in_hand`) within a bound:

@@ -1,27 +1,33 @@
-"""Publish the outcomes of many work messages with one broker round trip.
+"""Publish the outcomes of many work messages with one broker round trip, without waiting for it.
 
-The sender's publishes go on a dedicated channel in publisher-confirm mode (confirms.py):
-every publish of a batch is written without waiting, then one wait covers the broker's
-confirms of all of them. A confirm means the message is stored (in a quorum queue: on a
-majority of its members), so work messages may be acked after `publish()` returns. A
-`basic.nack` (a quorum queue without a leader refuses publishes until one is elected) raises
-NackError: the connection is dropped, the work messages are redelivered, and the outcomes the
-sender remembers (recently_sent.py) are published again rather than sent again.
+The sender's publishes go on a dedicated channel in publisher-confirm mode (confirms.py).
+Every publish of a batch is written at once (`BatchPublisher.start`), and the sender's loop
+goes on receiving and starting work while the broker stores them; `confirmed()` tells when
+the broker has confirmed all of a batch. A confirm means the message is stored (in a quorum
+queue: on a majority of its members), so the batch's work messages may be acked then. Waiting
+for each batch before the next (one confirm round trip per loop pass, 10 to 20 ms on the
+bench machine while the broker is busy) held a one-sender drain of one-recipient messages to
+about 1,300 a second; with several batches awaiting their confirms the loop's round trips
+overlap. A `basic.nack` (a quorum queue without a leader refuses publishes until one is
+elected) raises NackError: the connection is dropped, the work messages are redelivered, and
+the outcomes the sender remembers (recently_sent.py) are published again rather than sent again.
 
-If the connection drops during the wait, some of the batch may be stored and some not; the
+If the connection drops before a batch is confirmed, some of it may be stored and some not; the
 unacked work is redelivered and its outcomes published again, so a result or a retry copy may
 exist twice. Results are idempotent; a duplicated retry copy is a second send of that message
 (docs/delivery/crash-windows.md).
 
 `mandatory=True` keeps a missing queue an error rather than a silent drop. RabbitMQ sends the
 `basic.return` of an unroutable message before its confirm; pika queues it as a channel event,
-which `process_data_events` dispatches right after the wait.
+which `process_data_events` dispatches; `confirmed()` dispatches them once a batch is settled.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pika
@@ -35,32 +41,72 @@ from emailsender.settings import Settings
 
 log = logging.getLogger("emailsender")
 
+# How long `publish` lets the connection wait for input between checks of its confirms.
+LOOP_SECONDS = 0.05
+
+
+@dataclass
+class InFlight:
+    """Publishes written to the broker, tagged `first_tag` to `last_tag` on the confirm channel,
+    whose confirms have not all been seen yet."""
+
+    publishes: list[Publish]
+    first_tag: int
+    last_tag: int
+    since: float  # time.monotonic() when they were written
+    republished: bool = False  # those the broker could not route were published again once
+
 
 class BatchPublisher:
-    """Publishes lists of `routing.Publish` on a confirm-mode channel, one wait per list."""
+    """Publishes lists of `routing.Publish` on a confirm-mode channel and tells when each list is
+    stored. Several lists may await their confirms at once."""
 
     def __init__(self, connection: pika.BlockingConnection, channel: BlockingChannel, settings: Settings) -> None:
         self._connection = connection
         self._channel = channel
         self._settings = settings
         self._returned: list[ReturnedMessage] = []
-        self._confirms = ConfirmedChannel(channel)
+        # A confirm is handled inside pika's I/O loop, which `process_data_events` does not leave
+        # for it: a no-op callback ends the caller's wait, so a confirmed batch is acked at once.
+        self._confirms = ConfirmedChannel(channel, on_answer=lambda: connection.add_callback_threadsafe(_nothing))
         channel.add_on_return_callback(self._on_return)
 
-    def publish(self, publishes: Sequence[Publish]) -> None:
-        """Publish everything, then wait once for the broker to confirm it.
+    def start(self, publishes: Sequence[Publish]) -> InFlight:
+        """Write every publish to the broker without waiting for its confirm."""
+        first = self._confirms.next_tag
+        for publish in publishes:
+            self._confirms.publish(
+                exchange=publish.exchange,
+                routing_key=publish.routing_key,
+                body=publish.body,
+                properties=_properties(publish),
+                mandatory=True,
+            )
+        self._confirms.flush()
+        return InFlight(list(publishes), first, self._confirms.next_tag - 1, time.monotonic())
 
-        Returns only when every message is routed to a queue and stored. A message the broker
-        could not route (someone deleted a queue) is published again, once, after declaring the
-        topology again; if it still cannot be routed this raises `UnroutableError` (the rest of
-        the batch is stored by then, and will be published again with the redelivery). A
-        message the broker refused raises `NackError`; any other failure raises pika's exception.
+    def confirmed(self, batch: InFlight) -> bool:
+        """Whether every publish of `batch` is routed to a queue and stored (confirms arrive as the
+        connection reads them: call this after `process_data_events`).
+
+        A message the broker refused raises `NackError`. A message it could not route (someone
+        deleted a queue) is published again, once, after declaring the topology again, and the
+        batch waits for that confirm; if it still cannot be routed this raises `UnroutableError`.
+        Any other failure raises pika's exception. After an exception, any publish of the batch
+        may or may not be stored.
         """
-        if not publishes:
-            return
-        returned = self._publish_and_commit(publishes)
+        if not self._confirms.settled(batch.first_tag, batch.last_tag):
+            return False
+        if self._confirms.refused(batch.first_tag, batch.last_tag):
+            raise pika.exceptions.NackError([])
+        # Returns arrive before their confirms and wait in pika as channel events: dispatch them now.
+        # This also dispatches deliveries to the consumer, as the sender's loop does every tick.
+        self._connection.process_data_events(time_limit=0)
+        returned = self._take_returned(batch.publishes)
         if not returned:
-            return
+            return True
+        if batch.republished:
+            raise pika.exceptions.UnroutableError([])
         for publish in returned:
             log.error(
                 "publish not accepted by the broker; declaring the topology again",
@@ -73,33 +119,33 @@ class BatchPublisher:
         topology.declare(
             self._channel, self._settings.queue_prefix, self._settings.retry_delays_ms, self._settings.queue_type
         )
-        if self._publish_and_commit(returned):
-            raise pika.exceptions.UnroutableError(self._returned)
+        again = self.start(returned)
+        batch.publishes, batch.first_tag, batch.last_tag = again.publishes, again.first_tag, again.last_tag
+        batch.republished = True
+        return False
 
-    def _publish_and_commit(self, publishes: Sequence[Publish]) -> list[Publish]:
-        """Publish all, wait once for their confirms; returns the publishes the broker sent back as unroutable."""
-        self._returned = []
-        for publish in publishes:
-            self._confirms.publish(
-                exchange=publish.exchange,
-                routing_key=publish.routing_key,
-                body=publish.body,
-                properties=_properties(publish),
-                mandatory=True,
-            )
-        nacked = self._confirms.wait()
-        if nacked:
-            raise pika.exceptions.NackError([])
-        # Returns arrive before their confirms and wait in pika as channel events: dispatch them now.
-        # This also dispatches deliveries to the consumer, as the sender's loop does every tick.
-        self._connection.process_data_events(time_limit=0)
-        matched = _match_returned(publishes, self._returned)
-        if len(matched) != len(self._returned):  # cannot happen; never ack what might be lost
-            raise pika.exceptions.UnroutableError(self._returned)
+    def publish(self, publishes: Sequence[Publish]) -> None:
+        """`start` then wait until `confirmed`: returns once every publish is stored, or raises as
+        `confirmed` does."""
+        if not publishes:
+            return
+        batch = self.start(publishes)
+        while not self.confirmed(batch):
+            self._connection.process_data_events(time_limit=LOOP_SECONDS)
+
+    def _take_returned(self, publishes: list[Publish]) -> list[Publish]:
+        """The publishes of a batch the broker sent back as unroutable; those returns are forgotten.
+        A return waiting here for a batch still unconfirmed stays."""
+        matched, left = _match_returned(publishes, self._returned)
+        self._returned = left
         return matched
 
     def _on_return(self, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
         self._returned.append(ReturnedMessage(method, properties, body))
+
+
+def _nothing() -> None:
+    """Scheduled on the connection's thread just to end `process_data_events` early."""
 
 
 def _properties(publish: Publish) -> pika.BasicProperties:
@@ -113,10 +159,14 @@ def _properties(publish: Publish) -> pika.BasicProperties:
     )
 
 
-def _match_returned(publishes: Sequence[Publish], returned: list[ReturnedMessage]) -> list[Publish]:
-    """The publishes the broker returned. Two identical publishes are interchangeable."""
+def _match_returned(
+    publishes: Sequence[Publish], returned: list[ReturnedMessage]
+) -> tuple[list[Publish], list[ReturnedMessage]]:
+    """(The publishes among `publishes` that the broker returned, the returns none of them
+    matches). Two identical publishes are interchangeable."""
     unmatched = list(publishes)
     matched = []
+    left = []
     for message in returned:
         for publish in unmatched:
             if (
@@ -129,4 +179,6 @@ def _match_returned(publishes: Sequence[Publish], returned: list[ReturnedMessage
                 unmatched.remove(publish)
                 matched.append(publish)
                 break
-    return matched
+        else:
+            left.append(message)
+    return matched, left

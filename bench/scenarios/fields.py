@@ -11,7 +11,7 @@ from scripts.devstack import rss_mb
 
 # Sends per run: the key is their median, and each carries a fresh 1 MiB of random bytes.
 ATTACHMENT_SENDS = 10
-# Sends queued while no sender runs, then drained by a fresh one: the prefetch (64) would take
+# Sends queued while no sender runs, then drained by a fresh one: the prefetch (256) would take
 # them all at once, so this is what SENDER_MAX_INFLIGHT_BYTES has to hold back.
 QUEUED_ATTACHMENT_SENDS = 24
 # A message with 1 MiB attached takes the sender a few milliseconds: sample often enough to see its peak.

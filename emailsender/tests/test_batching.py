@@ -1,10 +1,12 @@
-"""Outcomes recorded in batches: one wait for the confirms of everything ready, then the acks.
+"""Outcomes recorded in batches: every outcome ready is published at once, and acked once the
+broker has confirmed its whole batch.
 
 The sender runs against the real RabbitMQ and the fake SendGrid. `BrokerCalls` wraps pika's
 channel methods to see, in order, what the sender publishes, has confirmed and acks: publishes
 and acks on the asynchronous `pika.channel.Channel`, which every publish and ack reaches
-(through BlockingChannel or unflushed.py), and the confirms' wait (a "commit" here) on
-confirms.ConfirmedChannel, which returns once the broker has confirmed every publish.
+(through BlockingChannel or unflushed.py); the flush of a batch's publishes on
+confirms.ConfirmedChannel; and the moment `BatchPublisher.confirmed` first answers yes for a
+batch (a "commit" here: every publish of it is stored).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pika.channel import Channel
 
 from emailsender import consumer, topology
 from emailsender.confirms import ConfirmedChannel
-from emailsender.publishing import BatchPublisher
+from emailsender.publishing import BatchPublisher, InFlight
 from emailsender.routing import Publish
 from emailsender.testing.broker import RABBITMQ_TEST_URL
 from emailsender.testing.polling import wait_for
@@ -31,19 +33,24 @@ pytestmark = pytest.mark.rabbitmq
 
 
 class BrokerCalls:
-    """Publishes on confirm-mode channels, their confirms' waits ("commit") and every ack, in call order."""
+    """Publishes on confirm-mode channels, the confirms of their batches ("commit") and every ack, in order."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.events: list[tuple[str, float]] = []  # ("publish" | "commit" | "ack", time.time())
-        self.before_commit: Callable[[int], None] = lambda _number: None  # called with 1 before the first commit
-        self._commits_started = 0
+        # ("publish" | "commit" | "ack", how many publishes a commit covers (else 1), time.time())
+        self.events: list[tuple[str, int, float]] = []
+        # Called with 1 before the first batch's publishes are flushed to the broker, 2 before the second...
+        self.before_commit: Callable[[int], None] = lambda _number: None
+        # Whether to report a batch as not confirmed yet, whatever the broker said (a slow broker).
+        self.hold: Callable[[InFlight], bool] = lambda _batch: False
+        self.flushes = 0  # batches flushed to the broker so far
         self._confirm_channels: set[int] = set()
         self._lock = threading.Lock()
         calls = self
-        original_init, original_wait = ConfirmedChannel.__init__, ConfirmedChannel.wait
+        original_init, original_flush = ConfirmedChannel.__init__, ConfirmedChannel.flush
+        original_confirmed = BatchPublisher.confirmed
         original = {name: getattr(Channel, name) for name in ("basic_publish", "basic_ack")}
 
-        def confirmed(self, channel, *args, **kwargs):
+        def confirmed_channel(self, channel, *args, **kwargs):
             calls._confirm_channels.add(id(channel._impl))
             return original_init(self, channel, *args, **kwargs)
 
@@ -52,12 +59,18 @@ class BrokerCalls:
                 calls._add("publish")
             return original["basic_publish"](channel, *args, **kwargs)
 
-        def wait(self, *args, **kwargs):
-            calls._commits_started += 1
-            calls.before_commit(calls._commits_started)
-            result = original_wait(self, *args, **kwargs)
-            calls._add("commit")
-            return result
+        def flush(self, *args, **kwargs):
+            calls.flushes += 1
+            calls.before_commit(calls.flushes)
+            return original_flush(self, *args, **kwargs)
+
+        def confirmed(self, batch, *args, **kwargs):
+            if calls.hold(batch):
+                return False
+            done = original_confirmed(self, batch, *args, **kwargs)
+            if done:
+                calls._add("commit", len(batch.publishes))
+            return done
 
         def basic_ack(channel, *args, **kwargs):
             calls._add("ack")
@@ -65,35 +78,40 @@ class BrokerCalls:
 
         for name, wrapper in (("basic_publish", basic_publish), ("basic_ack", basic_ack)):
             monkeypatch.setattr(Channel, name, wrapper)
-        monkeypatch.setattr(ConfirmedChannel, "__init__", confirmed)
-        monkeypatch.setattr(ConfirmedChannel, "wait", wait)
+        monkeypatch.setattr(ConfirmedChannel, "__init__", confirmed_channel)
+        monkeypatch.setattr(ConfirmedChannel, "flush", flush)
+        monkeypatch.setattr(BatchPublisher, "confirmed", confirmed)
 
-    def _add(self, kind: str) -> None:
+    def _add(self, kind: str, count: int = 1) -> None:
         with self._lock:
-            self.events.append((kind, time.time()))
+            self.events.append((kind, count, time.time()))
 
     def kinds(self) -> list[str]:
         with self._lock:
-            return [kind for kind, _ in self.events]
+            return [kind for kind, _, _ in self.events]
 
-    def commits(self) -> list[float]:
+    def commits(self) -> list[int]:
+        """How many publishes each commit covered, in order."""
         with self._lock:
-            return [at for kind, at in self.events if kind == "commit"]
+            return [count for kind, count, _ in self.events if kind == "commit"]
 
-    def batches(self) -> list[tuple[int, int]]:
-        """(publishes committed, acks sent after that commit and before the next publish) per commit."""
-        batches: list[tuple[int, int]] = []
-        publishes = 0
-        for kind in self.kinds():
-            if kind == "publish":
-                publishes += 1
-            elif kind == "commit":
-                batches.append((publishes, 0))
-                publishes = 0
-            elif batches:
-                batches[-1] = (batches[-1][0], batches[-1][1] + 1)
-        assert publishes == 0, "publishes left uncommitted"
-        return batches
+    def acks(self) -> int:
+        with self._lock:
+            return sum(1 for kind, _, _ in self.events if kind == "ack")
+
+    def acked_before_commit(self) -> bool:
+        """Whether an ack ever came before as many publishes were committed: a job acked before its
+        outcome was stored (every job here has one publish, its result)."""
+        committed = acked = 0
+        with self._lock:
+            for kind, count, _ in self.events:
+                if kind == "commit":
+                    committed += count
+                elif kind == "ack":
+                    acked += 1
+                    if acked > committed:
+                        return True
+        return False
 
 
 @pytest.fixture
@@ -109,7 +127,7 @@ def test_outcomes_ready_together_share_one_commit_and_are_acked_after_it(broker,
         broker.publish(message)
 
     def slow_first_commit(number: int) -> None:
-        if number == 1:  # a slow broker: the other answers arrive while this commit waits
+        if number == 1:  # a slow loop: the other answers arrive before the first batch is even flushed
             fake.wait_until(lambda f: len(f.requests) == 4, timeout=5)
             time.sleep(0.3)
 
@@ -120,11 +138,12 @@ def test_outcomes_ready_together_share_one_commit_and_are_acked_after_it(broker,
 
     assert sorted(r["email_id"] for r in results) == sorted(m.email_id for m in messages)
     # One publish (the result) and one ack per sent email; every ack follows its batch's commit.
-    batches = calls.batches()
-    assert sum(published for published, _ in batches) == 4
-    assert all(published == acked for published, acked in batches), batches
-    assert len(batches) <= 2 and max(published for published, _ in batches) >= 2, batches
-    assert calls.kinds()[0] == "publish"  # nothing is acked before the first commit
+    wait_for(lambda: calls.acks() == 4)
+    commits = calls.commits()
+    assert sum(commits) == 4
+    assert not calls.acked_before_commit(), calls.events
+    assert len(commits) <= 2 and max(commits) >= 2, commits
+    assert calls.kinds()[0] == "publish"
 
 
 def test_a_single_outcome_at_low_load_is_committed_at_once(broker, fake, start_sender, calls, monkeypatch):
@@ -137,9 +156,69 @@ def test_a_single_outcome_at_low_load_is_committed_at_once(broker, fake, start_s
 
     broker.collect_results(lambda r: len(r) >= 1, timeout=consumer.LOOP_TICK_SECONDS / 2)
 
-    assert calls.batches() == [(1, 1)]
+    assert calls.commits() == [1]
+    wait_for(lambda: calls.acks() == 1)
     # The counters are updated after the acks, a moment after the result is visible here.
     wait_for(lambda: running.sender.stats["sent"] == 1)
+
+
+def test_a_batch_awaiting_its_confirms_does_not_hold_up_the_next(broker, fake, start_sender, calls):
+    settings = broker.settings(fake)
+    first, second = work_message(), work_message()
+    broker.publish(first)
+    held: list[InFlight] = []
+
+    def publish_second_once_first_is_written(number: int) -> None:
+        if number == 1:
+            broker.publish(second)
+
+    def hold_first_until_second_is_written(batch: InFlight) -> bool:
+        if not held:
+            held.append(batch)
+        return batch is held[0] and calls.flushes < 2
+
+    calls.before_commit = publish_second_once_first_is_written
+    calls.hold = hold_first_until_second_is_written
+    running = start_sender(settings)
+
+    results = broker.collect_results(lambda r: len(r) >= 2)
+
+    # Had the loop waited for the first batch's confirms, the second would never have been written.
+    assert sorted(r["email_id"] for r in results) == sorted([first.email_id, second.email_id])
+    wait_for(lambda: calls.acks() == 2)
+    assert calls.kinds()[:2] == ["publish", "publish"]
+    assert not calls.acked_before_commit(), calls.events
+    wait_for(lambda: running.sender.stats["sent"] == 2)
+
+
+def test_a_batch_never_confirmed_ends_the_connection_and_is_not_sent_again(
+    broker, fake, start_sender, calls, monkeypatch
+):
+    monkeypatch.setattr(consumer, "CONFIRM_TIMEOUT_SECONDS", 0.5)
+    settings = broker.settings(fake)
+    message = work_message()
+    never: list[InFlight] = []
+
+    def hold_the_first_batch_forever(batch: InFlight) -> bool:
+        if not never:
+            never.append(batch)
+        return batch is never[0]
+
+    calls.hold = hold_the_first_batch_forever
+    running = start_sender(settings)
+    broker.publish(message)
+
+    wait_for(lambda: running.sender.stats["connections"] == 2, timeout=15)
+    wait_for(lambda: running.sender.stats["sent"] == 1)
+    wait_for(lambda: broker.depth(topology.work_queue(broker.prefix)) == 0)
+
+    # The broker had stored the first result (only its confirm was ignored): a result may exist
+    # twice, and results are idempotent. The email went to SendGrid once: the redelivery was
+    # recorded from the outcome the sender remembered.
+    results = broker.collect_results(lambda r: len(r) >= 1)
+    assert {(r["email_id"], r["outcome"]) for r in results} == {(message.email_id, "sent")}
+    assert len(fake.requests) == 1
+    assert running.stop() == 0
 
 
 @pytest.mark.slow
@@ -155,7 +234,7 @@ def test_a_connection_lost_during_the_commit_leaves_the_whole_batch_unacked(brok
             broker.publish(message)
 
         def cut_during_first_commit(number: int) -> None:
-            if number == 1:  # every call has been answered; the batch is published but not committed
+            if number == 1:  # every call has been answered; the batch is written but not flushed or confirmed
                 fake.wait_until(lambda f: len(f.requests) == 4, timeout=5)
                 time.sleep(0.3)
                 proxy.cut()
@@ -221,7 +300,8 @@ def result_publish(broker, body: bytes) -> Publish:
 def test_publisher_commits_a_batch_once(calls, broker, publisher):
     publisher.publish([result_publish(broker, f"{n}".encode()) for n in range(5)])
 
-    assert calls.batches() == [(5, 0)]
+    assert calls.commits() == [5]
+    assert calls.acks() == 0
     assert [body for _, body in broker.take(topology.results_queue(broker.prefix))] == [b"0", b"1", b"2", b"3", b"4"]
 
 

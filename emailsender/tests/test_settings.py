@@ -17,7 +17,7 @@ def test_defaults():
     assert settings.sendgrid_api_host == "https://api.sendgrid.com"
     assert settings.sendgrid_timeout_seconds == 10
     assert settings.outbox_dir == "var/outbox"
-    assert (settings.concurrency, settings.prefetch) == (32, 64)
+    assert (settings.concurrency, settings.prefetch) == (32, 256)
     assert (settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds) == (5, 2, 600)
     assert settings.queue_prefix == "emails"
     assert settings.shutdown_seconds == 25
@@ -44,7 +44,7 @@ def test_values_are_read_and_prefetch_follows_concurrency():
     assert settings.sendgrid_api_key == "SG.abc"
     assert settings.breaker_cool_down_seconds == 5
     assert settings.sendgrid_api_host == "http://127.0.0.1:8025"
-    assert (settings.concurrency, settings.prefetch) == (8, 16)
+    assert (settings.concurrency, settings.prefetch) == (8, 64)
     assert settings.retry_delays_ms == (200, 800, 1000, 10_000, 60_000)
     assert Settings.from_env({**BROKER, "SENDER_CONCURRENCY": "8", "SENDER_PREFETCH": "9"}).prefetch == 9
 
