@@ -7,10 +7,12 @@ the broker has confirmed all of a batch. A confirm means the message is stored (
 queue: on a majority of its members), so the batch's work messages may be acked then. Waiting
 for each batch before the next (one confirm round trip per loop pass, 10 to 20 ms on the
 bench machine while the broker is busy) held a one-sender drain of one-recipient messages to
-about 1,300 a second; with several batches awaiting their confirms the loop's round trips
-overlap. A `basic.nack` (a quorum queue without a leader refuses publishes until one is
-elected) raises NackError: the connection is dropped, the work messages are redelivered, and
-the outcomes the sender remembers (recently_sent.py) are published again rather than sent again.
+990-1,460 a second; with several batches awaiting their confirms the round trips overlap
+(with SENDER_PREFETCH's default of 256: 1,120-1,680, docs/sender/reliability.md).
+
+A `basic.nack` (a quorum queue without a leader refuses publishes until one is elected)
+raises NackError: the connection is dropped, the work messages are redelivered, and the
+outcomes the sender remembers (recently_sent.py) are published again rather than sent again.
 
 If the connection drops before a batch is confirmed, some of it may be stored and some not; the
 unacked work is redelivered and its outcomes published again, so a result or a retry copy may

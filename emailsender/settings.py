@@ -91,8 +91,8 @@ class Settings:
     # to its ack, which follows its outcome's confirm by a pass of the connection thread, and
     # that one thread also receives, hands out and publishes everything: with two per worker
     # (64) the workers waited for messages, and one sender drained one-recipient messages to a
-    # fake answering at once at 1,220-1,460 a second; with eight (256), 1,550-1,670
-    # (docs/performance.md). The rest stays on the queue for other replicas.
+    # fake answering at once at 990-1,460 a second; with eight (256), 1,120-1,680, and faster
+    # than with 64 in every paired run (docs/sender/reliability.md). The rest stays on the queue for other replicas.
     prefetch: int = 256
     # Workers the bulk lane may hold at once: the rest are kept for the normal lane, so a
     # one-recipient send always finds a free worker while a bulk backlog drains
