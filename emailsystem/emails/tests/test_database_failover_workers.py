@@ -28,6 +28,7 @@ from emailsystem.emails.delivery.results_consumer import ResultsConsumer
 from emailsystem.emails.models import Delivery, DeliveryStatus, OutboxMessage
 from emailsystem.emails.tests.database_cuts import EndSessionAt
 from emailsystem.emails.tests.factories import sent_email
+from emailsystem.emails.tests.loops import loop_running
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
 UNREACHABLE = "amqp://guest:guest@127.0.0.1:1/"
@@ -84,18 +85,12 @@ def test_the_results_process_applies_a_batch_on_a_new_connection_after_the_datab
     monkeypatch.setattr(results_consumer, "RECONNECT_MIN_SECONDS", 0.05)  # a short pause after the refusal
     # The first statement the consumer runs is its batch's: the server ends the session there.
     cutter = EndSessionAt(lambda sql, seen: True)
-    stop = threading.Event()
 
-    def run() -> None:
-        try:
-            with connections["default"].execute_wrapper(cutter):  # this thread's connection
-                ResultsConsumer(stop=stop).run()
-        finally:
-            connections.close_all()  # so the test database can be dropped
+    def consume(stop: threading.Event) -> None:
+        with connections["default"].execute_wrapper(cutter):  # this thread's connection
+            ResultsConsumer(stop=stop).run()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with loop_running(consume):
         broker.channel.basic_publish(
             exchange=topology.exchange_name(broker.prefix), routing_key=topology.RESULT_KEY, body=body
         )
@@ -106,10 +101,7 @@ def test_the_results_process_applies_a_batch_on_a_new_connection_after_the_datab
             ),
             what="the result applied once the consumer connected again",
         )
-    finally:
-        stop.set()
-        thread.join(15)
 
-    assert cutter.ended and not thread.is_alive()
+    assert cutter.ended
     assert broker.depth(topology.results_queue(broker.prefix)) == 0
     assert broker.depth(topology.dead_queue(broker.prefix)) == 0

@@ -1,14 +1,13 @@
 """The results process dead-letters an unreadable result once, even when the database refuses its batch first."""
 
-import threading
-
 import pytest
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from emailsender import topology
 from emailsender.testing.polling import wait_for
 from emailsystem.emails.delivery import results_consumer
 from emailsystem.emails.delivery.results_consumer import ResultsConsumer
+from emailsystem.emails.tests.loops import loop_running
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 
@@ -28,23 +27,8 @@ def test_an_unreadable_result_is_dead_lettered_once_after_the_database_comes_bac
     broker.channel.basic_publish(
         exchange=topology.exchange_name(broker.prefix), routing_key=topology.RESULT_KEY, body=b"not a result"
     )
-    stop = threading.Event()
-    consumer = ResultsConsumer(stop=stop)
-
-    def run() -> None:
-        try:
-            consumer.run()
-        finally:
-            connections.close_all()  # this thread's connection, so the test database can be dropped
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with loop_running(lambda stop: ResultsConsumer(stop=stop).run()):
         wait_for(lambda: len(calls) >= 3, what="the batch applied once the database answered")
-    finally:
-        stop.set()
-        thread.join(15)
-    assert not thread.is_alive()
 
     # The consumer's channel is closed: anything it had not acked is back on the queue.
     assert broker.depth(topology.results_queue(broker.prefix)) == 0

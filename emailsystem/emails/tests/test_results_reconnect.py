@@ -2,11 +2,9 @@
 it connects again, declares the queue again and applies the results that come next."""
 
 import json
-import threading
 
 import pika.exceptions
 import pytest
-from django.db import connections
 
 from emailsender import topology
 from emailsender.result_messages import build_result
@@ -14,6 +12,7 @@ from emailsender.testing.polling import wait_for
 from emailsystem.emails.delivery.results_consumer import ResultsConsumer
 from emailsystem.emails.models import Delivery, DeliveryStatus
 from emailsystem.emails.tests.factories import sent_email
+from emailsystem.emails.tests.loops import loop_running
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 
@@ -50,18 +49,7 @@ def sent(email) -> bool:
 
 def test_a_consumer_the_broker_cancels_connects_again_and_applies_later_results(broker, caplog):
     first, second = sent_email(recipients=["a@example.com"]), sent_email(recipients=["b@example.com"])
-    stop = threading.Event()
-    consumer = ResultsConsumer(stop=stop)
-
-    def run() -> None:
-        try:
-            consumer.run()
-        finally:
-            connections.close_all()  # this thread's connection, so the test database can be dropped
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with loop_running(lambda stop: ResultsConsumer(stop=stop).run()):
         publish_sent(broker, first)
         wait_for(lambda: sent(first), what="the first result applied")
 
@@ -75,7 +63,3 @@ def test_a_consumer_the_broker_cancels_connects_again_and_applies_later_results(
         wait_for(lambda: queue_exists(broker, topology.results_queue(broker.prefix)), what="the queue declared again")
         publish_sent(broker, second)
         wait_for(lambda: sent(second), what="the second result applied")
-    finally:
-        stop.set()
-        thread.join(15)
-    assert not thread.is_alive()

@@ -1,6 +1,7 @@
 """Liveness of the `results` and `relay` processes: their loops touch LIVENESS_FILE while they pass
 or wait out an outage, and stop touching it when blocked in a call (emailsender/liveness.py)."""
 
+import contextlib
 import os
 import threading
 import time
@@ -14,6 +15,7 @@ from emailsender.testing.polling import wait_for
 from emailsystem.emails.delivery import results_consumer
 from emailsystem.emails.delivery.results_consumer import ResultsConsumer
 from emailsystem.emails.management.commands import relay
+from emailsystem.emails.tests.loops import loop_running
 from emailsystem.outbound.worker import WebhooksWorker
 
 # Small enough that a stuck loop shows within seconds; three touch intervals above the healthy age.
@@ -31,21 +33,10 @@ def liveness_file(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def run_loop() -> Iterator[Callable[[Callable[[threading.Event], None]], None]]:
-    """Run `loop(stop)` on a thread, as run_until_signalled would; stopped and joined at the end."""
-    started: list[tuple[threading.Event, threading.Thread]] = []
-
-    def run(loop: Callable[[threading.Event], None]) -> None:
-        stop = threading.Event()
-        thread = threading.Thread(target=loop, args=(stop,), daemon=True)
-        thread.start()
-        started.append((stop, thread))
-
-    yield run
-    for stop, thread in started:
-        stop.set()
-        thread.join(15)
-        assert not thread.is_alive(), "the loop did not stop"
+def run_loop() -> Iterator[Callable[[Callable[[threading.Event], None]], object]]:
+    """Run `loop(stop)` on a thread (tests/loops.py); stopped and joined at the end of the test."""
+    with contextlib.ExitStack() as running:
+        yield lambda loop: running.enter_context(loop_running(loop))
 
 
 def check() -> int:
