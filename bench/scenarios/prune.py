@@ -75,14 +75,9 @@ def _record(
 ) -> None:
     """The keys and notes of one run: the rows per second, each send window's p99 and their highest,
     during prune and in the control windows before it."""
-    control = sorted(window.p99_ms for window in before)
-    control_note = (
-        f"prune: {len(before)} send window(s) before prune; their p99s "
-        f"{', '.join(f'{w.p99_ms:.0f}' for w in before)} ms (median {statistics.median(control):.0f})"
+    bench.record(
+        "prune_send_p99_ms_before", _windows_noted(bench, before, f"prune: {len(before)} send window(s) before prune")
     )
-    bench.notes.append(control_note)
-    print(f"  {control_note}", flush=True)
-    bench.record("prune_send_p99_ms_before", control[-1])
     if code != 0:
         bench.notes.append(f"prune: exited {code} (bench/results/logs/prune*.log)")
     bench.record("prune_rows_per_s", rows / elapsed)
@@ -92,15 +87,20 @@ def _record(
     errors = sum(window.errors for window in windows)
     if errors:
         bench.notes.append(f"prune: {errors} of {sum(w.requests for w in windows)} sends failed during prune")
+    during = f"prune: {rows:,} rows in {elapsed:.0f} s under {len(windows)} send window(s)"
+    bench.record("prune_send_p99_ms", _windows_noted(bench, windows, during))
+    bench.record("prune_send_rps", statistics.mean(window.rps for window in windows))
+
+
+def _windows_noted(bench, windows: list[loads.WrkResult], what: str) -> float:
+    """Note (and print) `what` with every window's p99 and their median; the highest p99."""
     p99s = sorted(window.p99_ms for window in windows)
     note = (
-        f"prune: {rows:,} rows in {elapsed:.0f} s under {len(windows)} send window(s); "
-        f"their p99s {', '.join(f'{w.p99_ms:.0f}' for w in windows)} ms (median {statistics.median(p99s):.0f})"
+        f"{what}; their p99s {', '.join(f'{w.p99_ms:.0f}' for w in windows)} ms (median {statistics.median(p99s):.0f})"
     )
     bench.notes.append(note)
     print(f"  {note}", flush=True)
-    bench.record("prune_send_p99_ms", p99s[-1])
-    bench.record("prune_send_rps", statistics.mean(window.rps for window in windows))
+    return p99s[-1]
 
 
 def _retention(now: datetime.datetime) -> dict[str, str]:
