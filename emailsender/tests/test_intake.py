@@ -7,7 +7,7 @@ import pytest
 from emailsender import topology
 from emailsender.messages import encode_work
 from emailsender.testing.polling import wait_for
-from emailsender.tests.support import work_message
+from emailsender.tests.support import RunningSender, work_message
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -87,6 +87,25 @@ def test_a_message_larger_than_the_bound_is_sent_alone(broker, fake, start_sende
     assert len(fake.requests) == len(messages)
 
 
+def sent_behind_a_bulk_backlog(broker, fake, start_sender, settings, backlog: list, send) -> tuple[RunningSender, int]:
+    """Publish `backlog` to the bulk lane, start a sender with `settings`, and once its bulk lane
+    holds three of them publish `send` to the normal lane; (the running sender, how many calls
+    reached the fake before `send`'s)."""
+    for message in backlog:
+        broker.publish(message, lane=topology.BULK_KEY)
+    running = start_sender(settings)
+    bulk_size = len(encode_work(backlog[0]))
+    held = running.sender._jobs.lane_bytes
+    wait_for(lambda: held[topology.BULK_KEY] >= 3 * bulk_size, timeout=15, what="the bulk lane at its share")
+    broker.publish(send)
+
+    def arrived() -> list[str]:
+        return [request.body["personalizations"][0]["custom_args"]["email_id"] for request in fake.requests]
+
+    wait_for(lambda: str(send.email_id) in arrived(), timeout=10, what="the normal send at the fake")
+    return running, arrived().index(str(send.email_id))
+
+
 def test_a_bulk_backlog_leaves_room_for_a_normal_send(broker, fake, start_sender):
     # Three of four workers and three quarters of the bytes for bulk: 105,000 bytes, three bulk
     # messages. The normal send fits beside three of them, not beside the four the whole bound holds.
@@ -98,22 +117,11 @@ def test_a_bulk_backlog_leaves_room_for_a_normal_send(broker, fake, start_sender
     bulk_size, normal_size = len(encode_work(backlog[0])), len(encode_work(normal_send))
     assert 3 * bulk_size <= settings.bulk_max_inflight_bytes < 4 * bulk_size
     assert 3 * bulk_size + normal_size <= settings.max_inflight_bytes < 4 * bulk_size + normal_size
-    for message in backlog:
-        broker.publish(message, lane=topology.BULK_KEY)
-
-    running = start_sender(settings)
+    running, position = sent_behind_a_bulk_backlog(broker, fake, start_sender, settings, backlog, normal_send)
     normal, bulk = running.sender._intakes[topology.WORK_KEY], running.sender._intakes[topology.BULK_KEY]
-    held = running.sender._jobs.lane_bytes
-    wait_for(lambda: held[topology.BULK_KEY] >= 3 * bulk_size, timeout=15, what="the bulk lane at its share")
-    broker.publish(normal_send)
-
-    def arrived() -> list[str]:
-        return [request.body["personalizations"][0]["custom_args"]["email_id"] for request in fake.requests]
-
-    wait_for(lambda: str(normal_send.email_id) in arrived(), timeout=10, what="the normal send at the fake")
     # Three bulk calls at a time take 300 ms each: at most the wave in flight when it was
     # published and the next one arrive before it, and most of the backlog is still to come.
-    assert arrived().index(str(normal_send.email_id)) <= 6
+    assert position <= 6
     assert normal.refused == 0  # it went into the room the bulk lane leaves, never back to the queue
     wait_for(lambda: len(fake.requests) == len(backlog) + 1, timeout=30, what="the backlog drained")
     assert bulk.peak_bytes <= settings.bulk_max_inflight_bytes
@@ -131,21 +139,10 @@ def test_a_normal_send_larger_than_the_room_left_by_bulk_goes_alone_without_wait
     large_send = work_message(text="n" * 60_000)
     bulk_size, large_size = len(encode_work(backlog[0])), len(encode_work(large_send))
     assert 3 * bulk_size + large_size > settings.max_inflight_bytes  # no room beside the bulk lane's share
-    for message in backlog:
-        broker.publish(message, lane=topology.BULK_KEY)
-
-    running = start_sender(settings)
+    running, position = sent_behind_a_bulk_backlog(broker, fake, start_sender, settings, backlog, large_send)
     normal = running.sender._intakes[topology.WORK_KEY]
-    held = running.sender._jobs.lane_bytes
-    wait_for(lambda: held[topology.BULK_KEY] >= 3 * bulk_size, timeout=15, what="the bulk lane at its share")
-    broker.publish(large_send)
-
-    def arrived() -> list[str]:
-        return [request.body["personalizations"][0]["custom_args"]["email_id"] for request in fake.requests]
-
-    wait_for(lambda: str(large_send.email_id) in arrived(), timeout=10, what="the large normal send at the fake")
     # Taken alone as the normal lane held nothing: it waited for no bulk call to end.
-    assert arrived().index(str(large_send.email_id)) <= 6
+    assert position <= 6
     assert normal.refused == 0
     assert normal.peak_bytes <= settings.bulk_max_inflight_bytes + large_size
     wait_for(lambda: len(fake.requests) == len(backlog) + 1, timeout=30, what="the backlog drained")
