@@ -2,14 +2,18 @@
 
 import json
 import re
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+# How often wrk(until=...) asks whether to stop.
+UNTIL_POLL_SECONDS = 0.5
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -37,8 +41,11 @@ def wrk(
     method: str = "GET",
     body: str | None = None,
     headers: dict[str, str] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> WrkResult:
-    """Run wrk against `url` for `seconds` (two threads: the machine has two cores)."""
+    """Run wrk against `url` for `seconds` (two threads: the machine has two cores), or, with `until`,
+    until it returns true (polled every UNTIL_POLL_SECONDS) with `seconds` as the limit: wrk stops on
+    SIGINT and reports the requests made so far."""
     script = [f'wrk.method = "{method}"']
     for name, value in (headers or {}).items():
         script.append(f'wrk.headers["{name}"] = "{value}"')
@@ -46,14 +53,18 @@ def wrk(
         script.append(f"wrk.body = {json.dumps(body)}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write("\n".join(script) + "\n")
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name, url]
     try:
-        output = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=seconds + 60,
-        ).stdout
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+            deadline = time.monotonic() + seconds
+            while until is not None and process.poll() is None and time.monotonic() < deadline:
+                if until():
+                    process.send_signal(signal.SIGINT)
+                    break
+                time.sleep(UNTIL_POLL_SECONDS)
+            output, errors = process.communicate(timeout=seconds + 60)
+        if process.returncode != 0:
+            raise subprocess.CalledProcessError(process.returncode, command, output, errors)
     finally:
         Path(lua.name).unlink()
     # wrk pads a figure of a second or more with a space: "99%    1.29s ".

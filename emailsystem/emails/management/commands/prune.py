@@ -36,7 +36,7 @@ class Command(BaseCommand):
             type=float,
             default=PAUSE_RATIO,
             help=f"after each batch, wait this many times as long as it took (default {PAUSE_RATIO:g}: "
-            "prune works at most half of the time)",
+            "prune works at most a quarter of the time)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
