@@ -62,9 +62,9 @@ def wrk(
                     process.send_signal(signal.SIGINT)
                     break
                 time.sleep(UNTIL_POLL_SECONDS)
-            output, errors = process.communicate(timeout=seconds + 60)
+            output, stderr = process.communicate(timeout=seconds + 60)
         if process.returncode != 0:
-            raise subprocess.CalledProcessError(process.returncode, command, output, errors)
+            raise subprocess.CalledProcessError(process.returncode, command, output, stderr)
     finally:
         Path(lua.name).unlink()
     # wrk pads a figure of a second or more with a space: "99%    1.29s ".

@@ -3,6 +3,7 @@
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pika
 from django.conf import settings
@@ -15,6 +16,7 @@ from emailsystem.emails.models import Delivery, DeliveryStatus, EmailTemplate
 from emailsystem.users.api_keys import api_key_create
 from emailsystem.users.models import ApiKeyScope, User
 from emailsystem.users.services import user_email_verified_set
+from scripts import devstack
 
 # How long the queues may take to empty between scenarios before the run is declared stuck.
 SETTLE_SECONDS = 180
@@ -99,3 +101,18 @@ def send_payload(context: dict[str, Any]) -> dict[str, Any]:
 
 
 TEN = [f"r{n}@example.com" for n in range(10)]
+
+
+def fake_restart(context: dict[str, Any], *options: str, sink: bool = False) -> None:
+    """The fake SendGrid again on its port, with `options` (--no-bodies: a 200,000-recipient
+    backlog's request bodies would cost the fake hundreds of megabytes), or, with `sink`, the lean
+    stand-in emailsender/testing/sendgrid_sink.py in its place."""
+    stack = context["stack"]
+    port = urlsplit(context["fake"]).port
+    assert port is not None, context["fake"]
+    stack.stop("fake")
+    if sink:
+        stack.start("fake", f"python -m emailsender.testing.sendgrid_sink --port {port}")
+    else:
+        stack.start_fake(port, *options)
+    devstack.wait_for_http(f"{context['fake']}/_fake/health")

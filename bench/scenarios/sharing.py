@@ -5,14 +5,13 @@ latency, not the CPU, against one)."""
 import statistics
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import pika
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from bench import loads
-from bench.scenarios.common import SETTLE_SECONDS, rabbitmq_url, settle, topology_prefix
+from bench.scenarios.common import SETTLE_SECONDS, fake_restart, rabbitmq_url, settle, topology_prefix
 from bench.scenarios.delivery import build_backlog, publish_backlog
 from bench.scenarios.fields import PeakRss
 from emailsender import topology
@@ -21,7 +20,6 @@ from emailsystem.emails.delivery.work import encode, message_id_for, work_messag
 from emailsystem.emails.models import Delivery, Recipient, SentEmail
 from emailsystem.users.models import User
 from emailsystem.users.services import user_email_verified_set
-from scripts import devstack
 
 # --- fair: small sends while a bulk backlog drains ------------------------------------------
 
@@ -98,15 +96,6 @@ def _queue(queue: str) -> tuple[int, int]:
         connection.close()
 
 
-def _restart_fake(context: dict[str, Any], *options: str) -> None:
-    """The fake SendGrid again on its port, with `options` (--no-bodies: a 200,000-recipient
-    backlog's request bodies would cost the fake hundreds of megabytes)."""
-    stack = context["stack"]
-    stack.stop("fake")
-    stack.start_fake(urlsplit(context["fake"]).port, *options)
-    devstack.wait_for_http(f"{context['fake']}/_fake/health")
-
-
 class Arrivals:
     """What the fake SendGrid received since it started: email id -> when its first request
     arrived, read a page at a time (each poll only fetches the requests it has not seen)."""
@@ -139,7 +128,7 @@ def fair(bench, context: dict[str, Any]) -> None:
     payload = {"recipients": ["reset@example.com"], "subject": "Password reset", "body": "Your link"}
 
     def once(*, one_lane: bool, role: str) -> None:
-        _restart_fake(context, "--no-bodies")
+        fake_restart(context, "--no-bodies")
         arrivals = Arrivals(context["fake"])
         first, last = _bulk_backlog(context["user"], sends, one_lane=one_lane)
         began = time.monotonic()
@@ -168,7 +157,7 @@ def fair(bench, context: dict[str, Any]) -> None:
             bench.record("fair_small_send_p50_s", statistics.median(latencies))
             bench.record("fair_small_send_p99_s", p99)
             bench.record("sender_rss_mb_bulk", sender.peak_mb)
-        _restart_fake(context)
+        fake_restart(context)
 
     def both() -> None:
         once(one_lane=False, role="sender")
