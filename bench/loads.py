@@ -62,7 +62,11 @@ def wrk(
                     process.send_signal(signal.SIGINT)
                     break
                 time.sleep(UNTIL_POLL_SECONDS)
-            output, stderr = process.communicate(timeout=seconds + 60)
+            try:
+                output, stderr = process.communicate(timeout=seconds + 60)
+            except subprocess.TimeoutExpired:
+                process.kill()  # as subprocess.run does, so that leaving the block does not wait for it
+                raise
         if process.returncode != 0:
             raise subprocess.CalledProcessError(process.returncode, command, output, stderr)
     finally:

@@ -2,10 +2,10 @@
 
 Seeds PRUNE_EMAILS emails accepted in 2000, each with two recipients and an event (4 rows per
 email: 1,000,000 rows), then starts `prune` as the CronJob runs it, in its own process with its
-defaults (batches of 250 deliveries' worth, each followed by a pause as long as it took), with
-retentions that reach back to 2001 only, so nothing else in the bench database goes. The same
-send load as `api_send` (8 clients, the sender paused so that the figure is the web's) runs for
-CONTROL_SECONDS just before prune starts, then again from prune's start until it exits.
+defaults (batches of 250 deliveries' worth, each followed by a pause three times as long as it
+took), with retentions that reach back to 2001 only, so nothing else in the bench database goes.
+The same send load as `api_send` (8 clients, the sender paused so that the figure is the web's)
+runs for CONTROL_SECONDS just before prune starts, then again from prune's start until it exits.
 `prune_send_p99_ms` is the p99 of every send made while prune ran, against `api_send_p99_ms`'s
 bound; `prune_send_p99_ms_before` is the p99 of the sends of the control period.
 

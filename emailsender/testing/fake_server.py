@@ -17,13 +17,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from emailsender.testing.fake_events import handle_events_get, handle_events_post
-from emailsender.testing.sendgrid_contract import is_sandboxed, validate
+from emailsender.testing.sendgrid_contract import (
+    MAIL_SEND_PATH,
+    MAX_BODY_BYTES,
+    bearer_key_present,
+    is_sandboxed,
+    validate,
+)
 
 if TYPE_CHECKING:
     from emailsender.testing.fake_sendgrid import FakeSendGrid
 
-MAIL_SEND_PATH = "/v3/mail/send"
-MAX_BODY_BYTES = 30 * 1024 * 1024  # SendGrid's documented limit for one mail/send request
 FORCEABLE_STATUSES = {202, 400, 401, 403, 413, 429, 500, 502, 503, 504}
 ERROR_MESSAGES = {
     400: "Bad Request",
@@ -144,8 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.loads(raw) if raw else None
         except ValueError:
             payload = None
-        auth = self.headers.get("Authorization", "")
-        authorized = auth.startswith("Bearer ") and auth[len("Bearer ") :].strip() not in ("", "None")
+        authorized = bearer_key_present(self.headers.get("Authorization", ""))
         if not authorized:
             mode = fake.mode_snapshot()
             status: int | str = 401

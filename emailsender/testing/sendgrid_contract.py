@@ -7,6 +7,8 @@ import binascii
 import json
 from typing import Any
 
+MAIL_SEND_PATH = "/v3/mail/send"
+MAX_BODY_BYTES = 30 * 1024 * 1024  # SendGrid's documented limit for one mail/send request
 MAX_PERSONALIZATIONS = 1000
 # Headers SendGrid sets itself and refuses in a request's `headers` (lower-cased).
 RESERVED_HEADERS = frozenset(
@@ -25,6 +27,13 @@ RESERVED_HEADERS = frozenset(
         "bcc",
     }
 )
+
+
+def bearer_key_present(authorization: str) -> bool:
+    """Whether an Authorization header carries a bearer key: SendGrid answers 401 otherwise
+    ("None" too, what a client sends for a key that was never set)."""
+    return authorization.startswith("Bearer ") and authorization[len("Bearer ") :].strip() not in ("", "None")
+
 
 # SendGrid's own wording, so error handling is tested against realistic bodies.
 TO_REQUIRED = (

@@ -25,8 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-MAIL_SEND_PATH = "/v3/mail/send"
-MAX_BODY_BYTES = 30 * 1024 * 1024  # SendGrid's limit for one mail/send request
+from emailsender.testing.sendgrid_contract import MAIL_SEND_PATH, MAX_BODY_BYTES, bearer_key_present
+
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Too Large"}
 
 
@@ -80,8 +80,7 @@ class Sink:
         return 404, {"errors": [{"message": "not found", "field": None}]}
 
     def _mail_send(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any] | None]:
-        key = headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not headers.get("authorization", "").startswith("Bearer ") or key in ("", "None"):
+        if not bearer_key_present(headers.get("authorization", "")):
             return 401, {"errors": [{"message": "no bearer key", "field": None}]}
         try:
             ids = _delivery_ids(json.loads(body))

@@ -53,7 +53,8 @@ BATCH_ROWS = 250
 LOCK_TIMEOUT_MS = 2000
 # After each batch prune waits this many times as long as the batch took, so that it works at most
 # a quarter of the time and backs off by itself when the database is slow. In bench `prune` a
-# ratio of 1 added 25 ms to the sends' p99 (85 to 110 ms), 3 added 5 ms (docs/performance.md).
+# ratio of 1 added 25 ms to the sends' p99 (85 to 110 ms) and took a quarter of their throughput;
+# 3 added 5 to 25 ms over four runs and took 5 % in the run beside it (docs/performance.md).
 PAUSE_RATIO = 3.0
 # PostgreSQL's lock_not_available (lock_timeout) and deadlock_detected: the batch is skipped.
 _LOCK_CONFLICTS = {"55P03", "40P01"}
